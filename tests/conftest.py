@@ -1,0 +1,12 @@
+"""Test-wide settings. `./course test` sets the same environment; this keeps a bare `pytest` equal."""
+
+import os
+
+for key, value in {
+    "PYTHONHASHSEED": "0",
+    "TOKENIZERS_PARALLELISM": "false",
+    "HF_HUB_DISABLE_PROGRESS_BARS": "1",
+    "TRANSFORMERS_VERBOSITY": "error",
+    "HF_HUB_OFFLINE": "1",  # nothing in a test may download weights or data
+}.items():
+    os.environ.setdefault(key, value)
