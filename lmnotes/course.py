@@ -60,3 +60,90 @@ def _name(notebook: str) -> str:
     if not name.endswith(".ipynb"):
         raise ValueError(f"expected a notebook file name ending in .ipynb, got {notebook!r}")
     return name
+
+
+# The map of the course: chapters follow the book; each notebook says what it measures.
+# `available` marks notebooks shipped in this release (a test checks this against notebooks/).
+CHAPTERS = [
+    {
+        "number": 0,
+        "title": "Start here",
+        "sections": "",
+        "notebooks": [
+            {"file": "00_start_here.ipynb", "title": "How to use the course", "available": True,
+             "measures": "an environment check, and the map you are reading"},
+        ],
+    },
+    {
+        "number": 1,
+        "title": "Pre-training",
+        "sections": "§1.1-1.4",
+        "notebooks": [
+            {"file": "01_tokenization.ipynb", "title": "Tokens: from text to ids", "available": True,
+             "measures": "GPT-2's exact ids offline; BPE from scratch vs `tokenizers`: merges, ids, "
+                         "speed; tokens per character vs vocabulary size"},
+            {"file": "02_pretraining_and_adaptation.ipynb", "title": "Pre-training and adapting models",
+             "available": False,
+             "measures": "fine-tuned vs from-scratch accuracy with 100-200 labels; linear probe vs full "
+                         "fine-tuning; zero- and few-shot accuracy by number of demonstrations"},
+            {"file": "03_self_supervised_objectives.ipynb", "title": "Self-supervised objectives",
+             "available": False,
+             "measures": "causal vs masked LM at fill-in-the-blank; mask-rate sweep; permuted-LM masks; "
+                         "replaced-token detection; denoising reconstruction per corruption"},
+            {"file": "04_bert.ipynb", "title": "BERT and applying it", "available": False,
+             "measures": "masking statistics; BERT-base/large parameter counts; distillation, pruning, "
+                         "sharing; classification, tagging, span extraction; forgetting and replay"},
+        ],
+    },
+    {
+        "number": 2,
+        "title": "Generative models",
+        "sections": "§2.1-2.3",
+        "notebooks": [
+            {"file": "05_decoder_only.ipynb", "title": "Decoder-only LLMs", "available": False,
+             "measures": "a tiny GPT's loss curve and samples; parameter counts of GPT/LLaMA configs; "
+                         "response-only vs full-sequence SFT loss"},
+            {"file": "06_training_at_scale.ipynb", "title": "Training at scale", "available": False,
+             "measures": "noise and duplication vs held-out loss; pre- vs post-norm; activations; "
+                         "distributed training as exact arithmetic; a fitted scaling law"},
+            {"file": "07_long_sequences.ipynb", "title": "Long sequences", "available": False,
+             "measures": "KV-cache speed-up; KV bytes per token for MHA/GQA/MQA; length extrapolation "
+                         "per position scheme; passkey accuracy vs distance"},
+        ],
+    },
+    {
+        "number": 3,
+        "title": "Prompting",
+        "sections": "§3.1-3.3",
+        "notebooks": [
+            {"file": "08_in_context_learning.ipynb", "title": "Prompt design and in-context learning",
+             "available": False,
+             "measures": "error vs number of demonstrations; spread over demonstration orders"},
+            {"file": "09_advanced_prompting.ipynb", "title": "Chain of thought and friends",
+             "available": False,
+             "measures": "accuracy with and without worked steps; self-consistency vs samples; "
+                         "retrieval and tool use"},
+            {"file": "10_learning_to_prompt.ipynb", "title": "Learning to prompt", "available": False,
+             "measures": "prompt search curve; soft prompts vs LoRA vs full fine-tuning; compression"},
+        ],
+    },
+    {
+        "number": 4,
+        "title": "Alignment",
+        "sections": "§4.1-4.4",
+        "notebooks": [
+            {"file": "11_instruction_alignment.ipynb", "title": "Instruction alignment", "available": False,
+             "measures": "response-only SFT, data efficiency, quality vs quantity, weak-to-strong"},
+            {"file": "12_rlhf.ipynb", "title": "RLHF", "available": False,
+             "measures": "policy-gradient variance; reward-model pairwise accuracy; PPO with a KL "
+                         "penalty; reward over-optimisation"},
+            {"file": "13_beyond_rlhf.ipynb", "title": "DPO and beyond", "available": False,
+             "measures": "DPO vs the KL-regularised optimum; PRM vs ORM; best-of-N"},
+        ],
+    },
+]
+
+
+def course_notebooks(available_only: bool = False) -> list[dict]:
+    """Every notebook of the course map, in order (only the shipped ones with ``available_only``)."""
+    return [nb for ch in CHAPTERS for nb in ch["notebooks"] if nb["available"] or not available_only]

@@ -1,0 +1,25 @@
+import pytest
+
+from lmnotes import exercises
+
+
+def test_bpe_first_merge_accepts_either_most_frequent_pair_and_explains_mistakes(capsys):
+    assert exercises.check("bpe-first-merge", ("e", "s"))
+    assert exercises.check("bpe-first-merge", ("s", "t"))
+    assert not exercises.check("bpe-first-merge", ("l", "o"))
+    out = capsys.readouterr().out
+    assert "occurs 7 times" in out and "9 times" in out
+    assert not exercises.check("bpe-first-merge", ("z", "q"))
+    assert "never occurs" in capsys.readouterr().out
+    assert not exercises.check("bpe-first-merge", "es")
+    assert "pair of strings" in capsys.readouterr().out
+
+
+def test_unknown_exercise_names_the_known_ones():
+    with pytest.raises(ValueError, match="bpe-first-merge"):
+        exercises.check("nope", 1)
+
+
+def test_solution_prints(capsys):
+    exercises.solution("bpe-first-merge")
+    assert "9 times" in capsys.readouterr().out
