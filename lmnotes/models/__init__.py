@@ -1,0 +1,10 @@
+"""The course's Transformer models: decoder-only ``GPT``, BERT-style ``Encoder`` and ``EncoderDecoder``.
+
+All three are built from the one ``Block`` in ``layers``; ``convert`` moves weights to and from
+``transformers`` (GPT-2, LLaMA, BERT).
+"""
+
+from lmnotes.models.gpt import GPT, GPTConfig
+from lmnotes.models.layers import KVCache
+
+__all__ = ["GPT", "GPTConfig", "KVCache"]
