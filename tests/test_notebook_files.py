@@ -1,0 +1,172 @@
+"""Every committed notebook is what a learner should see: one clean, complete, fresh run.
+
+nbval replays the stored outputs, so they must come from a single top-to-bottom run (``./course
+execute``): every code cell executed, counts 1..n, no stored error, no warning printed to the
+learner, and no path of the machine that produced them. The checker works on any notebook file;
+the unit tests below feed it small notebooks with each defect so that it is known to catch them.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+from pathlib import Path
+
+import nbformat
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+MACHINE_PATH = re.compile(r"/root/|/tmp/|/work/|/home/\w+/|site-packages")
+WARNING = re.compile(r"warn", re.IGNORECASE)
+
+
+def _load_tools():
+    """tools/notebooks.py is a script, not a package: load it by path."""
+    spec = importlib.util.spec_from_file_location("tools_notebooks", ROOT / "tools" / "notebooks.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _output_text(output) -> str:
+    """The text a learner sees in one output (images are base64 and not text)."""
+    if output.output_type == "stream":
+        return output.text
+    if output.output_type == "error":
+        return "\n".join([output.ename, output.evalue, *output.traceback])
+    return "\n".join(
+        value if isinstance(value, str) else str(value)
+        for mime, value in output.get("data", {}).items()
+        if not mime.startswith("image/")
+    )
+
+
+def notebook_problems(path: Path) -> list[str]:
+    """Everything wrong with the stored run of the notebook at ``path`` (empty when it is clean)."""
+    nb = nbformat.read(path, as_version=4)
+    problems = []
+    code = [cell for cell in nb.cells if cell.cell_type == "code" and cell.source.strip()]
+    counts = [cell.execution_count for cell in code]
+    never = sum(count is None for count in counts)
+    if never:
+        problems.append(f"{never} code cell(s) never executed")
+    elif counts != list(range(1, len(code) + 1)):
+        problems.append(f"not executed top to bottom in one fresh run: counts {counts}")
+    for number, cell in enumerate(code, 1):
+        for output in cell.get("outputs", []):
+            text = _output_text(output)
+            if output.output_type == "error":
+                problems.append(f"code cell {number} stores an error: {output.ename}: {output.evalue}")
+            elif output.output_type == "stream" and output.name == "stderr" and WARNING.search(text):
+                problems.append(f"code cell {number} shows a warning: {text.strip()[:120]!r}")
+            leak = MACHINE_PATH.search(text)
+            if leak:
+                problems.append(f"code cell {number} shows a machine path ({leak.group(0)})")
+    if "widgets" in nb.metadata:
+        problems.append("stores widget state in its metadata (re-run `./course execute` to strip it)")
+    return problems
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_committed_notebook_is_one_clean_fresh_run(path):
+    assert notebook_problems(path) == []
+
+
+# --- the checker itself ------------------------------------------------------------------------
+
+def _write(tmp_path, cells, name="nb.ipynb", **metadata):
+    nb = nbformat.v4.new_notebook(metadata=metadata)
+    nb.cells = cells
+    path = tmp_path / name
+    nbformat.write(nb, path)
+    return path
+
+
+def _ran(source, count, *outputs):
+    return nbformat.v4.new_code_cell(source, execution_count=count, outputs=list(outputs))
+
+
+def _stream(text, name="stdout"):
+    return nbformat.v4.new_output("stream", name=name, text=text)
+
+
+def test_checker_passes_a_clean_run_and_ignores_empty_cells_and_images(tmp_path):
+    png = nbformat.v4.new_output("display_data", data={"image/png": "iVBOR/tmp/w0rk/", "text/plain": "<Figure>"})
+    path = _write(tmp_path, [
+        nbformat.v4.new_markdown_cell("# Title (files live in /tmp/ on Linux)"),
+        _ran("print(1)", 1, _stream("1\n")),
+        nbformat.v4.new_code_cell(""),
+        _ran("plot()", 2, png),
+        _ran("progress()", 3, _stream("100%|##########| 3/3\n", name="stderr")),
+    ])
+    assert notebook_problems(path) == []
+
+
+@pytest.mark.parametrize("counts, expected", [
+    ([1, None], "1 code cell(s) never executed"),
+    ([1, 3], "not executed top to bottom in one fresh run: counts [1, 3]"),
+    ([2, 1], "not executed top to bottom in one fresh run: counts [2, 1]"),
+    ([5, 6], "not executed top to bottom in one fresh run: counts [5, 6]"),
+])
+def test_checker_requires_one_top_to_bottom_run(tmp_path, counts, expected):
+    path = _write(tmp_path, [_ran("x = 1", n) for n in counts])
+    assert notebook_problems(path) == [expected]
+
+
+def test_checker_finds_errors_warnings_and_machine_paths(tmp_path):
+    error = nbformat.v4.new_output("error", ename="ValueError", evalue="bad", traceback=["Traceback"])
+    warning = _stream("<ipython-input>:1: UserWarning: careful\n", name="stderr")
+    html = nbformat.v4.new_output("execute_result", data={"text/html": "<a href='/home/alice/x'>x</a>"},
+                                  execution_count=4)
+    path = _write(tmp_path, [
+        _ran("boom()", 1, error),
+        _ran("warn()", 2, warning),
+        _ran("import torch; torch.__file__", 3, _stream(".venv/lib/python3.11/site-packages/torch\n")),
+        _ran("link()", 4, html),
+    ])
+    assert notebook_problems(path) == [
+        "code cell 1 stores an error: ValueError: bad",
+        "code cell 2 shows a warning: '<ipython-input>:1: UserWarning: careful'",
+        "code cell 3 shows a machine path (site-packages)",
+        "code cell 4 shows a machine path (/home/alice/)",
+    ]
+
+
+def test_checker_finds_stored_widget_state(tmp_path):
+    path = _write(tmp_path, [_ran("x = 1", 1)], widgets={"application/vnd.jupyter.widget-state+json": {}})
+    assert notebook_problems(path) == [
+        "stores widget state in its metadata (re-run `./course execute` to strip it)"
+    ]
+
+
+# --- tools/notebooks.py execute produces exactly such a run -----------------------------------
+
+def test_execute_saves_one_clean_fresh_run_without_widget_state(tmp_path):
+    tools = _load_tools()
+    path = _write(tmp_path, [
+        nbformat.v4.new_markdown_cell("# A notebook"),
+        _ran("x = 41", 7),  # stale counts from an earlier, partial run
+        nbformat.v4.new_code_cell("import os\nprint(x + 1, os.path.basename(os.getcwd()))"),
+        nbformat.v4.new_code_cell("import ipywidgets\nipywidgets.IntSlider(3)"),
+    ], name="tiny.ipynb")
+    seconds = tools.execute_file(path)
+    assert 0 < seconds < 60
+    assert notebook_problems(path) == []
+    nb = nbformat.read(path, as_version=4)
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    assert code[0].source == tools.course.setup_cell_source()  # stamped before running
+    assert [c.execution_count for c in code] == [1, 2, 3, 4]
+    assert code[2].outputs[0].text == "42 notebooks\n"  # cwd is notebooks/, like nbval's
+    assert "application/vnd.jupyter.widget-view+json" in code[3].outputs[0].data
+    assert "widgets" not in nb.metadata and all("execution" not in c.metadata for c in code)
+
+
+def test_execute_does_not_save_a_failing_run(tmp_path):
+    tools = _load_tools()
+    path = _write(tmp_path, [_ran("1 / 0", None)], name="broken.ipynb")
+    tools.stamp_file(path)
+    before = path.read_text()
+    with pytest.raises(tools.CellExecutionError, match="ZeroDivisionError"):
+        tools.execute_file(path)
+    assert path.read_text() == before
