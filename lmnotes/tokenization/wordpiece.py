@@ -1,0 +1,101 @@
+"""WordPiece, BERT's tokenizer (book §1.3), trained with the ``tokenizers`` library.
+
+Like BPE it builds words from pieces, but marks pieces that continue a word with ``##``
+("playing" -> ``play ##ing``) and works on normalised words: BERT's uncased setup lowercases,
+strips accents, turns every whitespace run into one space and puts spaces around punctuation and
+CJK characters. So WordPiece does not round-trip text exactly: ``decode(encode(x))`` gives back
+``normalize(x)`` ("Héllo,  WORLD!" -> "hello , world !") when every word can be spelled with the
+vocabulary's pieces, and a word that cannot (an emoji, a character never seen in training) becomes
+``[UNK]`` as a whole.
+
+Special tokens: ``[PAD]`` (0), ``[UNK]``, ``[CLS]`` (starts every input; its vector feeds the
+classifier), ``[SEP]`` (ends each segment) and ``[MASK]`` (what masked language modelling hides).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import tokenizers
+from tokenizers import decoders, models, normalizers, pre_tokenizers, processors, trainers
+
+from .base import Tokenizer, check_text
+
+SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
+
+
+class WordPieceTokenizer(Tokenizer):
+    """A BERT-style uncased WordPiece tokenizer; train one with ``WordPieceTokenizer.train``."""
+
+    special_tokens = SPECIAL_TOKENS
+    special_roles = {
+        "pad_token": "[PAD]",
+        "unk_token": "[UNK]",
+        "cls_token": "[CLS]",
+        "sep_token": "[SEP]",
+        "mask_token": "[MASK]",
+    }
+
+    def __init__(self, tok: tokenizers.Tokenizer):
+        if not isinstance(tok, tokenizers.Tokenizer):
+            raise TypeError(f"tok must be a tokenizers.Tokenizer, got {type(tok).__name__}")
+        missing = [s for s in SPECIAL_TOKENS if tok.token_to_id(s) is None]
+        if missing:
+            raise ValueError(f"tok must have the special tokens {SPECIAL_TOKENS}; missing {missing}")
+        self._tok = tok
+
+    @classmethod
+    def train(cls, text: str, vocab_size: int) -> WordPieceTokenizer:
+        """Learn a WordPiece vocabulary of ``vocab_size`` entries (special tokens included) from ``text``."""
+        check_text(text)
+        if isinstance(vocab_size, bool) or not isinstance(vocab_size, int) or vocab_size < len(SPECIAL_TOKENS):
+            raise ValueError(f"vocab_size must be an int >= {len(SPECIAL_TOKENS)}, got {vocab_size!r}")
+        tok = tokenizers.Tokenizer(models.WordPiece(unk_token="[UNK]"))
+        tok.normalizer = normalizers.BertNormalizer(lowercase=True)
+        tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+        tok.decoder = decoders.WordPiece(cleanup=False)  # no guessing which spaces to remove
+        trainer = trainers.WordPieceTrainer(
+            vocab_size=vocab_size, special_tokens=list(SPECIAL_TOKENS), show_progress=False
+        )
+        tok.train_from_iterator(text.splitlines(), trainer)  # words never cross lines
+        cls_id, sep_id = tok.token_to_id("[CLS]"), tok.token_to_id("[SEP]")
+        tok.post_processor = processors.TemplateProcessing(
+            single="[CLS] $A [SEP]",
+            pair="[CLS] $A [SEP] $B:1 [SEP]:1",
+            special_tokens=[("[CLS]", cls_id), ("[SEP]", sep_id)],
+        )
+        return cls(tok)
+
+    def encode(self, text: str) -> list[int]:
+        """The ids of ``text``'s pieces, without [CLS]/[SEP] (see ``encode_pair`` for BERT's input)."""
+        return self._tok.encode(check_text(text), add_special_tokens=False).ids
+
+    def encode_pair(self, text: str, second: str | None = None) -> tuple[list[int], list[int]]:
+        """BERT's input: ``[CLS] text [SEP]`` or ``[CLS] text [SEP] second [SEP]``, with segment ids
+        (0 for the first part, 1 for the second) for the segment embedding."""
+        check_text(text)
+        if second is not None:
+            check_text(second)
+        encoding = self._tok.encode(text, second, add_special_tokens=True)
+        return encoding.ids, encoding.type_ids
+
+    def normalize(self, text: str) -> str:
+        """What ``decode(encode(text))`` returns when every word is in the vocabulary."""
+        normalized = self._tok.normalizer.normalize_str(check_text(text))
+        return " ".join(word for word, _ in self._tok.pre_tokenizer.pre_tokenize_str(normalized))
+
+    def decode(self, ids: Sequence[int], skip_special_tokens: bool = False) -> str:
+        return self._tok.decode(self._check_ids(ids), skip_special_tokens=skip_special_tokens)
+
+    def id_to_token(self, id: int) -> str:
+        return self._tok.id_to_token(self._check_ids([id])[0])
+
+    @property
+    def vocab_size(self) -> int:
+        return self._tok.get_vocab_size()
+
+    def to_tokenizers(self) -> tokenizers.Tokenizer:
+        return tokenizers.Tokenizer.from_str(self._tok.to_str())  # a copy
+
+    def __repr__(self) -> str:
+        return f"WordPieceTokenizer(vocab_size={self.vocab_size})"
