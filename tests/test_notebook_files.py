@@ -8,25 +8,19 @@ the unit tests below feed it small notebooks with each defect so that it is know
 
 from __future__ import annotations
 
-import importlib.util
 import re
 from pathlib import Path
 
 import nbformat
 import pytest
 
+from lmnotes import course
+from tools import notebooks as tools
+
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 MACHINE_PATH = re.compile(r"/root/|/tmp/|/work/|/home/\w+/|site-packages")
 WARNING = re.compile(r"warn", re.IGNORECASE)
-
-
-def _load_tools():
-    """tools/notebooks.py is a script, not a package: load it by path."""
-    spec = importlib.util.spec_from_file_location("tools_notebooks", ROOT / "tools" / "notebooks.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def _output_text(output) -> str:
@@ -143,7 +137,6 @@ def test_checker_finds_stored_widget_state(tmp_path):
 # --- tools/notebooks.py execute produces exactly such a run -----------------------------------
 
 def test_execute_saves_one_clean_fresh_run_without_widget_state(tmp_path):
-    tools = _load_tools()
     path = _write(tmp_path, [
         nbformat.v4.new_markdown_cell("# A notebook"),
         _ran("x = 41", 7),  # stale counts from an earlier, partial run
@@ -155,7 +148,7 @@ def test_execute_saves_one_clean_fresh_run_without_widget_state(tmp_path):
     assert notebook_problems(path) == []
     nb = nbformat.read(path, as_version=4)
     code = [c for c in nb.cells if c.cell_type == "code"]
-    assert code[0].source == tools.course.setup_cell_source()  # stamped before running
+    assert code[0].source == course.setup_cell_source()  # stamped before running
     assert [c.execution_count for c in code] == [1, 2, 3, 4]
     assert code[2].outputs[0].text == "42 notebooks\n"  # cwd is notebooks/, like nbval's
     assert "application/vnd.jupyter.widget-view+json" in code[3].outputs[0].data
@@ -163,7 +156,6 @@ def test_execute_saves_one_clean_fresh_run_without_widget_state(tmp_path):
 
 
 def test_execute_does_not_save_a_failing_run(tmp_path):
-    tools = _load_tools()
     path = _write(tmp_path, [_ran("1 / 0", None)], name="broken.ipynb")
     tools.stamp_file(path)
     before = path.read_text()
