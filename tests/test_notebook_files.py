@@ -14,6 +14,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from bench.notebooks import run_notebook
 from lmnotes import course
 from tools import notebooks as tools
 
@@ -162,3 +163,26 @@ def test_execute_does_not_save_a_failing_run(tmp_path):
     with pytest.raises(tools.CellExecutionError, match="ZeroDivisionError"):
         tools.execute_file(path)
     assert path.read_text() == before
+
+
+# --- bench/notebooks.py measures the kernel, not itself ----------------------------------------
+
+def test_bench_measures_the_kernels_own_peak_memory_and_its_children(tmp_path):
+    # a short-lived 200 MiB peak in the kernel, freed at once: only the kernel's high-water mark sees it
+    own = run_notebook(_write(tmp_path, [nbformat.v4.new_code_cell("x = b'1' * (200 * 2**20)\ndel x")],
+                              name="own.ipynb"))
+    # 150 MiB held for a moment by a process the kernel starts (DataLoader workers would be such)
+    child = run_notebook(_write(tmp_path, [nbformat.v4.new_code_cell(
+        "import subprocess, sys\n"
+        "subprocess.run([sys.executable, '-c', 'import time; y = b\"2\" * (150 * 2**20); time.sleep(0.5)'])"
+    )], name="child.ipynb"))
+    bare_kernel = 150  # MiB: an idle ipykernel is about 50
+    assert (own.error, child.error) == (None, None)
+    assert 200 < own.peak_mib < 200 + bare_kernel
+    assert 150 < child.peak_mib < 150 + bare_kernel
+    assert child.seconds >= 0.5 and own.verdict == child.verdict == "OK"
+
+
+def test_bench_reports_a_failing_notebook(tmp_path):
+    run = run_notebook(_write(tmp_path, [nbformat.v4.new_code_cell("x = 1"), nbformat.v4.new_code_cell("1 / 0")]))
+    assert run.verdict == "FAILED: ZeroDivisionError in cell 2"
