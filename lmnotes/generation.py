@@ -1,0 +1,308 @@
+"""Decoding: greedy, sampling (temperature, top-k, top-p), repetition penalty, beam search, stop
+tokens/strings and the KV cache (book sections 2.1, 2.3.1 and 5).
+
+Each step turns the model's logits for the last position into the next token. The pieces are small
+functions a notebook can show: ``apply_repetition_penalty`` -> divide by ``temperature`` ->
+``top_k_filter`` -> ``top_p_filter`` -> sample (or argmax). ``generate`` and ``beam_search`` work
+with the course's ``GPT`` and ``EncoderDecoder`` and with any ``transformers`` causal LM.
+
+With ``use_cache=True`` only the newest token is fed to the model at each step, its keys and values
+joining the cache; without it the whole sequence is recomputed. Both give the same tokens.
+"""
+
+from __future__ import annotations
+
+import inspect
+import sys
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+from lmnotes.models.encdec import EncoderDecoder
+from lmnotes.models.gpt import GPT
+from lmnotes.models.layers import KVCache
+
+
+def top_k_filter(logits: torch.Tensor, k: int) -> torch.Tensor:
+    """Keep the ``k`` largest logits of each row, set the rest to -inf (Fan et al. 2018)."""
+    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+        raise ValueError(f"top_k must be a positive int, got {k!r}")
+    k = min(k, logits.shape[-1])
+    kth = logits.topk(k, dim=-1).values[..., -1:]
+    return logits.masked_fill(logits < kth, float("-inf"))
+
+
+def top_p_filter(logits: torch.Tensor, p: float) -> torch.Tensor:
+    """Nucleus filter (Holtzman et al. 2020): keep the smallest set of most likely tokens whose
+    probabilities add up to at least ``p``; the most likely token is always kept."""
+    if not 0.0 < p <= 1.0:
+        raise ValueError(f"top_p must be in (0, 1], got {p!r}")
+    sorted_logits, order = logits.sort(dim=-1, descending=True)
+    cumulative = sorted_logits.softmax(dim=-1).cumsum(dim=-1)
+    drop_sorted = cumulative - sorted_logits.softmax(dim=-1) >= p  # mass before this token already >= p
+    drop = drop_sorted.scatter(-1, order, drop_sorted)
+    return logits.masked_fill(drop, float("-inf"))
+
+
+def apply_repetition_penalty(logits: torch.Tensor, idx: torch.Tensor, penalty: float,
+                             mask: torch.Tensor | None = None) -> torch.Tensor:
+    """CTRL's repetition penalty (Keskar et al. 2019): the logit of every token already in ``idx`` is
+    divided by ``penalty`` if positive and multiplied by it if negative. ``mask`` (0 = padding)
+    leaves padding out."""
+    if penalty <= 0:
+        raise ValueError(f"repetition_penalty must be > 0, got {penalty!r}")
+    if penalty == 1.0:
+        return logits
+    if mask is not None:  # point padding at the last token, which is penalised anyway
+        idx = torch.where(mask.bool(), idx, idx[:, -1:])
+    seen = logits.gather(-1, idx)
+    seen = torch.where(seen > 0, seen / penalty, seen * penalty)
+    return logits.scatter(-1, idx, seen)
+
+
+def _is_hf(model) -> bool:
+    tf = sys.modules.get("transformers")
+    return tf is not None and isinstance(model, tf.PreTrainedModel)
+
+
+class _Stepper:
+    """Calls a model one decoding step at a time and returns the last position's logits (N, V).
+
+    Ours and transformers' models are called the way each expects; ``use_cache`` feeds only the new
+    token after the first step. When a GPT with learned positions runs past its context, the
+    sequence is cropped to the last ``block_size`` tokens and recomputed (no cache) from then on,
+    the same with or without cache.
+    """
+
+    def __init__(self, model, use_cache: bool, memory=None, src_mask=None):
+        self.model, self.use_cache, self.memory, self.src_mask = model, use_cache, memory, src_mask
+        self.hf = _is_hf(model)
+        self.cache = None
+        if self.hf:
+            params = inspect.signature(model.forward).parameters
+            self.cache_arg = "cache" if "cache" in params else "past_key_values"  # renamed in transformers 5.2x
+        elif use_cache:
+            self.cache = KVCache()
+        limit = getattr(getattr(model, "config", None), "block_size", None)
+        self.crop = limit if isinstance(model, GPT) and model.config.pos == "learned" else None
+
+    def __call__(self, ids: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+        if self.crop is not None and ids.shape[1] > self.crop:
+            ids, self.cache = ids[:, -self.crop:], None
+            mask = None if mask is None else mask[:, -self.crop:]
+        past = self._cached_len()
+        new = ids[:, past:]
+        if self.hf:
+            kwargs = {"attention_mask": mask, "use_cache": self.use_cache}
+            if mask is not None:  # left padding: positions count from the first real token
+                kwargs["position_ids"] = (mask.long().cumsum(-1) - 1).clamp(min=0)[:, past:]
+            if self.use_cache:
+                kwargs[self.cache_arg] = self.cache
+            out = self.model(input_ids=new, **kwargs)
+            if self.use_cache:
+                self.cache = out["cache"] if "cache" in out else out["past_key_values"]
+            return out.logits[:, -1]
+        if isinstance(self.model, EncoderDecoder):
+            logits = self.model.decode(new, self.memory, self.src_mask, mask, self.cache)
+        else:
+            logits = self.model(new, mask, self.cache)
+        return logits[:, -1]
+
+    def _cached_len(self) -> int:
+        if self.cache is None:
+            return 0
+        return self.cache.get_seq_length() if self.hf else len(self.cache)
+
+    def reorder(self, index: torch.Tensor) -> None:
+        """Keep batch rows ``index`` of the cache (and encoder output) for beam search."""
+        if self.cache is not None:
+            (self.cache.reorder_cache if self.hf else self.cache.reorder)(index)
+        if self.memory is not None:
+            self.memory = self.memory.index_select(0, index)
+            self.src_mask = None if self.src_mask is None else self.src_mask.index_select(0, index)
+
+
+def _check_inputs(model, idx, max_new_tokens, attention_mask):
+    if not (isinstance(model, (GPT, EncoderDecoder)) or _is_hf(model)):
+        raise TypeError(f"model must be an lmnotes GPT/EncoderDecoder or a transformers causal LM, "
+                        f"got {type(model).__name__}")
+    if not isinstance(idx, torch.Tensor) or idx.dtype != torch.long or idx.dim() != 2:
+        shape = tuple(idx.shape) if isinstance(idx, torch.Tensor) else type(idx).__name__
+        raise ValueError(f"idx must be a (batch, time) LongTensor of token ids, got {shape}"
+                         f"{' ' + str(idx.dtype) if isinstance(idx, torch.Tensor) else ''}")
+    if isinstance(max_new_tokens, bool) or not isinstance(max_new_tokens, int) or max_new_tokens < 0:
+        raise ValueError(f"max_new_tokens must be an int >= 0, got {max_new_tokens!r}")
+    if attention_mask is not None and (not isinstance(attention_mask, torch.Tensor) or attention_mask.shape != idx.shape):
+        got = tuple(attention_mask.shape) if isinstance(attention_mask, torch.Tensor) else type(attention_mask).__name__
+        raise ValueError(f"attention_mask must have the shape of idx {tuple(idx.shape)}, got {got}")
+
+
+def _stop_checker(stop, tokenizer, prompt_len: int):
+    """A function ids -> (N,) bool, True where a row has just produced a stop token or string."""
+    if stop is None:
+        return None
+    stop = [stop] if isinstance(stop, (int, str)) else list(stop)
+    ids = [s for s in stop if isinstance(s, int) and not isinstance(s, bool)]
+    strings = [s for s in stop if isinstance(s, str)]
+    if len(ids) + len(strings) != len(stop):
+        raise ValueError(f"stop must be token ids (int) or strings, got {stop!r}")
+    if strings and tokenizer is None:
+        raise ValueError(f"stop strings {strings!r} need a tokenizer (anything with .decode(list_of_ids))")
+
+    def check(seq: torch.Tensor) -> torch.Tensor:
+        hit = torch.isin(seq[:, -1], torch.tensor(ids, device=seq.device)) if ids else torch.zeros(
+            len(seq), dtype=torch.bool, device=seq.device)
+        if strings:
+            texts = [tokenizer.decode(row[prompt_len:].tolist()) for row in seq]
+            hit |= torch.tensor([any(s in t for s in strings) for t in texts], device=seq.device)
+        return hit
+
+    return check
+
+
+@torch.no_grad()
+def generate(
+    model: nn.Module,
+    idx: torch.Tensor,
+    max_new_tokens: int,
+    *,
+    do_sample: bool = False,
+    temperature: float = 1.0,
+    top_k: int | None = None,
+    top_p: float | None = None,
+    repetition_penalty: float = 1.0,
+    num_beams: int = 1,
+    stop: int | str | Sequence[int | str] | None = None,
+    tokenizer=None,
+    pad_token_id: int = 0,
+    use_cache: bool = True,
+    generator: torch.Generator | None = None,
+    attention_mask: torch.Tensor | None = None,
+    encoder_input_ids: torch.Tensor | None = None,
+    encoder_attention_mask: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """Continue each row of ``idx`` (B, T) by up to ``max_new_tokens`` tokens; returns (B, T + n).
+
+    Greedy by default; ``do_sample=True`` samples from softmax(logits / temperature) after the
+    top-k / top-p filters, drawing from ``generator`` for repeatable samples; ``num_beams > 1`` runs
+    ``beam_search``. ``stop``: token ids and/or strings (strings need ``tokenizer``); a row that
+    produced one is finished and padded with ``pad_token_id`` until every row is. Batches of prompts
+    of different lengths are left-padded with ``attention_mask`` (B, T) marking real tokens by 1.
+    For an ``EncoderDecoder``, ``idx`` is the decoder's start and ``encoder_input_ids`` the source.
+    The model runs in eval mode (dropout off) and is put back in its previous mode afterwards.
+    """
+    _check_inputs(model, idx, max_new_tokens, attention_mask)
+    if not (temperature > 0):
+        raise ValueError(f"temperature must be > 0, got {temperature!r}")
+    if isinstance(num_beams, bool) or not isinstance(num_beams, int) or num_beams < 1:
+        raise ValueError(f"num_beams must be a positive int, got {num_beams!r}")
+    if num_beams > 1:
+        if do_sample:
+            raise ValueError("num_beams > 1 is beam search, which does not sample; use do_sample=False")
+        return beam_search(model, idx, max_new_tokens, num_beams, stop=stop, tokenizer=tokenizer,
+                           use_cache=use_cache, attention_mask=attention_mask,
+                           encoder_input_ids=encoder_input_ids, encoder_attention_mask=encoder_attention_mask)
+    check_stop = _stop_checker(stop, tokenizer, idx.shape[1])
+    was_training = model.training
+    model.eval()
+    try:
+        step = _stepper(model, use_cache, encoder_input_ids, encoder_attention_mask)
+        mask = attention_mask.long() if attention_mask is not None else None
+        finished = torch.zeros(idx.shape[0], dtype=torch.bool, device=idx.device)
+        for _ in range(max_new_tokens):
+            logits = step(idx, mask).float()
+            logits = apply_repetition_penalty(logits, idx, repetition_penalty, mask)
+            if do_sample:
+                logits = logits / temperature
+                if top_k is not None:
+                    logits = top_k_filter(logits, top_k)
+                if top_p is not None:
+                    logits = top_p_filter(logits, top_p)
+                next_token = torch.multinomial(logits.softmax(-1), 1, generator=generator)
+            else:
+                next_token = logits.argmax(-1, keepdim=True)
+            next_token = next_token.masked_fill(finished[:, None], pad_token_id)
+            idx = torch.cat([idx, next_token], dim=1)
+            if mask is not None:
+                mask = torch.cat([mask, torch.ones_like(next_token)], dim=1)
+            if check_stop is not None:
+                finished |= check_stop(idx)
+                if finished.all():
+                    break
+        return idx
+    finally:
+        model.train(was_training)
+
+
+def _stepper(model, use_cache, encoder_input_ids, encoder_attention_mask) -> _Stepper:
+    if isinstance(model, EncoderDecoder):
+        if encoder_input_ids is None:
+            raise ValueError("an EncoderDecoder needs encoder_input_ids (the source sequence) to generate")
+        return _Stepper(model, use_cache, model.encode(encoder_input_ids, encoder_attention_mask),
+                        encoder_attention_mask)
+    if encoder_input_ids is not None:
+        raise ValueError(f"encoder_input_ids is only for an EncoderDecoder, not {type(model).__name__}")
+    return _Stepper(model, use_cache)
+
+
+@torch.no_grad()
+def beam_search(
+    model: nn.Module,
+    idx: torch.Tensor,
+    max_new_tokens: int,
+    num_beams: int,
+    *,
+    length_penalty: float = 1.0,
+    stop: int | str | Sequence[int | str] | None = None,
+    tokenizer=None,
+    use_cache: bool = True,
+    attention_mask: torch.Tensor | None = None,
+    encoder_input_ids: torch.Tensor | None = None,
+    encoder_attention_mask: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """Keep the ``num_beams`` most likely continuations (sum of log-probabilities) at every step and
+    return the best one per row, (B, T + n). A beam that produced a stop token or string is finished:
+    it repeats its last token at no cost, and finished beams are ranked by score / length **
+    ``length_penalty`` (length = generated tokens up to the stop). Without stops this is exactly
+    transformers' beam search with ``do_sample=False``."""
+    _check_inputs(model, idx, max_new_tokens, attention_mask)
+    if isinstance(num_beams, bool) or not isinstance(num_beams, int) or num_beams < 1:
+        raise ValueError(f"num_beams must be a positive int, got {num_beams!r}")
+    B, T = idx.shape
+    check_stop = _stop_checker(stop, tokenizer, T)
+    was_training = model.training
+    model.eval()
+    try:
+        if encoder_input_ids is not None:
+            encoder_input_ids = encoder_input_ids.repeat_interleave(num_beams, 0)
+            if encoder_attention_mask is not None:
+                encoder_attention_mask = encoder_attention_mask.repeat_interleave(num_beams, 0)
+        step = _stepper(model, use_cache, encoder_input_ids, encoder_attention_mask)
+        ids = idx.repeat_interleave(num_beams, 0)  # (B * num_beams, T): each prompt once per beam
+        mask = None if attention_mask is None else attention_mask.long().repeat_interleave(num_beams, 0)
+        scores = torch.zeros(B, num_beams, device=idx.device)
+        scores[:, 1:] = float("-inf")  # at first all beams are equal: expand only one
+        finished = torch.zeros(B * num_beams, dtype=torch.bool, device=idx.device)
+        lengths = torch.zeros(B * num_beams, device=idx.device)
+        for _ in range(max_new_tokens):
+            logp = step(ids, mask).float().log_softmax(-1)  # (B * num_beams, V)
+            V = logp.shape[-1]
+            frozen = torch.full_like(logp, float("-inf")).scatter(-1, ids[:, -1:], 0.0)
+            logp = torch.where(finished[:, None], frozen, logp)
+            candidates = (scores.view(-1, 1) + logp).view(B, num_beams * V)
+            scores, flat = candidates.topk(num_beams, dim=-1)  # best num_beams of num_beams * V
+            rows = (torch.arange(B, device=idx.device)[:, None] * num_beams + flat // V).view(-1)
+            ids = torch.cat([ids[rows], (flat % V).view(-1, 1)], dim=1)
+            mask = None if mask is None else torch.cat([mask[rows], torch.ones_like(mask[:, :1])], dim=1)
+            finished, lengths = finished[rows], lengths[rows] + (~finished[rows]).float()
+            step.reorder(rows)
+            if check_stop is not None:
+                finished |= check_stop(ids)
+                if finished.all():
+                    break
+        final = scores / lengths.view(B, num_beams).clamp(min=1) ** length_penalty
+        best = final.argmax(-1) + torch.arange(B, device=idx.device) * num_beams
+        return ids[best]
+    finally:
+        model.train(was_training)
