@@ -61,3 +61,36 @@ def tokens_html(tokens: list[str], ids: list[int]) -> str:
             f'{shown}<br><small>{tid}</small></span>'
         )
     return "".join(chips)
+
+
+def tokenize_html(tokenizer, text: str) -> str:
+    """One line of coloured tokens for ``text`` under an lmnotes tokenizer, with a count."""
+    ids = tokenizer.encode(text)
+    tokens = [tokenizer.id_to_token(i) for i in ids]
+    ratio = f"{len(ids) / len(text):.2f} tokens per character" if text else "empty text"
+    return f"<div><b>{len(ids)} tokens</b> ({ratio})</div><div>{tokens_html(tokens, ids)}</div>"
+
+
+def tokenizer_playground(tokenizers: dict, text: str = "The weather is lovely today!") -> W.VBox:
+    """Type text, pick a tokenizer, see its tokens and ids coloured.
+
+    ``tokenizers`` maps a display name to an lmnotes tokenizer (anything with ``encode`` and
+    ``id_to_token``).
+    """
+    if not tokenizers:
+        raise ValueError("tokenizer_playground needs at least one tokenizer, got an empty dict")
+    box = W.Text(value=text, description="Text", continuous_update=True,
+                 layout=W.Layout(width="95%"))
+    pick = W.Dropdown(options=list(tokenizers), description="Tokenizer")
+    view = W.HTML()
+
+    def show(_=None):
+        try:
+            view.value = tokenize_html(tokenizers[pick.value], box.value)
+        except ValueError as err:  # e.g. a character outside a char tokenizer's alphabet
+            view.value = f"<span style='color:#b00'>{html.escape(str(err))}</span>"
+
+    box.observe(show, names="value")
+    pick.observe(show, names="value")
+    show()
+    return W.VBox([pick, box, view])

@@ -28,3 +28,22 @@ def test_tokens_html_escapes_and_shows_ids_and_visible_whitespace():
     assert out.count("<small>") == 3
     with pytest.raises(ValueError, match="2 tokens but 1 ids"):
         widgets.tokens_html(["a", "b"], [1])
+
+
+def test_tokenizer_playground_follows_text_and_tokenizer_choice():
+    from lmnotes.tokenization import CharTokenizer, gpt2_bpe
+
+    toks = {"GPT-2": gpt2_bpe(), "characters": CharTokenizer.from_text("abc weathr")}
+    pick, box, view = widgets.tokenizer_playground(toks, text="The weather is").children
+    assert "3 tokens" in view.value and "Ġweather" in view.value and ">6193<" in view.value
+    box.value = "The weather is nice"
+    assert "4 tokens" in view.value
+    pick.value = "characters"  # 'T' is outside this alphabet: the error is shown, not raised
+    assert "color:#b00" in view.value
+    box.value = "abc"
+    assert "3 tokens" in view.value and "1.00 tokens per character" in view.value
+
+
+def test_tokenizer_playground_needs_a_tokenizer():
+    with pytest.raises(ValueError, match="at least one"):
+        widgets.tokenizer_playground({})
