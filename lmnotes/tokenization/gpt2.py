@@ -38,7 +38,8 @@ def gpt2_tokenizer():
     return GPT2Tokenizer(vocab=vocab, merges=merges)
 
 
+@cache
 def gpt2_bpe() -> BPETokenizer:
-    """GPT-2's vocabulary and merges in our from-scratch ``BPETokenizer`` (same ids, pure Python)."""
+    """GPT-2's vocabulary and merges in our from-scratch ``BPETokenizer`` (same ids, pure Python); cached."""
     vocab, merges = gpt2_vocab_and_merges()
     return BPETokenizer(vocab, merges, special_tokens=[GPT2_EOS])

@@ -91,6 +91,11 @@ class WordPieceTokenizer(Tokenizer):
         return self._tok.id_to_token(self._check_ids([id])[0])
 
     @property
+    def vocab(self) -> dict[str, int]:
+        """Piece -> id; pieces that continue a word start with ``##``."""
+        return self._tok.get_vocab()
+
+    @property
     def vocab_size(self) -> int:
         return self._tok.get_vocab_size()
 
