@@ -74,7 +74,7 @@ def markdown_to_text(markdown: str) -> str:
         match = _SPEAKER.match(line)
         if match:
             flush()
-            speaker = match.group(1).strip()
+            speaker = match.group(1).replace(":", "").strip()  # one header reads "ROSENCRANTZ: & ..."
             continue
         opener = _STAGE_OPEN.match(line)
         if opener:
