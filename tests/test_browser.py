@@ -1,0 +1,165 @@
+"""The course in a real browser: JupyterLab opens the start-here notebook, runs it, shows its widget.
+
+nbval replays outputs but never renders them; this test does what a learner does. It starts
+JupyterLab with ``./course lab`` (the README's command) over a temporary copy of the notebooks, so
+nothing is saved over the sources, drives Debian's chromium through Playwright, runs every cell,
+waits for the ipywidgets widget to render and checks that no cell stored an error. A screenshot of
+the result is left in ``test-output/browser/`` for a person to look at.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+import urllib.request
+from pathlib import Path
+
+import psutil
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+CHROMIUM = Path("/usr/bin/chromium")
+NOTEBOOK = "00_start_here.ipynb"
+SCREENSHOTS = ROOT / "test-output" / "browser"
+CHROMIUM_ARGS = ["--no-sandbox", "--headless", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+
+pytestmark = pytest.mark.skipif(
+    not CHROMIUM.is_file(),
+    reason=f"the browser test needs Debian's chromium at {CHROMIUM} "
+           "(`./course test` installs it with apt-get when run as root; or: apt-get install chromium)",
+)
+
+# JavaScript run in the page against JupyterLab's application object (exposed by expose_app_in_browser).
+NOTEBOOK_PANEL = "window.jupyterapp && window.jupyterapp.shell.currentWidget"
+KERNEL_IDLE = f"""() => {{
+    const panel = {NOTEBOOK_PANEL};
+    const kernel = panel && panel.sessionContext && panel.sessionContext.session
+                   && panel.sessionContext.session.kernel;
+    return !!kernel && kernel.status === 'idle';
+}}"""
+CODE_CELLS = f"""() => {{
+    const cells = {NOTEBOOK_PANEL}.content.widgets.filter(cell => cell.model.type === 'code');
+    return cells.map(cell => ({{
+        count: cell.model.executionCount,
+        outputs: cell.model.outputs.toJSON().map(output => output.output_type === 'error'
+                 ? 'error: ' + output.ename + ': ' + output.evalue : output.output_type),
+    }}));
+}}"""
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _stop(server: subprocess.Popen) -> None:
+    """Stop the server's process group, then anything it started in a session of its own (kernels)."""
+    try:
+        family = psutil.Process(server.pid).children(recursive=True)
+    except psutil.NoSuchProcess:
+        family = []
+    if server.poll() is None:
+        os.killpg(server.pid, signal.SIGTERM)  # jupyter shuts its kernels down on SIGTERM
+        try:
+            server.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.pid, signal.SIGKILL)
+            server.wait()
+    for process in family:
+        try:
+            process.kill()
+        except psutil.NoSuchProcess:
+            pass
+
+
+@pytest.fixture
+def lab(tmp_path):
+    """Base URL of a JupyterLab started by ``./course lab`` over a copy of notebooks/."""
+    shutil.copytree(ROOT / "notebooks", tmp_path / "notebooks", ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
+    port = _free_port()
+    env = {
+        **os.environ,
+        "LMNOTES_LAB_DIR": str(tmp_path),
+        # JupyterLab's own state (workspaces, settings, connection files) stays out of the user's home
+        "JUPYTERLAB_WORKSPACES_DIR": str(tmp_path / "workspaces"),
+        "JUPYTERLAB_SETTINGS_DIR": str(tmp_path / "settings"),
+        "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime"),
+    }
+    # no "would you like Jupyter news?" toast over the screenshot (and no request for the news)
+    notification = tmp_path / "settings" / "@jupyterlab" / "apputils-extension" / "notification.jupyterlab-settings"
+    notification.parent.mkdir(parents=True)
+    notification.write_text(json.dumps({"fetchNews": "false"}))
+    log_path = tmp_path / "jupyterlab.log"
+    with open(log_path, "wb") as log:
+        server = subprocess.Popen(
+            [str(ROOT / "course"), "lab", "--no-browser", "--ServerApp.ip=127.0.0.1", f"--port={port}",
+             "--ServerApp.token=", "--ServerApp.disable_check_xsrf=True",
+             "--LabApp.expose_app_in_browser=True", "--allow-root"],
+            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            if server.poll() is not None:
+                pytest.fail(f"JupyterLab exited with {server.returncode}:\n{log_path.read_text()[-3000:]}")
+            try:
+                with urllib.request.urlopen(f"{url}/api/status", timeout=2) as response:
+                    json.load(response)
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    pytest.fail(f"JupyterLab did not answer within 90 s:\n{log_path.read_text()[-3000:]}")
+                time.sleep(0.5)
+        yield url
+    finally:
+        _stop(server)
+
+
+def test_start_here_runs_in_jupyterlab_and_renders_its_widget(lab):
+    from playwright.sync_api import expect, sync_playwright
+
+    source = (ROOT / "notebooks" / NOTEBOOK).read_bytes()
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    screenshot = SCREENSHOTS / NOTEBOOK.replace(".ipynb", ".png")
+    page_errors = []
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 1000})
+            page.on("pageerror", lambda error: page_errors.append(str(error)))
+            page.goto(f"{lab}/lab/tree/notebooks/{NOTEBOOK}")
+            page.wait_for_selector(".jp-Notebook", timeout=60_000)
+            page.wait_for_function(KERNEL_IDLE, timeout=60_000)
+
+            page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
+            page.wait_for_function(f"() => ({CODE_CELLS})().every(cell => cell.count !== null)", timeout=120_000)
+            page.wait_for_function(KERNEL_IDLE, timeout=120_000)
+            page.wait_for_selector(".jp-OutputArea-output .jupyter-widgets", timeout=30_000)
+            cells = page.evaluate(CODE_CELLS)
+
+            # the widget is live: choosing another chapter in its drop-down changes what it shows
+            widget = page.locator(".jp-OutputArea-output:has(.jupyter-widgets)").first
+            widget.scroll_into_view_if_needed()
+            shown = widget.inner_text()
+            choice = widget.locator("select").first
+            last = choice.locator("option").all_inner_texts()[-1]
+            choice.select_option(label=last)
+            expect(widget).not_to_have_text(shown, timeout=10_000)
+            page.screenshot(path=screenshot)
+        finally:
+            browser.close()
+
+    assert [cell["count"] for cell in cells] == list(range(1, len(cells) + 1)), "run top to bottom once"
+    errors = [output for cell in cells for output in cell["outputs"] if output.startswith("error")]
+    assert errors == []
+    assert page_errors == []
+    assert screenshot.stat().st_size > 10_000
+    assert (ROOT / "notebooks" / NOTEBOOK).read_bytes() == source, "the browser must not save over the sources"
