@@ -62,7 +62,8 @@ def hub_reachable(timeout: float = 3.0, url: str | None = None) -> bool:
 
     def ask() -> None:
         try:
-            with urllib.request.urlopen(urllib.request.Request(url or hub_url(), method="HEAD"), timeout=timeout):
+            request = urllib.request.Request(url or hub_url(), method="HEAD")
+            with urllib.request.urlopen(request, timeout=timeout):
                 answered.set()
         except urllib.error.HTTPError:  # an error status is still an answer from the server
             answered.set()

@@ -208,6 +208,8 @@ def test_wordpiece_matches_bert_tokenizer_on_the_same_vocabulary():
     ids, segments = tok.encode_pair(first, second)
     expected = bert(first, second)
     assert ids == expected["input_ids"] and segments == expected["token_type_ids"]
+    ours_hf = tok.to_hf()(first, second)
+    assert ours_hf["input_ids"] == ids and ours_hf["token_type_ids"] == segments
     assert ids[0] == tok.vocab["[CLS]"] and ids.count(tok.vocab["[SEP]"]) == 2
 
 
@@ -227,7 +229,10 @@ def all_tokenizers():
     return {
         "bpe": (BPETokenizer.train(train[:20_000], 256 + 150, ["<|endoftext|>"]), TRICKY + ["a<|endoftext|>b"]),
         "char": (CharTokenizer.from_text(alphabet_text), TRICKY),
-        "word": (WordTokenizer(toyworld.vocabulary()), [s.text for s in toyworld.stories(3, seed=1)] + ["the <mask> ."]),
+        "word": (
+            WordTokenizer(toyworld.vocabulary()),
+            [s.text for s in toyworld.stories(3, seed=1)] + ["the <mask> ."],
+        ),
         "wordpiece": (wordpiece(), [line for line in train.splitlines()[:20]] + TRICKY),
     }
 
@@ -244,6 +249,9 @@ def test_save_then_load_with_transformers_and_lmnotes(kind, tmp_path):
         assert hf(text, add_special_tokens=False).input_ids == ids
         assert back.encode(text) == ids
         assert hf.decode(ids) == tok.decode(ids) == back.decode(ids)
+    if kind == "wordpiece":  # BERT's input, segment ids included, survives the trip to disk
+        pair = hf("the king", "the queen")
+        assert (pair["input_ids"], pair["token_type_ids"]) == tok.encode_pair("the king", "the queen")
 
 
 def test_load_rejects_a_folder_without_tokenizer_json(tmp_path):

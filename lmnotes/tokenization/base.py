@@ -19,9 +19,10 @@ import tokenizers
 class Tokenizer(ABC):
     """Text <-> list of integer ids. Subclasses define the vocabulary and the splitting rule."""
 
-    #: the special tokens, in id order, and the roles ``transformers`` knows them by
+    #: the special tokens, in id order
     special_tokens: tuple[str, ...] = ()
-    special_roles: dict[str, str] = {}
+    #: keyword arguments for ``PreTrainedTokenizerFast``: the roles of the special tokens, ...
+    hf_options: dict = {}
 
     @abstractmethod
     def encode(self, text: str) -> list[int]:
@@ -59,7 +60,7 @@ class Tokenizer(ABC):
         return PreTrainedTokenizerFast(
             tokenizer_object=self.to_tokenizers(),
             clean_up_tokenization_spaces=False,
-            **self.special_roles,
+            **self.hf_options,
         )
 
     def save(self, folder: str | Path) -> Path:

@@ -51,7 +51,8 @@ def bytes_to_unicode() -> dict[int, str]:
     code points 256, 257, ... in byte order. So byte 32 (space) shows as ``Ġ`` (U+0120) and byte
     10 (newline) as ``Ċ``.
     """
-    visible = [*range(ord("!"), ord("~") + 1), *range(ord("¡"), ord("¬") + 1), *range(ord("®"), ord("ÿ") + 1)]
+    visible = [*range(ord("!"), ord("~") + 1), *range(ord("¡"), ord("¬") + 1),
+               *range(ord("®"), ord("ÿ") + 1)]
     table = {b: chr(b) for b in visible}
     shifted = (b for b in range(256) if b not in table)
     table.update({b: chr(256 + n) for n, b in enumerate(shifted)})
@@ -105,7 +106,7 @@ class BPETokenizer(Tokenizer):
         self.vocab = dict(vocab)
         self.special_tokens = tuple(special_tokens)
         if "<|endoftext|>" in self.special_tokens:  # GPT-2's convention: one token ends and starts documents
-            self.special_roles = {"bos_token": "<|endoftext|>", "eos_token": "<|endoftext|>"}
+            self.hf_options = {"bos_token": "<|endoftext|>", "eos_token": "<|endoftext|>"}
         self.history: list[MergeStep] = []  # filled by ``train``
         self._id_to_token = {i: t for t, i in self.vocab.items()}
         self._rank = {pair: rank for rank, pair in enumerate(self.merges)}
@@ -206,7 +207,9 @@ class BPETokenizer(Tokenizer):
             raise ValueError(f"special_tokens must not be single byte characters, got {list(special_tokens)!r}")
         smallest = len(special_tokens) + 256
         if isinstance(vocab_size, bool) or not isinstance(vocab_size, int) or vocab_size < smallest:
-            raise ValueError(f"vocab_size must be an int >= {smallest} (specials + 256 bytes), got {vocab_size!r}")
+            raise ValueError(
+                f"vocab_size must be an int >= {smallest} (special tokens + 256 bytes), got {vocab_size!r}"
+            )
         return {token: i for i, token in enumerate([*special_tokens, *alphabet])}
 
     # ------------------------------------------------------------------ the library's trainer
@@ -295,7 +298,10 @@ class BPETokenizer(Tokenizer):
         return tok
 
     def __repr__(self) -> str:
-        return f"BPETokenizer(vocab_size={self.vocab_size}, merges={len(self.merges)}, special_tokens={self.special_tokens})"
+        return (
+            f"BPETokenizer(vocab_size={self.vocab_size}, merges={len(self.merges)}, "
+            f"special_tokens={self.special_tokens})"
+        )
 
 
 def _merge(parts: list, pair: tuple, new) -> list:

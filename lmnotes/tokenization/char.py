@@ -26,7 +26,8 @@ class CharTokenizer(Tokenizer):
         alphabet = list(alphabet)
         bad = [c for c in alphabet if not isinstance(c, str) or len(c) != 1]
         if bad or not alphabet:
-            raise ValueError(f"alphabet must be a non-empty sequence of single characters, got {bad[:5] or alphabet!r}")
+            shown = bad[:5] if bad else alphabet
+            raise ValueError(f"alphabet must be a non-empty sequence of single characters, got {shown!r}")
         if len(set(alphabet)) != len(alphabet):
             raise ValueError(f"alphabet must not repeat characters, got {''.join(alphabet)!r}")
         self.alphabet = alphabet

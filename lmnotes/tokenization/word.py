@@ -24,7 +24,7 @@ class WordTokenizer(Tokenizer):
     """Ids: the six special tokens, then ``words`` in the order given."""
 
     special_tokens = SPECIAL_TOKENS
-    special_roles = {
+    hf_options = {
         "pad_token": PAD,
         "unk_token": UNK,
         "bos_token": BOS,
@@ -39,7 +39,9 @@ class WordTokenizer(Tokenizer):
         words = list(words)
         bad = [w for w in words if not isinstance(w, str) or not w or " " in w or w in SPECIAL_TOKENS]
         if bad:
-            raise ValueError(f"words must be non-empty strs without spaces, not special tokens; got {bad[:5]!r}")
+            raise ValueError(
+                f"words must be non-empty strs without spaces and not special tokens; got {bad[:5]!r}"
+            )
         repeated = sorted(w for w, n in Counter(words).items() if n > 1)
         if repeated:
             raise ValueError(f"words must be distinct; repeated: {repeated[:5]!r}")
@@ -51,7 +53,8 @@ class WordTokenizer(Tokenizer):
         pieces = check_text(text).split(" ") if text else []
         if "" in pieces:
             raise ValueError(
-                f"text must be words separated by single spaces (no leading, trailing or double spaces), got {text[:60]!r}"
+                "text must be words separated by single spaces (no leading, trailing or double spaces), "
+                f"got {text[:60]!r}"
             )
         return [self.vocab.get(w, self.vocab[UNK]) for w in pieces]
 

@@ -28,12 +28,13 @@ class WordPieceTokenizer(Tokenizer):
     """A BERT-style uncased WordPiece tokenizer; train one with ``WordPieceTokenizer.train``."""
 
     special_tokens = SPECIAL_TOKENS
-    special_roles = {
+    hf_options = {
         "pad_token": "[PAD]",
         "unk_token": "[UNK]",
         "cls_token": "[CLS]",
         "sep_token": "[SEP]",
         "mask_token": "[MASK]",
+        "model_input_names": ["input_ids", "token_type_ids", "attention_mask"],  # BERT's segment ids
     }
 
     def __init__(self, tok: tokenizers.Tokenizer):
