@@ -41,8 +41,8 @@ Conventions, shared by every function:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 
 import torch
 
@@ -90,8 +90,12 @@ def _check_special_ids(special_ids: Iterable[int], vocab_size: int, name: str = 
     return special
 
 
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
 def _check_rate(value, name: str) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < 1:
+    if not _is_number(value) or not 0 < value < 1:
         raise ValueError(f"{name} must be a number strictly between 0 and 1, got {value!r}")
 
 
@@ -215,7 +219,7 @@ def bert_mask(ids: torch.Tensor, *, mask_id: int, vocab_size: int, special_ids: 
     special = _check_special_ids(special_ids, vocab_size)
     _check_rate(mask_rate, "mask_rate")
     for value, name in ((mask_fraction, "mask_fraction"), (random_fraction, "random_fraction")):
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
+        if not _is_number(value) or not 0 <= value <= 1:
             raise ValueError(f"{name} must be a number in [0, 1], got {value!r}")
     if mask_fraction + random_fraction > 1:
         raise ValueError(f"mask_fraction + random_fraction must be at most 1, "
@@ -311,7 +315,8 @@ def check_permutation_masks(order, content_mask: torch.Tensor, query_mask: torch
 # §1.2.2 Pre-training encoders as classifiers: ELECTRA's replaced-token detection
 
 
-def unigram_probs(corpus_ids: torch.Tensor, *, vocab_size: int, special_ids: Iterable[int] = ()) -> torch.Tensor:
+def unigram_probs(corpus_ids: torch.Tensor, *, vocab_size: int,
+                  special_ids: Iterable[int] = ()) -> torch.Tensor:
     """Unigram distribution ``(vocab_size,)`` of ``corpus_ids``, special tokens excluded.
 
     A cheap stand-in for ELECTRA's generator network: replacements drawn from it are plausible
@@ -413,8 +418,7 @@ def span_noise_mask(length: int, *, noise_density: float = 0.15, mean_span_lengt
         raise ValueError(f"length must be an int >= 2 (span corruption needs a kept and a noise token), "
                          f"got {length!r}")
     _check_rate(noise_density, "noise_density")
-    if isinstance(mean_span_length, bool) or not isinstance(mean_span_length, (int, float)) \
-            or mean_span_length < 1:
+    if not _is_number(mean_span_length) or mean_span_length < 1:
         raise ValueError(f"mean_span_length must be a number >= 1, got {mean_span_length!r}")
     generator = _generator(generator)
 
@@ -449,8 +453,9 @@ def span_corrupt(ids: torch.Tensor, *, sentinel_ids: Iterable[int], vocab_size: 
     sentinels = _check_special_ids(sentinel_ids, vocab_size, name="sentinel_ids")
     if len(set(sentinels)) != len(sentinels):
         raise ValueError(f"sentinel_ids must be distinct, got {sentinels}")
-    for sentinel in sentinels:
-        _reject_present(ids, sentinel, "a sentinel id")
+    present = torch.isin(ids, torch.tensor(sentinels, dtype=torch.long))
+    if present.any():
+        _reject_present(ids, int(ids[present][0]), "a sentinel id")
     noise = span_noise_mask(len(ids), noise_density=noise_density, mean_span_length=mean_span_length,
                             generator=generator)
     span_starts = noise & ~torch.cat([torch.tensor([False]), noise[:-1]])
@@ -484,7 +489,8 @@ def span_restore(encoder_input: torch.Tensor, decoder_target: torch.Tensor, *,
         if token in sentinels:
             current = spans.setdefault(token, [])
         elif current is None:
-            raise ValueError(f"decoder_target must start with a sentinel, got {decoder_target.tolist()[:5]} ...")
+            raise ValueError(f"decoder_target must start with a sentinel, "
+                             f"got {decoder_target.tolist()[:5]} ...")
         else:
             current.append(token)
     restored = []
@@ -546,7 +552,7 @@ def text_infilling(ids: torch.Tensor, *, mask_id: int, vocab_size: int, rate: fl
     special = _bart_checks(ids, vocab_size, special_ids)
     _check_token_id(mask_id, "mask_id", vocab_size)
     _check_rate(rate, "rate")
-    if isinstance(poisson_lambda, bool) or not isinstance(poisson_lambda, (int, float)) or poisson_lambda <= 0:
+    if not _is_number(poisson_lambda) or poisson_lambda <= 0:
         raise ValueError(f"poisson_lambda must be a positive number, got {poisson_lambda!r}")
     _reject_present(ids, mask_id, "mask_id")
     generator = _generator(generator)
