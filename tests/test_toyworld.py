@@ -125,7 +125,8 @@ def test_negation_and_contrast_defeat_a_bag_of_words():
     def bag(reviews):
         counts = [collections.Counter(vocab[t] for t in r.text.split()) for r in reviews]
         x = torch.tensor([[c[i] for i in range(len(vocab))] for c in counts], dtype=torch.float)
-        return x, torch.nn.functional.one_hot(torch.tensor([tw.REVIEW_LABELS.index(r.label) for r in reviews]))
+        labels = torch.tensor([tw.REVIEW_LABELS.index(r.label) for r in reviews])
+        return x, torch.nn.functional.one_hot(labels)
 
     (x, y), (x_test, y_test) = bag(tw.reviews(2000, 0)), bag(tw.reviews(1000, 1))
     word_counts = y.T.float() @ x + 1  # (labels, vocab), add-one smoothing

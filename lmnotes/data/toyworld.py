@@ -671,8 +671,8 @@ def passkey(n: int, seed: int, length: int = 256, depth: float = 0.5, n_digits: 
 
 #: binary classification tasks: (words of class 0, words of class 1) and their fixed label words
 ICL_TASKS = {
-    "sentiment": ((tuple(w for w, v in SENTIMENT.items() if v > 0), tuple(w for w, v in SENTIMENT.items() if v < 0)),
-                  ("positive", "negative")),
+    "sentiment": ((tuple(w for w, v in SENTIMENT.items() if v > 0),
+                   tuple(w for w, v in SENTIMENT.items() if v < 0)), ("positive", "negative")),
     "kind": ((ANIMALS, FRUITS), ("animal", "fruit")),
     "parity": ((DIGITS[0::2], DIGITS[1::2]), ("even", "odd")),
     "case": ((INSTRUCTION_WORDS, tuple(w.upper() for w in INSTRUCTION_WORDS)), ("lower", "upper")),
