@@ -589,7 +589,10 @@ def text_infilling(ids: torch.Tensor, *, mask_id: int, vocab_size: int, rate: fl
 
 
 def _split_ends(ids: torch.Tensor, special: list[int]) -> tuple[int, int]:
-    """How many special tokens open and close ``ids`` (BOS/[CLS] ... EOS): they stay in place."""
+    """``(start, stop)`` of the text between the special tokens that open and close ``ids``.
+
+    Those (BOS/[CLS] ... EOS, padding) stay in place while the text between them is rearranged.
+    """
     is_special = torch.isin(ids, torch.tensor(special, dtype=torch.long)).tolist()
     lead = next((i for i, s in enumerate(is_special) if not s), len(ids))
     trail = next((i for i, s in enumerate(reversed(is_special)) if not s), 0)
