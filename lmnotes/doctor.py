@@ -101,7 +101,7 @@ def _package_check(requirement: Requirement) -> Check:
     except metadata.PackageNotFoundError:
         return Check(name, False, f"not installed ({wanted})")
     if not requirement.specifier.contains(version, prereleases=True):
-        return Check(name, False, f"{version} is too old ({wanted})")
+        return Check(name, False, f"{version} does not satisfy {requirement.specifier}")
     # Every dependency of lmnotes imports under its distribution name with '-' written as '_'.
     try:
         importlib.import_module(name.replace("-", "_"))
