@@ -92,7 +92,7 @@ def load_hub_model(name: str, timeout: float = 3.0) -> HubModel:
     else:
         import transformers
 
-        from lmnotes.models import from_hf
+        from lmnotes.models.convert import from_hf
 
         try:
             hf_model = getattr(transformers, auto_class).from_pretrained(repository)

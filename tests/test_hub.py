@@ -107,3 +107,38 @@ def test_unreachable_hub_falls_back_within_the_timeout(hang, monkeypatch, capsys
     assert hub.load_hub_model("bert-base-uncased", timeout=0.3).source == "bundled:toyworld-bert"
     assert time.perf_counter() - start < 1.5
     assert "did not answer within 0.3 s" in capsys.readouterr().out
+
+
+def test_reachable_hub_gives_an_lmnotes_model_with_the_hub_weights(monkeypatch, capsys):
+    """The hub branch, with from_pretrained served locally by a tiny random GPT-2."""
+    import torch
+    import transformers
+
+    config = transformers.GPT2Config(vocab_size=64, n_layer=1, n_embd=16, n_head=2, n_positions=32)
+    tiny = transformers.GPT2LMHeadModel(config)
+    asked = []
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)  # from_pretrained is patched: no network
+    monkeypatch.setattr(hub, "hub_reachable", lambda timeout: True)
+    monkeypatch.setattr(transformers.AutoModelForCausalLM, "from_pretrained", lambda repo: asked.append(repo) or tiny)
+    monkeypatch.setattr(transformers.AutoTokenizer, "from_pretrained", lambda repo: f"tokenizer of {repo}")
+    model, tokenizer, source = hub.load_hub_model("distilgpt2")
+    assert source == "hub:distilbert/distilgpt2" and asked == ["distilbert/distilgpt2"]
+    assert tokenizer == "tokenizer of distilbert/distilgpt2"
+    idx = torch.tensor([[5, 17, 3, 60]])
+    torch.testing.assert_close(model(idx), tiny.eval()(idx).logits)
+    assert capsys.readouterr().out == ""  # nothing to say when the hub works
+
+
+def test_a_failed_download_falls_back(monkeypatch, capsys):
+    import transformers
+
+    def refuse(repo):
+        raise OSError("connection reset")
+
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)  # from_pretrained is patched: no network
+    monkeypatch.setattr(hub, "hub_reachable", lambda timeout: True)
+    monkeypatch.setattr(transformers.AutoModelForMaskedLM, "from_pretrained", refuse)
+    monkeypatch.setattr(checkpoints, "available", lambda: ["toyworld-bert"])
+    monkeypatch.setattr(checkpoints, "load", lambda n: checkpoints.Bundled(n, "m", "t", {}))
+    assert hub.load_hub_model("bert-base-uncased").source == "bundled:toyworld-bert"
+    assert "failed (OSError)" in capsys.readouterr().out
