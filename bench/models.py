@@ -1,0 +1,120 @@
+"""Our GPT against transformers' GPT2LMHeadModel: training throughput, MFU, and the KV cache.
+
+    python -m bench models
+
+1. Peak matmul throughput of this CPU (fp32 and bf16), measured with a large matmul.
+2. Training tokens/s (forward + backward + AdamW step, cross-entropy outside the model) of our GPT
+   in GPT-2 form and of GPT2LMHeadModel built from the same configuration, in the same run, steps
+   interleaved so both see the same machine load; fp32 and bf16 autocast; model-FLOPs utilisation
+   (6 N + 12 L T d FLOPs per token, PaLM's formula) against the measured peak.
+3. Generation tokens/s of 256 new tokens with and without the KV cache (same tokens either way).
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from contextlib import nullcontext
+
+import torch
+import torch.nn.functional as F
+
+from lmnotes.generation import generate
+from lmnotes.models import GPT, GPTConfig
+from lmnotes.models.convert import to_hf
+
+VOCAB, CONTEXT, BATCH = 256, 128, 32
+SHAPES = [(4, 4, 128), (4, 4, 256)]  # (layers, heads, width)
+ROUNDS = 5  # timed steps per model after one warm-up step
+
+
+def matmul_peak(dtype: torch.dtype, n: int = 2048, seconds: float = 1.5) -> float:
+    """FLOP/s of an n x n by n x n matmul, best of repeated runs for about ``seconds``."""
+    a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
+    a @ b
+    best, start = float("inf"), time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        t = time.perf_counter()
+        a @ b
+        best = min(best, time.perf_counter() - t)
+    return 2 * n**3 / best
+
+
+def train_step_fn(model, logits_of, autocast: bool):
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    g = torch.Generator().manual_seed(0)
+    x = torch.randint(0, VOCAB, (BATCH, CONTEXT + 1), generator=g)
+    inputs, targets = x[:, :-1], x[:, 1:]
+
+    def step() -> float:
+        start = time.perf_counter()
+        with torch.autocast("cpu", dtype=torch.bfloat16) if autocast else nullcontext():
+            logits = logits_of(model, inputs)
+            loss = F.cross_entropy(logits.float().reshape(-1, VOCAB), targets.reshape(-1))
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        return time.perf_counter() - start
+
+    return step
+
+
+def flops_per_token(config: GPTConfig) -> float:
+    n = config.num_params(non_embedding=True) + config.vocab_size * config.n_embd  # + the output matmul
+    return 6 * n + 12 * config.n_layer * CONTEXT * config.n_embd
+
+
+def bench_training(peaks: dict) -> None:
+    print(f"\nTraining throughput, batch {BATCH} x {CONTEXT} tokens, vocabulary {VOCAB} "
+          f"(median of {ROUNDS} interleaved steps)")
+    print(f"  {'layers x width':>15} {'params':>7} {'dtype':>5} {'ours tok/s':>11} {'HF tok/s':>9} "
+          f"{'speed-up':>8} {'ours MFU':>8} {'HF MFU':>7}")
+    for n_layer, n_head, n_embd in SHAPES:
+        config = GPTConfig.preset("gpt2-tiny", vocab_size=VOCAB, block_size=CONTEXT, n_layer=n_layer,
+                                  n_head=n_head, n_embd=n_embd)
+        for dtype, autocast in (("fp32", False), ("bf16", True)):
+            torch.manual_seed(0)
+            ours = GPT(config).train()
+            hf = to_hf(ours).train()
+            steps = {"ours": train_step_fn(ours, lambda m, x: m(x), autocast),
+                     "hf": train_step_fn(hf, lambda m, x: m(input_ids=x, use_cache=False).logits, autocast)}
+            times = {name: [] for name in steps}
+            for r in range(ROUNDS + 1):
+                for name, step in steps.items():
+                    seconds = step()
+                    if r >= 1:
+                        times[name].append(seconds)
+            tps = {name: BATCH * CONTEXT / statistics.median(t) for name, t in times.items()}
+            mfu = {name: tps[name] * flops_per_token(config) / peaks[dtype] for name in tps}
+            print(f"  {f'{n_layer} x {n_embd}':>15} {config.num_params() / 1e6:6.2f}M {dtype:>5} {tps['ours']:11,.0f} "
+                  f"{tps['hf']:9,.0f} {tps['ours'] / tps['hf']:7.2f}x {mfu['ours']:8.1%} {mfu['hf']:7.1%}")
+
+
+def bench_generation(new_tokens: int = 256) -> None:
+    config = GPTConfig.preset("gpt2-tiny", vocab_size=VOCAB, block_size=512, n_layer=4, n_head=4, n_embd=128)
+    model = GPT(config).eval()
+    prompt = torch.randint(0, VOCAB, (1, 16), generator=torch.Generator().manual_seed(0))
+    print(f"\nGeneration of {new_tokens} tokens after a 16-token prompt, 4 x 128 model, greedy, batch 1")
+    results = {}
+    for use_cache in (True, False):
+        generate(model, prompt, 8, use_cache=use_cache)  # warm-up
+        start = time.perf_counter()
+        results[use_cache] = generate(model, prompt, new_tokens, use_cache=use_cache)
+        seconds = time.perf_counter() - start
+        print(f"  {'with' if use_cache else 'without':>7} KV cache: {new_tokens / seconds:8,.0f} tokens/s")
+        results[f"s{use_cache}"] = seconds
+    print(f"  speed-up {results['sFalse'] / results['sTrue']:.1f}x; same tokens: "
+          f"{'yes' if torch.equal(results[True], results[False]) else 'NO'}")
+
+
+def main() -> int:
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
+    peaks = {"fp32": matmul_peak(torch.float32), "bf16": matmul_peak(torch.bfloat16)}
+    print(f"matmul peak: fp32 {peaks['fp32'] / 1e9:,.0f} GFLOP/s, bf16 {peaks['bf16'] / 1e9:,.0f} GFLOP/s")
+    bench_training(peaks)
+    bench_generation()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
