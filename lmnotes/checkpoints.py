@@ -1,0 +1,120 @@
+"""The small pre-trained models that ship with the course.
+
+Each bundled model is a folder under ``lmnotes/checkpoints/<name>/`` in the Hugging Face layout, so
+both ``lmnotes.checkpoints.load(name)`` and ``transformers``' ``from_pretrained(folder)`` read it:
+
+* ``config.json`` + ``model.safetensors``: the weights, in GPT-2, LLaMA or BERT form (safetensors:
+  loading never executes code);
+* ``tokenizer.json`` + ``tokenizer_config.json``: the tokenizer, as a ``transformers`` fast tokenizer;
+* ``lmnotes.json``: what lmnotes adds — the recipe that made it, the figures that recipe measured
+  (validation loss, training time) and the sha256 of ``model.safetensors``, verified on every load.
+
+Each model is made by a recipe in :mod:`lmnotes.recipes` that anyone can re-run
+(``./course recipe NAME``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+CHECKPOINT_DIR = Path(__file__).resolve().parent / "checkpoints"
+WEIGHTS = "model.safetensors"
+META = "lmnotes.json"
+
+
+@dataclass
+class Bundled:
+    """A loaded bundled model: our module, its tokenizer (a transformers fast tokenizer) and its record."""
+
+    name: str
+    model: Any
+    tokenizer: Any
+    meta: dict
+
+    def __repr__(self) -> str:
+        figures = ", ".join(f"{k}={v}" for k, v in self.meta.get("figures", {}).items())
+        return f"Bundled({self.name!r}, {type(self.model).__name__}, {figures})"
+
+
+def available() -> list[str]:
+    """Names of the bundled models present in this installation."""
+    if not CHECKPOINT_DIR.is_dir():
+        return []
+    return sorted(p.name for p in CHECKPOINT_DIR.iterdir() if (p / META).is_file())
+
+
+def path(name: str) -> Path:
+    """The folder of bundled model ``name`` (usable with ``transformers``' ``from_pretrained``)."""
+    names = available()
+    if name not in names:
+        raise ValueError(f"no bundled model named {name!r}; available: {names or 'none installed'}")
+    return CHECKPOINT_DIR / name
+
+
+def info(name: str) -> dict:
+    """The record of a bundled model: recipe, measured figures, sizes and sha256."""
+    return json.loads((path(name) / META).read_text())
+
+
+def sha256(file: Path) -> str:
+    digest = hashlib.sha256()
+    with open(file, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def verify(folder: Path) -> dict:
+    """Check that ``folder`` holds a complete bundle whose weights match their recorded sha256."""
+    folder = Path(folder)
+    missing = [f for f in ("config.json", WEIGHTS, "tokenizer.json", META) if not (folder / f).is_file()]
+    if missing:
+        raise ValueError(f"checkpoint folder {folder.name!r} is incomplete: missing {missing}")
+    meta = json.loads((folder / META).read_text())
+    actual = sha256(folder / WEIGHTS)
+    if actual != meta.get("sha256"):
+        raise ValueError(
+            f"checkpoint {folder.name!r} is corrupt or was modified: {WEIGHTS} has sha256 {actual[:12]}..., "
+            f"its record says {str(meta.get('sha256'))[:12]}...; re-create it with `./course recipe {folder.name}`"
+        )
+    return meta
+
+
+def load(name: str, device: str | None = None) -> Bundled:
+    """Load bundled model ``name`` as an lmnotes model, after verifying its sha256."""
+    from transformers import AutoConfig, AutoModel, AutoModelForCausalLM, AutoModelForMaskedLM, AutoTokenizer
+
+    from lmnotes.models import from_hf
+
+    folder = path(name)
+    meta = verify(folder)
+    config = AutoConfig.from_pretrained(folder)
+    auto = AutoModelForMaskedLM if config.model_type == "bert" else AutoModelForCausalLM
+    if config.model_type not in ("gpt2", "llama", "bert"):
+        auto = AutoModel
+    hf_model = auto.from_pretrained(folder)
+    model = from_hf(hf_model)
+    if device is not None:
+        model.to(device)
+    model.eval()
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    return Bundled(name=name, model=model, tokenizer=tokenizer, meta=meta)
+
+
+def save(folder: Path, hf_model, tokenizer, meta: dict[str, Any]) -> dict:
+    """Write a bundle: HF weights + config, the tokenizer, and ``lmnotes.json`` with the weights' sha256."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    hf_model.save_pretrained(folder, safe_serialization=True)
+    tokenizer.save_pretrained(folder)
+    for extra in ("generation_config.json",):
+        (folder / extra).unlink(missing_ok=True)
+    record = dict(meta)
+    record["sha256"] = sha256(folder / WEIGHTS)
+    record["size_bytes"] = (folder / WEIGHTS).stat().st_size
+    (folder / META).write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
+    return record

