@@ -149,6 +149,8 @@ def evaluate(
     over tokens.
     """
     loss_fn = batch_loss if loss_fn is None else loss_fn
+    if callable(batches) or not isinstance(batches, Iterable):
+        raise TypeError(f"batches must be an iterable of batches (e.g. a list), got {_describe(batches)}")
     device = _model_device(model) if device is None else torch.device(device)
     was_training = model.training
     model.eval()
@@ -254,6 +256,13 @@ class History:
     def tokens_per_s(self) -> float:
         """Training throughput: input tokens per second of training (evaluation excluded)."""
         return self.tokens[-1] / self.train_seconds[-1] if self.steps and self.train_seconds[-1] > 0 else 0.0
+
+    def _record(self, step: int, loss: float, lr: float, grad_norm: float, tokens: int, seconds: float) -> None:
+        for values, value in zip(
+            (self.steps, self.train_loss, self.lr, self.grad_norm, self.tokens, self.train_seconds),
+            (step, loss, lr, grad_norm, tokens, seconds), strict=True,
+        ):
+            values.append(value)
 
     def to_dict(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in _HISTORY_FIELDS}
@@ -388,50 +397,63 @@ def train(
     tokens = history.tokens[-1] if history.steps else 0
     seconds = history.train_seconds[-1] if history.steps else 0.0
     stop_reason = None
-    with _stop_on_interrupt() as interrupted:
-        if start == 0:
-            run_eval(0)
-        for step in range(start, stop_at):
-            t0 = time.perf_counter()
-            lr_now = lr_at(step, **schedule)
-            for group in optimizer.param_groups:
-                group["lr"] = lr_now
-            try:
-                batch = _to_device(next_batch(step), device)
-            except StopIteration:
-                stop_reason = f"batches ran out at step {step}"
-                break
-            with _autocast(autocast, device):
-                loss = loss_fn(model, batch)
-            loss_value = loss.item()
-            if not math.isfinite(loss_value):
-                stop_reason = f"the loss became {loss_value} at step {step} (update skipped)"
-                break
-            loss.backward()
-            norm = nn.utils.clip_grad_norm_(_trainable(optimizer), grad_clip or math.inf)
-            optimizer.step()
-            optimizer.zero_grad(set_to_none=True)
-            seconds += time.perf_counter() - t0
-            tokens += _count_tokens(batch)
-            for name, value in (("steps", step + 1), ("train_loss", loss_value), ("lr", lr_now),
-                                ("grad_norm", float(norm)), ("tokens", tokens), ("train_seconds", seconds)):
-                getattr(history, name).append(value)
-            if (step + 1) % eval_every == 0 or step + 1 == steps:
-                run_eval(step + 1)
-            bar.update(1)
-            bar.set_postfix(_postfix(history), refresh=False)
-            if plot is not None:
-                plot.update(history)
-            if interrupted():
-                stop_reason = f"interrupted at step {step + 1}"
-                break
-    bar.close()
-    model.train(was_training)
+    try:
+        with _stop_on_interrupt() as interrupted:
+            if start == 0:
+                run_eval(0)
+            for step in range(start, stop_at):
+                t0 = time.perf_counter()
+                lr_now = lr_at(step, **schedule)
+                for group in optimizer.param_groups:
+                    group["lr"] = lr_now
+                try:
+                    batch = _to_device(next_batch(step), device)
+                except StopIteration:
+                    stop_reason = f"batches ran out at step {step}"
+                    break
+                update = _update(model, optimizer, loss_fn, batch, autocast, device, grad_clip)
+                if update is None:
+                    stop_reason = f"the loss or its gradient became non-finite at step {step} (update skipped)"
+                    break
+                seconds += time.perf_counter() - t0
+                tokens += _count_tokens(batch)
+                history._record(step + 1, update[0], lr_now, update[1], tokens, seconds)
+                if (step + 1) % eval_every == 0 or step + 1 == steps:
+                    run_eval(step + 1)
+                bar.update(1)
+                bar.set_postfix(_postfix(history), refresh=False)
+                if plot is not None:
+                    plot.update(history)
+                if interrupted():
+                    stop_reason = f"interrupted at step {step + 1}"
+                    break
+    finally:
+        bar.close()
+        model.train(was_training)
+
     if plot is not None:
         plot.update(history, final=True)
     if stop_reason is not None:
         print(f"{stop_reason}; returning the model and history so far")
     return history
+
+
+def _update(model, optimizer, loss_fn, batch, autocast, device, grad_clip) -> tuple[float, float] | None:
+    """One AdamW update on one batch: (loss, gradient norm before clipping), or None when the loss or
+    the gradient is not finite, in which case nothing is updated (one NaN step poisons every weight)."""
+    with _autocast(autocast, device):
+        loss = loss_fn(model, batch)
+    loss_value = loss.item()
+    if not math.isfinite(loss_value):
+        return None
+    loss.backward()
+    norm = float(nn.utils.clip_grad_norm_(_trainable(optimizer), grad_clip or math.inf))
+    if not math.isfinite(norm):
+        optimizer.zero_grad(set_to_none=True)
+        return None
+    optimizer.step()
+    optimizer.zero_grad(set_to_none=True)
+    return loss_value, norm
 
 
 def pick_autocast(
