@@ -84,8 +84,7 @@ class _Stepper:
             self.cache_arg = "cache" if "cache" in params else "past_key_values"  # renamed in transformers 5.2x
         elif use_cache:
             self.cache = KVCache()
-        limit = getattr(getattr(model, "config", None), "block_size", None)
-        self.crop = limit if isinstance(model, GPT) and model.config.pos == "learned" else None
+        self.crop = model.config.block_size if isinstance(model, GPT) and model.config.pos == "learned" else None
 
     def __call__(self, ids: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
         if self.crop is not None and ids.shape[1] > self.crop:
