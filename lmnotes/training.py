@@ -1,7 +1,7 @@
 """The one training loop of the course: losses, the learning-rate schedule, AdamW, checkpoints.
 
-A language model is trained by minimising the cross-entropy of the next token (book section 1.2.1,
-eq. 1.x: the negative log-likelihood of the data, averaged over predicted tokens). ``lm_loss`` is that
+A language model is trained by minimising the cross-entropy of the next token (book section 1.2: the
+negative log-likelihood of the data, averaged over the predicted tokens). ``lm_loss`` is that
 loss; ``perplexity`` and ``bits_per_token`` read it in other units. ``train`` runs AdamW with
 decoupled weight decay, linear warm-up then cosine decay (``lr_at``), gradient clipping, periodic
 evaluation, a progress bar and an optional live loss plot. It returns a ``History`` and leaves the
@@ -35,6 +35,7 @@ import torch.nn.functional as F
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 from torch import nn
+from tqdm.auto import tqdm
 
 from lmnotes.repro import seed_everything
 
@@ -100,7 +101,7 @@ def lm_loss(logits: torch.Tensor, targets: torch.Tensor, mask: torch.Tensor | No
 
 
 def perplexity(loss: float | torch.Tensor) -> float:
-    """exp(loss): the model is as unsure as a uniform choice among this many tokens (section 2.1)."""
+    """exp(loss): the model is as unsure as a uniform choice among this many tokens."""
     return math.exp(_as_float(loss, "loss"))
 
 
@@ -333,15 +334,14 @@ def train(
 
     ``stop_at`` stops early (the schedule still spans ``steps``); ``resume=history`` continues a run
     from ``history.step`` with its optimizer, e.g. after an interrupt or ``load_checkpoint``: pass
-    the same schedule. ``seed`` seeds every generator at the start of a fresh run (not on resume).
+    the same schedule. ``seed`` seeds Python's, NumPy's and torch's global generators (dropout, and
+batches drawn without a generator) at the start of a fresh run, not on resume.
     ``autocast="bf16"`` runs the forward pass in bfloat16 (``pick_autocast`` measures whether it
     pays). ``progress`` shows a tqdm bar; ``live_plot`` redraws the loss curves in one notebook output.
 
     Interrupting (Ctrl-C, or the notebook's stop button) finishes the current update, then returns
     the model and the history so far; ``train(..., resume=history)`` carries on.
     """
-    from tqdm.auto import tqdm
-
     steps = _check_int(steps, "steps", 1)
     stop_at = steps if stop_at is None else _check_int(stop_at, "stop_at", 1)
     if stop_at > steps:

@@ -243,7 +243,9 @@ def _figure(ax: Axes | None) -> tuple[Figure, Axes]:
     return fig, fig.add_subplot()
 
 
-def _style(ax: Axes, *, title: str | None, xlabel: str | None, ylabel: str | None, grid_axis: str | None = "both") -> None:
+def _style(
+    ax: Axes, *, title: str | None, xlabel: str | None, ylabel: str | None, grid_axis: str | None = "both"
+) -> None:
     """Font sizes are set on the artists themselves, so they hold whatever the global rcParams say."""
     if title:
         ax.set_title(title, fontsize=TITLE_SIZE)
