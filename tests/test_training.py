@@ -29,6 +29,15 @@ from lmnotes.training import (
 V, D, B, CTX = 16, 8, 4, 8
 
 
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Tiny tensors gain nothing from threads, and on a busy 2-core machine thread hand-offs cost 10x."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 class Bigram(nn.Module):
     """Embedding -> dropout -> norm -> linear: matrices, biases, norm gains and randomness, all tiny."""
 
