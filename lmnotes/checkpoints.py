@@ -86,30 +86,39 @@ def verify(folder: Path) -> dict:
 
 def load(name: str, device: str | None = None) -> Bundled:
     """Load bundled model ``name`` as an lmnotes model, after verifying its sha256."""
-    from transformers import AutoConfig, AutoModel, AutoModelForCausalLM, AutoModelForMaskedLM, AutoTokenizer
+    return load_folder(path(name), device)
 
-    from lmnotes.models import from_hf
 
-    folder = path(name)
+def load_folder(folder: str | Path, device: str | None = None) -> Bundled:
+    """Load a bundle written by :func:`save` (or a recipe) from any folder, verifying it first."""
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForMaskedLM, AutoTokenizer
+
+    from lmnotes.models.convert import from_hf
+
+    folder = Path(folder)
     meta = verify(folder)
-    config = AutoConfig.from_pretrained(folder)
-    auto = AutoModelForMaskedLM if config.model_type == "bert" else AutoModelForCausalLM
-    if config.model_type not in ("gpt2", "llama", "bert"):
-        auto = AutoModel
-    hf_model = auto.from_pretrained(folder)
-    model = from_hf(hf_model)
+    kind = AutoConfig.from_pretrained(folder).model_type
+    if kind not in _AUTO:
+        raise ValueError(f"checkpoint {folder.name!r} holds a {kind!r} model; lmnotes bundles GPT-2, LLaMA or BERT")
+    auto = AutoModelForMaskedLM if _AUTO[kind] == "masked" else AutoModelForCausalLM
+    model = from_hf(auto.from_pretrained(folder)).eval()
     if device is not None:
         model.to(device)
-    model.eval()
-    tokenizer = AutoTokenizer.from_pretrained(folder)
-    return Bundled(name=name, model=model, tokenizer=tokenizer, meta=meta)
+    return Bundled(name=meta.get("name", folder.name), model=model, tokenizer=AutoTokenizer.from_pretrained(folder),
+                   meta=meta)
+
+
+_AUTO = {"gpt2": "causal", "llama": "causal", "bert": "masked"}
 
 
 def save(folder: Path, hf_model, tokenizer, meta: dict[str, Any]) -> dict:
     """Write a bundle: HF weights + config, the tokenizer, and ``lmnotes.json`` with the weights' sha256."""
     folder = Path(folder)
+    from transformers.utils import logging
+
     folder.mkdir(parents=True, exist_ok=True)
-    hf_model.save_pretrained(folder, safe_serialization=True)
+    logging.disable_progress_bar()
+    hf_model.save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     for extra in ("generation_config.json",):
         (folder / extra).unlink(missing_ok=True)

@@ -1,0 +1,48 @@
+"""The bundled checkpoints: present, verified, loadable by lmnotes and transformers alike."""
+
+import shutil
+
+import pytest
+import torch
+
+from lmnotes import checkpoints
+
+BUNDLED = ["shakespeare-char", "shakespeare-bpe", "toyworld-gpt", "toyworld-bert"]
+
+
+def test_the_course_ships_its_four_checkpoints_small():
+    assert checkpoints.available() == sorted(BUNDLED)
+    total = sum(f.stat().st_size for f in checkpoints.CHECKPOINT_DIR.rglob("*") if f.is_file())
+    assert total < 40 * 2**20, f"bundled checkpoints take {total / 2**20:.1f} MiB; keep them in the tens of MB"
+
+
+@pytest.mark.parametrize("name", BUNDLED)
+def test_bundled_model_loads_verified_and_records_its_recipe_figures(name):
+    bundle = checkpoints.load(name)
+    meta = checkpoints.info(name)
+    assert meta["recipe"] == f"python -m lmnotes.recipes {name}"
+    assert meta["figures"]["steps"] > 100
+    ids = torch.tensor([bundle.tokenizer.encode("to be or not" if "shakespeare" in name else "the cat is happy .")])
+    with torch.no_grad():
+        logits = bundle.model(ids)
+    assert logits.shape == (1, ids.shape[1], bundle.model.config.vocab_size)
+    assert torch.isfinite(logits).all()
+
+
+def test_corrupt_or_incomplete_bundle_is_refused(tmp_path):
+    src = checkpoints.path("toyworld-bert")
+    bad = tmp_path / "toyworld-bert"
+    shutil.copytree(src, bad)
+    data = bytearray((bad / "model.safetensors").read_bytes())
+    data[-1] ^= 0xFF
+    (bad / "model.safetensors").write_bytes(bytes(data))
+    with pytest.raises(ValueError, match="corrupt or was modified"):
+        checkpoints.load_folder(bad)
+    (bad / "tokenizer.json").unlink()
+    with pytest.raises(ValueError, match="missing \\['tokenizer.json'\\]"):
+        checkpoints.load_folder(bad)
+
+
+def test_unknown_name_lists_what_is_available():
+    with pytest.raises(ValueError, match="toyworld-gpt"):
+        checkpoints.load("gpt-5")

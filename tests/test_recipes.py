@@ -1,0 +1,49 @@
+"""Every recipe runs end to end (a few steps) and writes a bundle that both lmnotes and transformers load."""
+
+import json
+
+import pytest
+import torch
+from transformers import AutoModelForCausalLM, AutoModelForMaskedLM, AutoTokenizer
+
+from lmnotes import checkpoints, recipes
+
+
+@pytest.mark.parametrize("name", sorted(recipes.RECIPES))
+def test_smoke_recipe_writes_a_bundle_that_lmnotes_and_transformers_agree_on(name, tmp_path):
+    record = recipes.run(name, tmp_path, smoke=True)
+    assert record["sha256"] == checkpoints.sha256(tmp_path / "model.safetensors")
+    assert record["figures"]["steps"] == 3
+    assert json.loads((tmp_path / "lmnotes.json").read_text())["recipe"] == f"python -m lmnotes.recipes {name}"
+
+    bundle = checkpoints.load_folder(tmp_path)
+    auto = AutoModelForMaskedLM if name.endswith("bert") else AutoModelForCausalLM
+    hf = auto.from_pretrained(tmp_path).eval()
+    hf_tok = AutoTokenizer.from_pretrained(tmp_path)
+    text = "To be, or not" if name.startswith("shakespeare") else "the cat is happy ."
+    ids = torch.tensor([hf_tok.encode(text)])
+    assert ids.shape[1] > 1 and bundle.tokenizer.encode(text) == ids[0].tolist()
+    with torch.no_grad():
+        torch.testing.assert_close(bundle.model(ids), hf(ids).logits, atol=1e-5, rtol=1e-5)
+
+
+def test_unknown_recipe_lists_the_known_ones(tmp_path):
+    with pytest.raises(ValueError, match="toyworld-gpt"):
+        recipes.run("nope", tmp_path)
+
+
+def test_icl_accuracy_is_chance_free_for_a_model_that_copies_the_last_label():
+    """A 'model' that always predicts the label of the previous demonstration scores about 1 - 0.5 (k >= 1)."""
+    tok = recipes.toyworld_tokenizer()
+
+    class CopyLastLabel(torch.nn.Module):
+        def forward(self, idx):
+            logits = torch.zeros(*idx.shape, tok.vocab_size)
+            if idx.shape[1] >= 6:  # "... x -> LABEL . q ->": the last label sits 4 tokens back
+                logits[torch.arange(idx.shape[0]), -1, idx[:, -4]] = 1.0
+            return logits
+
+    acc0 = recipes.icl_accuracy(CopyLastLabel(), tok, 0, n=200)
+    acc4 = recipes.icl_accuracy(CopyLastLabel(), tok, 4, n=400)
+    assert acc0 < 0.05  # nothing to copy: never the label word (the argmax of zeros is token 0)
+    assert 0.4 < acc4 < 0.6  # the previous label matches the query's class half the time
