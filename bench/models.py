@@ -5,14 +5,13 @@
 1. Peak matmul throughput of this CPU (fp32 and bf16), measured with a large matmul.
 2. Training tokens/s (forward + backward + AdamW step, cross-entropy outside the model) of our GPT
    in GPT-2 form and of GPT2LMHeadModel built from the same configuration, in the same run, steps
-   interleaved so both see the same machine load; fp32 and bf16 autocast; model-FLOPs utilisation
+   interleaved so both see the same machine load, best step reported; fp32 and bf16 autocast; model-FLOPs utilisation
    (6 N + 12 L T d FLOPs per token, PaLM's formula) against the measured peak.
 3. Generation tokens/s of 256 new tokens with and without the KV cache (same tokens either way).
 """
 
 from __future__ import annotations
 
-import statistics
 import time
 from contextlib import nullcontext
 
@@ -66,7 +65,7 @@ def flops_per_token(config: GPTConfig) -> float:
 
 def bench_training(peaks: dict) -> None:
     print(f"\nTraining throughput, batch {BATCH} x {CONTEXT} tokens, vocabulary {VOCAB} "
-          f"(median of {ROUNDS} interleaved steps)")
+          f"(best of {ROUNDS} interleaved steps)")
     print(f"  {'layers x width':>15} {'params':>7} {'dtype':>5} {'ours tok/s':>11} {'HF tok/s':>9} "
           f"{'speed-up':>8} {'ours MFU':>8} {'HF MFU':>7}")
     for n_layer, n_head, n_embd in SHAPES:
@@ -84,17 +83,17 @@ def bench_training(peaks: dict) -> None:
                     seconds = step()
                     if r >= 1:
                         times[name].append(seconds)
-            tps = {name: BATCH * CONTEXT / statistics.median(t) for name, t in times.items()}
+            tps = {name: BATCH * CONTEXT / min(t) for name, t in times.items()}  # best step: least disturbed
             mfu = {name: tps[name] * flops_per_token(config) / peaks[dtype] for name in tps}
             print(f"  {f'{n_layer} x {n_embd}':>15} {config.num_params() / 1e6:6.2f}M {dtype:>5} {tps['ours']:11,.0f} "
                   f"{tps['hf']:9,.0f} {tps['ours'] / tps['hf']:7.2f}x {mfu['ours']:8.1%} {mfu['hf']:7.1%}")
 
 
 def bench_generation(new_tokens: int = 256) -> None:
-    config = GPTConfig.preset("gpt2-tiny", vocab_size=VOCAB, block_size=512, n_layer=4, n_head=4, n_embd=128)
+    config = GPTConfig.preset("gpt2-tiny", vocab_size=VOCAB, block_size=512, n_layer=4, n_head=4, n_embd=256)
     model = GPT(config).eval()
     prompt = torch.randint(0, VOCAB, (1, 16), generator=torch.Generator().manual_seed(0))
-    print(f"\nGeneration of {new_tokens} tokens after a 16-token prompt, 4 x 128 model, greedy, batch 1")
+    print(f"\nGeneration of {new_tokens} tokens after a 16-token prompt, 4 x 256 model, greedy, batch 1")
     results = {}
     for use_cache in (True, False):
         generate(model, prompt, 8, use_cache=use_cache)  # warm-up
