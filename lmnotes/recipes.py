@@ -83,7 +83,7 @@ def shakespeare_char(smoke: bool = False) -> Result:
     train_ids = torch.tensor(tok.encode(text_train))
     val_ids = torch.tensor(tok.encode(text_val))
     hp = dict(n_layer=6, n_head=6, n_kv_head=6, n_embd=192, block_size=256, batch_size=32,
-              steps=6000, lr=2e-3, warmup=200, min_lr=1e-4, weight_decay=0.1, seed=1337)
+              steps=3000, lr=2e-3, warmup=100, min_lr=1e-4, weight_decay=0.1, autocast="bf16", seed=1337)
     if smoke:
         hp.update(n_layer=1, n_embd=48, n_head=2, n_kv_head=2, block_size=32, batch_size=4, steps=3, warmup=1)
     config = GPTConfig(vocab_size=tok.vocab_size, block_size=hp["block_size"], n_layer=hp["n_layer"],
@@ -96,7 +96,7 @@ def shakespeare_char(smoke: bool = False) -> Result:
 def shakespeare_bpe(smoke: bool = False) -> Result:
     text_train, text_val = shakespeare_text("train"), shakespeare_text("val")
     hp = dict(vocab_size=2048, n_layer=4, n_head=4, n_embd=192, block_size=128, batch_size=32,
-              steps=3000, lr=2e-3, warmup=100, min_lr=1e-4, weight_decay=0.1, seed=1337)
+              steps=2000, lr=2e-3, warmup=100, min_lr=1e-4, weight_decay=0.1, autocast="bf16", seed=1337)
     if smoke:
         hp.update(vocab_size=300, n_layer=1, n_embd=32, n_head=2, block_size=16, batch_size=4, steps=3, warmup=1)
         text_train, text_val = text_train[:20_000], text_val[:5_000]
@@ -123,7 +123,7 @@ def _train_stream(model, tok, train_ids, val_ids, hp, smoke: bool) -> Result:
         return lm_batch(train_ids, B, T, gen)
 
     history = train(model, batches, steps=hp["steps"], lr=hp["lr"], warmup=hp["warmup"], min_lr=hp["min_lr"],
-                    weight_decay=hp["weight_decay"], seed=hp["seed"], progress=not smoke,
+                    weight_decay=hp["weight_decay"], autocast=hp["autocast"], seed=hp["seed"], progress=not smoke,
                     eval_fn=lambda m: _stream_eval(m, val_ids, T, max_blocks=2 if smoke else 200),
                     eval_every=max(hp["steps"] // 10, 1))
     val_loss = _stream_eval(model, val_ids, T, max_blocks=2 if smoke else None)
@@ -178,7 +178,7 @@ def icl_accuracy(model, tok, shots: int, n: int = 300, seed: int = 12345) -> flo
 def toyworld_gpt(smoke: bool = False) -> Result:
     tok = toyworld_tokenizer()
     hp = dict(n_layer=4, n_head=4, n_kv_head=2, n_embd=128, block_size=128, batch_size=32, icl_share=0.5,
-              icl_label_weight=4.0, steps=5000, lr=2e-3, warmup=200, min_lr=1e-4, weight_decay=0.1,
+              icl_label_weight=4.0, steps=5000, lr=2e-3, warmup=200, min_lr=1e-4, weight_decay=0.1, autocast="bf16",
               train_tokens=3_000_000, seed=1337)
     if smoke:
         hp.update(n_layer=1, n_embd=32, n_head=2, n_kv_head=1, batch_size=4, steps=3, warmup=1, train_tokens=3000)
@@ -214,7 +214,7 @@ def toyworld_gpt(smoke: bool = False) -> Result:
                 "icl_acc_4shot": icl_accuracy(m, tok, 4, n=20 if smoke else 200)}
 
     history = train(model, batches, steps=hp["steps"], lr=hp["lr"], warmup=hp["warmup"], min_lr=hp["min_lr"],
-                    weight_decay=hp["weight_decay"], seed=hp["seed"], progress=not smoke, eval_fn=eval_fn,
+                    weight_decay=hp["weight_decay"], autocast=hp["autocast"], seed=hp["seed"], progress=not smoke, eval_fn=eval_fn,
                     eval_every=max(hp["steps"] // 10, 1))
     figures = dict(val_loss=round(_stream_eval(model, val_ids, T, max_blocks=None), 4),
                    steps=history.step, train_minutes=round(history.train_seconds[-1] / 60, 2))
@@ -227,7 +227,8 @@ def toyworld_gpt(smoke: bool = False) -> Result:
 def toyworld_bert(smoke: bool = False) -> Result:
     tok = toyworld_tokenizer()
     hp = dict(n_layer=4, n_head=4, n_embd=128, block_size=128, batch_size=32, mask_rate=0.15,
-              steps=3000, lr=1e-3, warmup=200, min_lr=5e-5, weight_decay=0.01, train_tokens=2_000_000, seed=1337)
+              steps=3000, lr=1e-3, warmup=200, min_lr=5e-5, weight_decay=0.01, train_tokens=2_000_000,
+              autocast="bf16", seed=1337)
     if smoke:
         hp.update(n_layer=1, n_embd=32, n_head=2, batch_size=4, steps=3, warmup=1, train_tokens=3000)
     T, B = hp["block_size"], hp["batch_size"]
@@ -262,7 +263,7 @@ def toyworld_bert(smoke: bool = False) -> Result:
     model = Encoder(config)
     seed_everything(hp["seed"])
     history = train(model, batches, steps=hp["steps"], lr=hp["lr"], warmup=hp["warmup"], min_lr=hp["min_lr"],
-                    weight_decay=hp["weight_decay"], seed=hp["seed"], progress=not smoke, eval_fn=eval_fn,
+                    weight_decay=hp["weight_decay"], autocast=hp["autocast"], seed=hp["seed"], progress=not smoke, eval_fn=eval_fn,
                     eval_every=max(hp["steps"] // 10, 1))
     model.eval()
     with torch.no_grad():
