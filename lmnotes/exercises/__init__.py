@@ -1,0 +1,64 @@
+"""Exercises with automatic feedback.
+
+Each exercise is a small check function registered under a name. ``check(name, answer)`` prints
+what is right or, when it is wrong, *what* is wrong (not only "try again"), and returns a bool so a
+notebook or a test can use it. ``solution(name)`` prints the worked solution, kept out of the
+learner's way until asked for.
+
+Exercises live in one submodule per topic (``lmnotes/exercises/tokenization.py``, ...), each calling
+:func:`register`; every submodule is imported the first time an exercise is looked up, so adding a
+topic needs no change here.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from dataclasses import dataclass
+from typing import Any, Callable
+
+
+@dataclass(frozen=True)
+class Exercise:
+    name: str
+    prompt: str
+    #: returns None when the answer is right, else a message saying what is wrong
+    diagnose: Callable[[Any], str | None]
+    solution: str
+
+
+_REGISTRY: dict[str, Exercise] = {}
+
+
+def register(exercise: Exercise) -> Exercise:
+    if exercise.name in _REGISTRY:
+        raise ValueError(f"an exercise named {exercise.name!r} is already registered")
+    _REGISTRY[exercise.name] = exercise
+    return exercise
+
+
+def _load_all() -> None:
+    for info in pkgutil.iter_modules(__path__):
+        importlib.import_module(f"{__name__}.{info.name}")
+
+
+def _get(name: str) -> Exercise:
+    _load_all()
+    if name not in _REGISTRY:
+        raise ValueError(f"no exercise named {name!r}; known: {sorted(_REGISTRY)}")
+    return _REGISTRY[name]
+
+
+def check(name: str, answer: Any) -> bool:
+    """Check ``answer`` for exercise ``name``; print feedback; return whether it is right."""
+    problem = _get(name).diagnose(answer)
+    if problem is None:
+        print(f"✓ {name}: correct.")
+        return True
+    print(f"✗ {name}: {problem}")
+    return False
+
+
+def solution(name: str) -> None:
+    """Print the worked solution of exercise ``name``."""
+    print(_get(name).solution)

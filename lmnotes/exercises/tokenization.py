@@ -1,0 +1,60 @@
+"""Exercises of the tokenization notebook (chapter 1, book section 1.1)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from lmnotes.exercises import Exercise, register
+
+
+def _diagnose_gpt2_ids(answer: Any) -> str | None:
+    from lmnotes.tokenization import gpt2_tokenizer
+
+    tok = gpt2_tokenizer()
+    want = tok.encode("Hello, world!")
+    if not isinstance(answer, (list, tuple)) or not all(isinstance(i, int) for i in answer):
+        return f"expected a list of integer token ids, got {type(answer).__name__}"
+    if list(answer) == want:
+        return None
+    if len(answer) != len(want):
+        return (f"GPT-2 splits 'Hello, world!' into {len(want)} tokens, your list has {len(answer)}; "
+                "the comma and the '!' are tokens of their own, and the space belongs to ' world'")
+    wrong = [i for i, (a, b) in enumerate(zip(answer, want)) if a != b]
+    return (f"right length, but position(s) {wrong} differ: decode your ids with tok.decode to see "
+            "which piece of text they stand for")
+
+
+register(Exercise(
+    name="gpt2-ids",
+    prompt="Give the list of GPT-2 token ids for the text 'Hello, world!'.",
+    diagnose=_diagnose_gpt2_ids,
+    solution="tok = gpt2_tokenizer(); tok.encode('Hello, world!')  # -> [15496, 11, 995, 0]",
+))
+
+
+def _diagnose_bpe_merge(answer: Any) -> str | None:
+    if not (isinstance(answer, tuple) and len(answer) == 2 and all(isinstance(s, str) for s in answer)):
+        return "expected a pair of strings such as ('a', 'b'): the two symbols that merge"
+    words = {"low": 5, "lower": 2, "newest": 6, "widest": 3}
+    counts: dict[tuple[str, str], int] = {}
+    for word, n in words.items():
+        for pair in zip(word, word[1:]):
+            counts[pair] = counts.get(pair, 0) + n
+    best = max(counts.values())
+    if counts.get(answer) == best:
+        return None
+    if answer in counts:
+        return (f"{answer} occurs {counts[answer]} times, but the most frequent adjacent pair occurs "
+                f"{best} times: weight each word's pairs by the word's count")
+    return f"{answer} never occurs as an adjacent pair in these words"
+
+
+register(Exercise(
+    name="bpe-first-merge",
+    prompt=("Word counts {'low': 5, 'lower': 2, 'newest': 6, 'widest': 3}, characters as symbols: "
+            "which adjacent pair does BPE merge first? Answer as a tuple, e.g. ('l', 'o')."),
+    diagnose=_diagnose_bpe_merge,
+    solution=("Count each adjacent pair, weighted by the word counts: ('e','s') and ('s','t') each "
+              "occur 6 + 3 = 9 times, more than any other pair; either is a correct first merge "
+              "(libraries break the tie by a fixed rule)."),
+))
