@@ -19,7 +19,7 @@ from __future__ import annotations
 import argparse
 import math
 import platform
-import random
+import resource
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -290,6 +290,7 @@ def run(name: str, out: Path | None = None, smoke: bool = False) -> dict:
         figures=result.figures, hparams=result.hparams, lmnotes_config=result.model.config.to_dict(),
         model_class=type(result.model).__name__, parameters=sum(p.numel() for p in result.model.parameters()),
         wall_minutes=round((time.perf_counter() - start) / 60, 2),
+        peak_memory_mib=round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
         trained_on=f"{platform.machine()}, {torch.get_num_threads()} threads, torch {torch.__version__}",
         history=dict(step=result.history.steps, train_loss=[round(v, 4) for v in result.history.train_loss],
                      eval_steps=result.history.eval_steps, eval_metrics=result.history.eval_metrics,
