@@ -68,7 +68,8 @@ def tokenize_html(tokenizer, text: str) -> str:
     ids = tokenizer.encode(text)
     tokens = [tokenizer.id_to_token(i) for i in ids]
     ratio = f"{len(ids) / len(text):.2f} tokens per character" if text else "empty text"
-    return f"<div><b>{len(ids)} tokens</b> ({ratio})</div><div>{tokens_html(tokens, ids)}</div>"
+    count = f"{len(ids)} token" + ("" if len(ids) == 1 else "s")
+    return f"<div><b>{count}</b> ({ratio})</div><div>{tokens_html(tokens, ids)}</div>"
 
 
 def tokenizer_playground(tokenizers: dict, text: str = "The weather is lovely today!") -> W.VBox:

@@ -42,6 +42,8 @@ def test_tokenizer_playground_follows_text_and_tokenizer_choice():
     assert "color:#b00" in view.value
     box.value = "abc"
     assert "3 tokens" in view.value and "1.00 tokens per character" in view.value
+    box.value = "a"
+    assert "<b>1 token</b>" in view.value
 
 
 def test_tokenizer_playground_needs_a_tokenizer():
