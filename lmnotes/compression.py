@@ -1,0 +1,359 @@
+"""Smaller and cheaper encoders (book §1.3.3, "More Efficient Models"): where the parameters are,
+knowledge distillation, head pruning and cross-layer parameter sharing.
+
+* ``parameter_breakdown(model)``: count a model's parameters by component (embeddings, attention,
+  feed-forward, norms, pooler, heads). Build the model on the ``meta`` device to count BERT-large
+  without allocating its 1.3 GB.
+* Distillation (Hinton et al. 2015; DistilBERT): a small *student* learns from a large *teacher*'s
+  output distribution, softened by a temperature, instead of (or as well as) the one-hot data labels.
+  ``distillation_loss`` is the loss, ``distillation_objective(teacher)`` plugs it into
+  ``lmnotes.training.train``.
+* Head pruning (Michel et al. 2019, "Are sixteen heads really better than one?"): remove one
+  attention head and measure what it costs. A head's output enters the model only through its slice
+  of columns of the output projection, so zeroing that slice removes the head exactly.
+  ``heads_removed`` does it temporarily, ``head_importance`` scans every head, ``prune_heads`` makes
+  it permanent, ``pruning_explorer`` is the widget.
+* Cross-layer parameter sharing (ALBERT, Lan et al. 2020): every layer reuses one block's weights,
+  so depth no longer costs parameters (it still costs compute). ``share_layers`` turns a model into
+  its shared version.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import html
+from collections.abc import Callable, Iterable, Iterator, Mapping
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from lmnotes.training import IGNORE_INDEX
+
+#: the components of ``parameter_breakdown``, in the order a forward pass meets them
+COMPONENTS = ("embeddings", "attention", "feed-forward", "layer norms", "pooler", "MLM head",
+              "task heads", "output")
+
+
+def _component(name: str) -> str:
+    """Which component a parameter belongs to, from its name in our models (Encoder, GPT, ...)."""
+    top = name.split(".")[0]
+    if top == "blocks":
+        sub = name.split(".")[2]
+        if sub in ("attn", "cross_attn"):
+            return "attention"
+        if sub == "ffn":
+            return "feed-forward"
+        return "layer norms"
+    if top in ("wte", "positions", "segments"):
+        return "embeddings"
+    if top.startswith("mlm_"):
+        return "MLM head"
+    if top == "pooler":
+        return "pooler"
+    if top in ("cls_head", "token_head", "span_head"):
+        return "task heads"
+    if "norm" in top:
+        return "layer norms"
+    return "output"
+
+
+def parameter_breakdown(model: nn.Module) -> dict[str, int]:
+    """Parameters of ``model`` per component (see ``COMPONENTS``); components with none are left out.
+
+    Each tensor is counted once, so tied weights (BERT's MLM output matrix *is* the token-embedding
+    matrix) and shared layers (``share_layers``) are not counted twice. The values sum to
+    ``sum(p.numel() for p in model.parameters())``.
+    """
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    counts = dict.fromkeys(COMPONENTS, 0)
+    for name, p in model.named_parameters():  # named_parameters skips repeated (shared) tensors
+        counts[_component(name)] += p.numel()
+    return {k: v for k, v in counts.items() if v}
+
+
+# --------------------------------------------------------------------------------------------------
+# Knowledge distillation
+# --------------------------------------------------------------------------------------------------
+
+
+def distillation_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor,
+                      labels: torch.Tensor | None = None, *, temperature: float = 2.0,
+                      alpha: float = 0.5) -> torch.Tensor:
+    """Knowledge distillation loss (Hinton et al. 2015), as DistilBERT trains its student:
+
+        alpha * T^2 * KL( softmax(z_teacher / T) || softmax(z_student / T) )  +  (1 - alpha) * CE(z_student, y)
+
+    The soft term asks the student to match the teacher's whole distribution ("dark knowledge":
+    which wrong answers are nearly right); the temperature T > 1 flattens both distributions so
+    small probabilities count, and T^2 keeps the gradient scale independent of T. ``alpha = 1`` is
+    pure distillation, ``alpha = 0`` plain training on the hard ``labels``.
+
+    Logits are (..., V). Positions count where ``labels != -100`` (e.g. BERT's masked positions);
+    without ``labels`` every position counts (``alpha`` must then be 1).
+    """
+    for name, t in (("student_logits", student_logits), ("teacher_logits", teacher_logits)):
+        if not isinstance(t, torch.Tensor) or not t.is_floating_point() or t.dim() < 2:
+            raise TypeError(f"{name} must be a floating-point tensor of shape (..., V), got {type(t).__name__}")
+    if student_logits.shape != teacher_logits.shape:
+        raise ValueError(f"student_logits and teacher_logits must have the same shape, got "
+                         f"{tuple(student_logits.shape)} and {tuple(teacher_logits.shape)}")
+    if isinstance(temperature, bool) or not isinstance(temperature, (int, float)) or not temperature > 0:
+        raise ValueError(f"temperature must be a number > 0, got {temperature!r}")
+    if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0 <= alpha <= 1:
+        raise ValueError(f"alpha must be a number in [0, 1], got {alpha!r}")
+    V = student_logits.shape[-1]
+    student, teacher = student_logits.reshape(-1, V).float(), teacher_logits.reshape(-1, V).float()
+    if labels is None:
+        if alpha != 1:
+            raise ValueError(f"without labels only the soft term exists: alpha must be 1, got {alpha!r}")
+        keep = torch.ones(len(student), dtype=torch.bool, device=student.device)
+    else:
+        if labels.shape != student_logits.shape[:-1]:
+            raise ValueError(f"labels must have shape {tuple(student_logits.shape[:-1])}, got {tuple(labels.shape)}")
+        labels = labels.reshape(-1)
+        keep = labels != IGNORE_INDEX
+    if not keep.any():
+        raise ValueError("no position counts: every label is -100, so the loss is undefined")
+    student, teacher = student[keep], teacher[keep]
+    T = float(temperature)
+    soft = F.kl_div(F.log_softmax(student / T, -1), F.log_softmax(teacher / T, -1), log_target=True,
+                    reduction="batchmean") * T * T
+    if alpha == 1:
+        return soft
+    hard = F.cross_entropy(student, labels[keep])
+    return alpha * soft + (1 - alpha) * hard
+
+
+def distillation_objective(teacher: nn.Module, *, temperature: float = 2.0,
+                           alpha: float = 0.5) -> Callable[[nn.Module, Mapping], torch.Tensor]:
+    """A ``loss_fn(student, batch)`` for ``lmnotes.training.train``: the frozen ``teacher`` (in eval
+    mode, no gradients) labels each masked-LM batch ``{"input_ids", "labels"}`` on the fly."""
+    if not isinstance(teacher, nn.Module):
+        raise TypeError(f"teacher must be a torch.nn.Module, got {type(teacher).__name__}")
+    distillation_loss(torch.zeros(1, 2), torch.zeros(1, 2), torch.zeros(1, dtype=torch.long),
+                      temperature=temperature, alpha=alpha)  # check the settings up front
+    teacher.eval().requires_grad_(False)
+
+    def loss_fn(student: nn.Module, batch: Mapping) -> torch.Tensor:
+        with torch.no_grad():
+            teacher_logits = teacher(batch["input_ids"])
+        return distillation_loss(student(batch["input_ids"]), teacher_logits, batch["labels"],
+                                 temperature=temperature, alpha=alpha)
+
+    return loss_fn
+
+
+# --------------------------------------------------------------------------------------------------
+# Head pruning
+# --------------------------------------------------------------------------------------------------
+
+
+def _attentions(model: nn.Module) -> list[nn.Module]:
+    blocks = getattr(model, "blocks", None)
+    if not isinstance(blocks, nn.ModuleList):
+        raise TypeError(f"model must have a ModuleList of Transformer blocks in .blocks "
+                        f"(an lmnotes Encoder or GPT), got {type(model).__name__}")
+    return [block.attn for block in blocks]
+
+
+def _check_heads(model: nn.Module, heads: Iterable[tuple[int, int]]) -> list[tuple[int, int]]:
+    attentions = _attentions(model)
+    heads = list(heads)
+    for item in heads:
+        ok = isinstance(item, tuple) and len(item) == 2 and all(isinstance(i, int) for i in item)
+        if not ok or not (0 <= item[0] < len(attentions) and 0 <= item[1] < attentions[item[0]].n_head):
+            raise ValueError(f"heads must be (layer, head) pairs with layer in [0, {len(attentions)}) and "
+                             f"head in [0, {attentions[0].n_head}), got {item!r}")
+    return sorted(set(heads))
+
+
+def _head_columns(attn: nn.Module, head: int) -> slice:
+    """The columns of the output projection that read head ``head``'s output."""
+    return slice(head * attn.d_head, (head + 1) * attn.d_head)
+
+
+@contextlib.contextmanager
+def heads_removed(model: nn.Module, heads: Iterable[tuple[int, int]]) -> Iterator[nn.Module]:
+    """Inside the ``with`` block, ``model`` runs without the attention heads ``heads`` ((layer, head)
+    pairs); their weights come back afterwards, even after an error.
+
+    Multi-head attention concatenates the heads' outputs and multiplies by the output projection
+    W_o, so head h reaches the rest of the model only through W_o's columns h*d .. (h+1)*d-1.
+    Zeroing them removes the head exactly, as if it had never been computed.
+    """
+    attentions = _attentions(model)
+    saved = {}
+    with torch.no_grad():
+        for layer, head in _check_heads(model, heads):
+            proj = attentions[layer].proj.weight
+            cols = _head_columns(attentions[layer], head)
+            saved[layer, head] = proj[:, cols].clone()
+            proj[:, cols] = 0
+    try:
+        yield model
+    finally:
+        with torch.no_grad():
+            for (layer, head), weights in saved.items():
+                attentions[layer].proj.weight[:, _head_columns(attentions[layer], head)] = weights
+
+
+def prune_heads(model: nn.Module, heads: Iterable[tuple[int, int]]) -> int:
+    """Remove attention heads for good (in place) and return the number of parameters they held.
+
+    The head's output-projection columns are zeroed (as in ``heads_removed``) and so are its query,
+    key and value rows, which then compute nothing the model uses: a deployment would slice these
+    rows and columns away (the count returned). Grouped-query key/value heads shared with other
+    query heads are kept.
+    """
+    attentions = _attentions(model)
+    freed = 0
+    with torch.no_grad():
+        for layer, head in _check_heads(model, heads):
+            attn = attentions[layer]
+            cols = _head_columns(attn, head)
+            attn.proj.weight[:, cols] = 0
+            C = attn.proj.weight.shape[0]
+            attn.qkv.weight[cols] = 0  # the head's query rows come first in the fused matrix
+            freed += attn.d_head * C * 2  # its query rows and output-projection columns
+            if attn.qkv.bias is not None:
+                attn.qkv.bias[cols] = 0
+                freed += attn.d_head
+            if attn.n_kv_head == attn.n_head:  # its own key and value rows
+                for start in (C, 2 * C):  # keys, then values, follow the C query rows
+                    rows = slice(start + cols.start, start + cols.stop)
+                    attn.qkv.weight[rows] = 0
+                    freed += attn.d_head * C
+                    if attn.qkv.bias is not None:
+                        attn.qkv.bias[rows] = 0
+                        freed += attn.d_head
+    return freed
+
+
+def _score(score_fn: Callable[[nn.Module], float], model: nn.Module) -> float:
+    value = score_fn(model)
+    if isinstance(value, torch.Tensor):
+        value = value.item()
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"score_fn must return a number, got {type(value).__name__}")
+    return float(value)
+
+
+@torch.no_grad()
+def head_importance(model: nn.Module, score_fn: Callable[[nn.Module], float]) -> torch.Tensor:
+    """The cost of removing each attention head alone: ``score_fn(model without head) - score_fn(model)``,
+    as an (n_layer, n_head) tensor.
+
+    ``score_fn(model) -> float`` is any measure where lower is better, e.g. the masked-LM loss on a
+    fixed held-out batch (use minus the accuracy for a task). A large value marks a head the model
+    needs; values near zero (or below) mark heads that can go (Michel et al. 2019).
+    """
+    was_training = model.training
+    model.eval()
+    try:
+        base = _score(score_fn, model)
+        attentions = _attentions(model)
+        cost = torch.zeros(len(attentions), attentions[0].n_head)
+        for layer, attn in enumerate(attentions):
+            for head in range(attn.n_head):
+                with heads_removed(model, [(layer, head)]):
+                    cost[layer, head] = _score(score_fn, model) - base
+    finally:
+        model.train(was_training)
+    return cost
+
+
+PRUNING_ORDERS = ("least important first", "most important first")
+
+
+def pruning_order(importance: torch.Tensor, order: str = "least important first") -> list[tuple[int, int]]:
+    """Every (layer, head), sorted by ``importance`` (an (n_layer, n_head) tensor from ``head_importance``):
+    "least important first" (the sensible pruning order) or "most important first" (the worst one)."""
+    if not isinstance(importance, torch.Tensor) or importance.dim() != 2:
+        raise TypeError(f"importance must be an (n_layer, n_head) tensor, got {type(importance).__name__}")
+    if order not in PRUNING_ORDERS:
+        raise ValueError(f"order must be one of {list(PRUNING_ORDERS)}, got {order!r}")
+    n_head = importance.shape[1]
+    ranked = importance.flatten().argsort(descending=order == "most important first", stable=True).tolist()
+    return [(i // n_head, i % n_head) for i in ranked]
+
+
+def pruning_curve(model: nn.Module, score_fn: Callable[[nn.Module], float],
+                  order: list[tuple[int, int]]) -> list[float]:
+    """``score_fn`` after removing the first 0, 1, ..., len(order) heads of ``order`` together."""
+    order = list(order)
+    _check_heads(model, order)
+    was_training = model.training
+    model.eval()
+    try:
+        scores = []
+        with torch.no_grad():
+            for k in range(len(order) + 1):
+                with heads_removed(model, order[:k]):
+                    scores.append(_score(score_fn, model))
+    finally:
+        model.train(was_training)
+    return scores
+
+
+def _grid_html(n_layer: int, n_head: int, removed: set) -> str:
+    cells = []
+    for layer in range(n_layer):
+        row = "".join(
+            f'<td style="width:28px;height:22px;text-align:center;color:#000;background:'
+            f'{"#e0e0e0" if (layer, h) in removed else "#a6d9f5"}">{"✕" if (layer, h) in removed else h}</td>'
+            for h in range(n_head))
+        cells.append(f"<tr><td style='padding-right:6px'>layer {layer}</td>{row}</tr>")
+    return f"<table style='border-collapse:separate;border-spacing:2px'>{''.join(cells)}</table>"
+
+
+def pruning_explorer(model: nn.Module, importance: torch.Tensor,
+                     metrics: Callable[[nn.Module], Mapping[str, float]]):
+    """A widget: choose how many heads to remove and in which order; see which heads are gone and
+    what ``metrics(model)`` (a dict of name -> number, e.g. MLM loss and accuracy) becomes.
+
+    The model is only changed inside ``heads_removed``, so it is intact between interactions.
+    """
+    import ipywidgets as W
+
+    n_layer, n_head = importance.shape
+    count = W.IntSlider(value=n_layer * n_head // 2, min=0, max=n_layer * n_head, description="heads removed")
+    order = W.Dropdown(options=list(PRUNING_ORDERS), description="order")
+    view = W.HTML()
+
+    def show(_=None):
+        removed = pruning_order(importance, order.value)[:count.value]
+        was_training = model.training
+        model.eval()
+        try:
+            with torch.no_grad(), heads_removed(model, removed):
+                values = metrics(model)
+        finally:
+            model.train(was_training)
+        numbers = ", ".join(f"{html.escape(k)} <b>{float(v):.3g}</b>" for k, v in values.items())
+        view.value = (f"<div>{count.value} of {n_layer * n_head} heads removed ({html.escape(order.value)}): "
+                      f"{numbers}</div>{_grid_html(n_layer, n_head, set(removed))}")
+
+    count.observe(show, names="value")
+    order.observe(show, names="value")
+    show()
+    return W.VBox([order, count, view])
+
+
+# --------------------------------------------------------------------------------------------------
+# Cross-layer parameter sharing
+# --------------------------------------------------------------------------------------------------
+
+
+def share_layers(model: nn.Module) -> nn.Module:
+    """ALBERT's cross-layer parameter sharing, in place: every layer becomes the first block.
+
+    The model still applies ``n_layer`` blocks in sequence (same compute, same depth), but they are
+    one set of weights, so the blocks hold 1/n_layer of the parameters they held. Returns ``model``.
+    """
+    blocks = getattr(model, "blocks", None)
+    if not isinstance(blocks, nn.ModuleList) or len(blocks) == 0:
+        raise TypeError(f"model must have a non-empty ModuleList of blocks in .blocks, got {type(model).__name__}")
+    model.blocks = nn.ModuleList([blocks[0]] * len(blocks))
+    return model
