@@ -1,0 +1,259 @@
+"""Prompting a causal language model: next-token distributions, label-word scoring, k-shot prompts
+(book sections 1.1.2 and 3.1).
+
+A pre-trained language model can do a task with no new weights if the task is written as text to
+continue. Sentiment becomes "... overall it is ___", and the model's choice among the *label words*
+("great" / "terrible" / "okay") is the class: the label whose word has the highest log-probability
+after the prompt wins. Putting a few solved examples (*demonstrations*) before the query makes a
+*k-shot* prompt; how much they help, and how much the answer depends on their order, are measured
+with ``few_shot_accuracy`` and ``order_accuracies``.
+
+Every function takes an lmnotes causal model (``logits = model(idx, attention_mask=...)``) and a
+tokenizer whose ``encode(text)`` adds no special tokens (``transformers`` fast tokenizers of the
+bundled models, GPT-2's, or lmnotes' own).
+"""
+
+from __future__ import annotations
+
+import html
+import itertools
+import math
+import random
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import torch
+
+DEFAULT_TEMPLATE = "{input} {output}"
+
+
+def _check_model(model) -> int:
+    config = getattr(model, "config", None)
+    if not isinstance(model, torch.nn.Module) or not hasattr(config, "block_size"):
+        raise TypeError(f"model must be an lmnotes causal model (a GPT), got {type(model).__name__}")
+    return config.block_size
+
+
+def _check_texts(texts: Any, name: str) -> list[str]:
+    if isinstance(texts, str) or not isinstance(texts, Sequence) or not texts:
+        raise ValueError(f"{name} must be a non-empty list of strs, got {texts!r:.80}")
+    bad = [t for t in texts if not isinstance(t, str) or not t]
+    if bad:
+        raise TypeError(f"{name} must hold non-empty strs, got {bad[0]!r:.60}")
+    return list(texts)
+
+
+@torch.no_grad()
+def next_token_distribution(model, tokenizer, text: str, k: int = 10) -> list[tuple[str, float]]:
+    """The ``k`` most likely next tokens after ``text`` and their probabilities, most likely first.
+
+    This is what a language model computes at every step (section 1.1.2): a softmax over the
+    vocabulary for the next token given the tokens so far.
+    """
+    block_size = _check_model(model)
+    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+        raise ValueError(f"k must be a positive int, got {k!r}")
+    ids = tokenizer.encode(_check_texts([text], "text")[0])
+    if not ids:
+        raise ValueError(f"text must hold at least one token, got {text!r}")
+    ids = ids[-block_size:]  # the model reads at most block_size tokens: keep the latest
+    was_training = model.training
+    model.eval()
+    try:
+        probs = model(torch.tensor([ids]))[0, -1].float().softmax(-1)
+    finally:
+        model.train(was_training)
+    top = probs.topk(min(k, probs.numel()))
+    return [(tokenizer.decode([i]), p) for i, p in zip(top.indices.tolist(), top.values.tolist())]
+
+
+def next_token_html(model, tokenizer, text: str, k: int = 10) -> str:
+    """The next-token distribution as an HTML table with a bar per token."""
+    rows = []
+    for token, p in next_token_distribution(model, tokenizer, text, k):
+        shown = html.escape(token.replace(" ", "␣").replace("\n", "↵"))
+        bar = f'<div style="background:#4c72b0;height:10px;width:{max(1, round(200 * p))}px"></div>'
+        rows.append(f"<tr><td><code>{shown}</code></td><td>{p:.3f}</td><td>{bar}</td></tr>")
+    return ("<table><tr><th>next token</th><th>probability</th><th></th></tr>" + "".join(rows) + "</table>")
+
+
+def next_token_explorer(model, tokenizer, text: str = "The weather is", k: int = 10):
+    """A widget: type a prompt, see the model's top-``k`` next tokens and their probabilities update."""
+    import ipywidgets as W
+
+    box = W.Text(value=text, description="Prompt", continuous_update=False, layout=W.Layout(width="95%"))
+    view = W.HTML()
+
+    def show(_=None):
+        try:
+            view.value = next_token_html(model, tokenizer, box.value, k)
+        except (ValueError, TypeError) as err:  # an empty prompt, or a word outside a toy vocabulary
+            view.value = f"<span style='color:#b00'>{html.escape(str(err))}</span>"
+
+    box.observe(show, names="value")
+    show()
+    return W.VBox([box, view])
+
+
+# --------------------------------------------------------------------------------------------------
+# Scoring continuations
+# --------------------------------------------------------------------------------------------------
+
+
+def _continuation_ids(tokenizer, prompt: str, continuation: str, separator: str) -> tuple[list[int], list[int]]:
+    """Token ids of the prompt and of what ``separator + continuation`` adds after it."""
+    prompt_ids = tokenizer.encode(prompt)
+    full = tokenizer.encode(prompt + separator + continuation)
+    if full[:len(prompt_ids)] != prompt_ids or len(full) == len(prompt_ids):
+        raise ValueError(f"continuation {continuation!r} does not tokenize as new tokens after the prompt "
+                         f"(separator {separator!r}); the prompt's last token merges with it")
+    return prompt_ids, full[len(prompt_ids):]
+
+
+def _left_pad(rows: list[list[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
+    T = max(map(len, rows))
+    ids = torch.tensor([[pad_id] * (T - len(r)) + r for r in rows])
+    mask = torch.tensor([[0] * (T - len(r)) + [1] * len(r) for r in rows])
+    return ids, mask
+
+
+@torch.no_grad()
+def continuation_logprobs(model, tokenizer, prompts: Sequence[str], continuations: Sequence[str],
+                          separator: str = " ", batch_size: int = 64) -> torch.Tensor:
+    """log P(continuation | prompt) for every prompt and candidate: a (len(prompts), len(continuations)) tensor.
+
+    A continuation of several tokens scores the sum of its tokens' log-probabilities (the chain
+    rule). When every candidate is one token, one forward pass per prompt reads them all at the
+    last position; otherwise each (prompt, candidate) pair is run. Prompts are left-padded in
+    batches, with the attention mask keeping padding out.
+    """
+    block_size = _check_model(model)
+    prompts = _check_texts(prompts, "prompts")
+    continuations = _check_texts(continuations, "continuations")
+    pad_id = getattr(tokenizer, "pad_token_id", None) or 0
+    encoded = [[_continuation_ids(tokenizer, p, c, separator) for c in continuations] for p in prompts]
+    longest = max(len(p) + len(c) for row in encoded for p, c in row)
+    if longest > block_size:
+        raise ValueError(f"a prompt with its continuation is {longest} tokens long; the model reads at most "
+                         f"block_size={block_size}: use fewer or shorter demonstrations")
+    was_training = model.training
+    model.eval()
+    try:
+        if all(len(c) == 1 for row in encoded for _, c in row):
+            rows = [row[0][0] for row in encoded]
+            candidates = [[c[0] for _, c in row] for row in encoded]
+            out = []
+            for i in range(0, len(rows), batch_size):
+                ids, mask = _left_pad(rows[i:i + batch_size], pad_id)
+                logp = model(ids, attention_mask=mask)[:, -1].float().log_softmax(-1)
+                out.append(logp.gather(1, torch.tensor(candidates[i:i + batch_size])))
+            return torch.cat(out)
+        pairs = [(p, c) for row in encoded for p, c in row]
+        scores = []
+        for i in range(0, len(pairs), batch_size):
+            chunk = pairs[i:i + batch_size]
+            ids, mask = _left_pad([p + c for p, c in chunk], pad_id)
+            logp = model(ids, attention_mask=mask)[:, :-1].float().log_softmax(-1)
+            token_logp = logp.gather(2, ids[:, 1:, None])[..., 0]  # log P(token t | tokens < t)
+            n = torch.tensor([len(c) for _, c in chunk])
+            is_cont = torch.arange(ids.shape[1] - 1)[None] >= ids.shape[1] - 1 - n[:, None]
+            scores.append((token_logp * is_cont).sum(1))
+        return torch.cat(scores).view(len(prompts), len(continuations))
+    finally:
+        model.train(was_training)
+
+
+def _label_words(label_words) -> tuple[list, list[str]]:
+    """(labels, words) from a {label: word} mapping or a list of words (labels 0..n-1)."""
+    if isinstance(label_words, Mapping):
+        labels, words = list(label_words), list(label_words.values())
+    elif isinstance(label_words, Sequence) and not isinstance(label_words, str):
+        labels, words = list(range(len(label_words))), list(label_words)
+    else:
+        raise TypeError(f"label_words must be a {{label: word}} dict or a list of words, got {label_words!r:.60}")
+    if len(words) < 2 or len(set(words)) != len(words):
+        raise ValueError(f"label_words must hold at least 2 distinct words, got {words!r}")
+    return labels, _check_texts(words, "label_words")
+
+
+def classify_by_label_words(model, tokenizer, prompts: Sequence[str], label_words, separator: str = " ") -> list:
+    """The label whose word is the most likely continuation of each prompt.
+
+    ``label_words``: a ``{label: word}`` dict (predictions are its keys) or a list of words
+    (predictions are their indices).
+    """
+    labels, words = _label_words(label_words)
+    scores = continuation_logprobs(model, tokenizer, prompts, words, separator)
+    return [labels[i] for i in scores.argmax(1).tolist()]
+
+
+# --------------------------------------------------------------------------------------------------
+# k-shot prompts
+# --------------------------------------------------------------------------------------------------
+
+
+def _check_template(template: str) -> str:
+    if not isinstance(template, str) or "{input}" not in template or "{output}" not in template:
+        raise ValueError(f"template must be a str holding '{{input}}' and '{{output}}', got {template!r}")
+    if template.index("{input}") > template.index("{output}"):
+        raise ValueError(f"template must put '{{input}}' before '{{output}}', got {template!r}")
+    return template
+
+
+def build_prompt(demonstrations: Sequence[tuple[str, Any]], query: str, label_words,
+                 template: str = DEFAULT_TEMPLATE, separator: str = " ") -> str:
+    """A k-shot prompt: each demonstration written with ``template``, then the query, cut where its
+    output would go.
+
+    ``demonstrations`` are ``(input, label)`` pairs whose output is the label's word. With
+    ``template="{input} overall it is {output} ."`` and one demonstration this gives
+    ``"the price is good . overall it is great . the size is bad . overall it is"``.
+    """
+    _check_template(template)
+    labels, words = _label_words(label_words)
+    lines = []
+    for i, demo in enumerate(demonstrations):
+        if not isinstance(demo, (tuple, list)) or len(demo) != 2:
+            raise ValueError(f"demonstration {i} must be an (input, label) pair, got {demo!r:.60}")
+        x, y = demo
+        if y not in labels:
+            raise ValueError(f"demonstration {i}'s label must be one of {labels}, got {y!r}")
+        lines.append(template.format(input=x, output=words[labels.index(y)]))
+    lines.append(template[:template.index("{output}")].format(input=query).rstrip())
+    return separator.join(lines)
+
+
+def few_shot_accuracy(model, tokenizer, demonstrations: Sequence[tuple[str, Any]],
+                      queries: Sequence[tuple[str, Any]], label_words, template: str = DEFAULT_TEMPLATE,
+                      separator: str = " ") -> float:
+    """Accuracy on ``(input, label)`` ``queries``, each prompted with the same demonstrations before it."""
+    if isinstance(queries, str) or not isinstance(queries, Sequence) or not queries:
+        raise ValueError(f"queries must be a non-empty list of (input, label) pairs, got {queries!r:.80}")
+    prompts = [build_prompt(demonstrations, x, label_words, template, separator) for x, _ in queries]
+    predicted = classify_by_label_words(model, tokenizer, prompts, label_words, separator)
+    return sum(p == y for p, (_, y) in zip(predicted, queries)) / len(queries)
+
+
+def order_accuracies(model, tokenizer, demonstrations: Sequence[tuple[str, Any]],
+                     queries: Sequence[tuple[str, Any]], label_words, template: str = DEFAULT_TEMPLATE,
+                     n_orders: int = 5, seed: int = 0, separator: str = " ") -> list[float]:
+    """``few_shot_accuracy`` for ``n_orders`` different orders of the same demonstrations.
+
+    In-context learning is known to be sensitive to the order of the demonstrations (section
+    3.1.2); the spread of these accuracies measures how much. Orders are distinct permutations
+    drawn with ``seed`` (all of them when there are fewer than ``n_orders``).
+    """
+    if isinstance(n_orders, bool) or not isinstance(n_orders, int) or n_orders < 1:
+        raise ValueError(f"n_orders must be a positive int, got {n_orders!r}")
+    k = len(demonstrations)
+    if math.factorial(k) <= n_orders:
+        orders = list(itertools.permutations(range(k)))
+    else:
+        rng, seen, orders = random.Random(seed), set(), []
+        while len(orders) < n_orders:
+            order = tuple(rng.sample(range(k), k))
+            if order not in seen:
+                seen.add(order)
+                orders.append(order)
+    return [few_shot_accuracy(model, tokenizer, [demonstrations[i] for i in order], queries, label_words,
+                              template, separator) for order in orders]

@@ -1,0 +1,145 @@
+"""lmnotes.prompting: continuation scores equal the chain rule computed by hand, padding changes
+nothing, k-shot prompts are laid out as the template says, order sensitivity is measured."""
+
+
+import pytest
+import torch
+
+from lmnotes import prompting as pr
+from lmnotes.models import GPT, GPTConfig
+from lmnotes.tokenization import WordTokenizer
+
+torch.set_num_threads(1)
+
+WORDS = ["the", "film", "is", "good", "bad", "fine", "very", "not", "great", "awful", "->", "."]
+LABEL_WORDS = {"pos": "great", "neg": "awful"}
+
+
+@pytest.fixture(scope="module")
+def tok():
+    return WordTokenizer(WORDS).to_hf()
+
+
+@pytest.fixture(scope="module")
+def model(tok):
+    torch.manual_seed(0)
+    return GPT(GPTConfig(vocab_size=len(tok), block_size=32, n_layer=1, n_head=2, n_kv_head=2, n_embd=16,
+                         pos="rope", norm="rmsnorm", ffn="swiglu", bias=False, tie_weights=False)).eval()
+
+
+def logprob_by_hand(model, ids: list[int], n_new: int) -> float:
+    """Chain rule on one unpadded sequence: sum of log P(token t | tokens before t) over the last n_new."""
+    with torch.no_grad():
+        logp = model(torch.tensor([ids]))[0].log_softmax(-1)
+    return sum(logp[t - 1, ids[t]].item() for t in range(len(ids) - n_new, len(ids)))
+
+
+def test_continuation_logprobs_match_the_chain_rule(model, tok):
+    prompts = ["the film is", "the film is not very", "good"]  # different lengths: left padding in play
+    single = pr.continuation_logprobs(model, tok, prompts, ["great", "awful"])
+    multi = pr.continuation_logprobs(model, tok, prompts, ["great", "awful", "very good ."])
+    assert single.shape == (3, 2) and multi.shape == (3, 3)
+    for i, p in enumerate(prompts):
+        for j, c in enumerate(["great", "awful", "very good ."]):
+            ids = tok.encode(f"{p} {c}")
+            want = logprob_by_hand(model, ids, len(c.split()))
+            assert multi[i, j].item() == pytest.approx(want, abs=1e-4)
+            if j < 2:
+                assert single[i, j].item() == pytest.approx(want, abs=1e-4)
+    # a batch of one gives the same as the padded batch
+    alone = pr.continuation_logprobs(model, tok, prompts[:1], ["great", "awful", "very good ."], batch_size=1)
+    assert torch.allclose(alone[0], multi[0], atol=1e-4)
+
+
+def test_classify_by_label_words_takes_the_argmax(model, tok):
+    prompts = ["the film is", "the film is not", "fine"]
+    scores = pr.continuation_logprobs(model, tok, prompts, ["great", "awful"])
+    want = ["pos" if s[0] > s[1] else "neg" for s in scores.tolist()]
+    assert pr.classify_by_label_words(model, tok, prompts, LABEL_WORDS) == want
+    assert pr.classify_by_label_words(model, tok, prompts, ["great", "awful"]) == [["pos", "neg"].index(w) for w in want]
+
+
+def test_next_token_distribution_is_the_softmax_top_k(model, tok):
+    top = pr.next_token_distribution(model, tok, "the film is", k=4)
+    with torch.no_grad():
+        probs = model(torch.tensor([tok.encode("the film is")]))[0, -1].softmax(-1)
+    values, indices = probs.topk(4)
+    assert [t for t, _ in top] == [tok.decode([i]) for i in indices.tolist()]
+    assert [p for _, p in top] == pytest.approx(values.tolist())
+    assert sum(probs.tolist()) == pytest.approx(1.0, abs=1e-5)
+
+
+def test_explorer_widget_updates_with_the_prompt(model, tok):
+    box = pr.next_token_explorer(model, tok, "the film", k=3)
+    text, view = box.children
+    first = view.value
+    text.value = "the film is not"
+    top_token = pr.next_token_distribution(model, tok, "the film is not", k=1)[0][0]
+    assert view.value != first and f"<code>{top_token}</code>" in view.value
+    text.value = ""
+    assert "non-empty" in view.value  # an error is shown in the widget, not raised in the kernel
+
+
+def test_build_prompt_layout():
+    demos = [("the film is good", "pos"), ("the film is bad", "neg")]
+    got = pr.build_prompt(demos, "the film is fine", LABEL_WORDS, "{input} -> {output} .")
+    assert got == "the film is good -> great . the film is bad -> awful . the film is fine ->"
+    assert pr.build_prompt([], "fine", LABEL_WORDS, "{input} -> {output} .") == "fine ->"
+    assert pr.build_prompt(demos[:1], "fine", LABEL_WORDS, separator=" . ") == "the film is good great . fine"
+
+
+class MostRecentLabel(torch.nn.Module):
+    """A stub language model that always continues with the most recent label word it has read."""
+
+    def __init__(self, tok):
+        super().__init__()
+        self.config = GPTConfig(vocab_size=len(tok), block_size=64, n_layer=1, n_head=1, n_embd=4)
+        self.label_ids = [tok.get_vocab()[w] for w in LABEL_WORDS.values()]
+        self.vocab = len(tok)
+
+    def forward(self, idx, attention_mask=None):
+        logits = torch.zeros(*idx.shape, self.vocab)
+        for b in range(idx.shape[0]):
+            recent = self.label_ids[0]
+            for t in range(idx.shape[1]):
+                if int(idx[b, t]) in self.label_ids:
+                    recent = int(idx[b, t])
+                logits[b, t, recent] = 10.0
+        return logits
+
+
+def test_few_shot_accuracy_and_order_spread(tok):
+    stub = MostRecentLabel(tok)
+    demos = [("the film is good", "pos"), ("the film is bad", "neg")]
+    queries = [("the film is very good", "pos"), ("not good", "neg"), ("fine", "neg")]
+    template = "{input} -> {output} ."
+    # the last demonstration is "neg": 2 of the 3 queries right; reversed, only 1
+    assert pr.few_shot_accuracy(stub, tok, demos, queries, LABEL_WORDS, template) == pytest.approx(2 / 3)
+    spread = pr.order_accuracies(stub, tok, demos, queries, LABEL_WORDS, template, n_orders=5)
+    assert sorted(spread) == pytest.approx([1 / 3, 2 / 3])  # only 2! = 2 orders exist
+    four = demos * 2
+    accs = pr.order_accuracies(stub, tok, four, queries, LABEL_WORDS, template, n_orders=5, seed=1)
+    assert len(accs) == 5 and set(accs) <= {1 / 3, 2 / 3}
+
+
+def test_bad_input_is_refused(model, tok):
+    with pytest.raises(ValueError, match="non-empty list"):
+        pr.continuation_logprobs(model, tok, "the film", ["great"])
+    with pytest.raises(ValueError, match="block_size=32"):
+        pr.continuation_logprobs(model, tok, [" ".join(["the"] * 40)], ["great"])
+    with pytest.raises(ValueError, match="at least 2 distinct"):
+        pr.classify_by_label_words(model, tok, ["the film"], ["great", "great"])
+    with pytest.raises(TypeError, match="label_words"):
+        pr.classify_by_label_words(model, tok, ["the film"], "great")
+    with pytest.raises(ValueError, match="template must"):
+        pr.build_prompt([], "fine", LABEL_WORDS, "{input} is great")
+    with pytest.raises(ValueError, match="before"):
+        pr.build_prompt([], "fine", LABEL_WORDS, "{output} {input}")
+    with pytest.raises(ValueError, match="label must be one of"):
+        pr.build_prompt([("good", "positive")], "fine", LABEL_WORDS)
+    with pytest.raises(ValueError, match="k must be"):
+        pr.next_token_distribution(model, tok, "the", k=0)
+    with pytest.raises(ValueError, match="n_orders"):
+        pr.order_accuracies(model, tok, [], [("fine", "pos")], LABEL_WORDS, n_orders=0)
+    with pytest.raises(TypeError, match="causal model"):
+        pr.continuation_logprobs(torch.nn.Linear(2, 2), tok, ["the"], ["great"])
