@@ -1,7 +1,6 @@
 """lmnotes.prompting: continuation scores equal the chain rule computed by hand, padding changes
 nothing, k-shot prompts are laid out as the template says, order sensitivity is measured."""
 
-
 import pytest
 import torch
 
