@@ -487,3 +487,57 @@ def _span_f1(predicted: Sequence[int], target: Sequence[int]) -> float:
     precision = overlap / (predicted[1] - predicted[0] + 1)
     recall = overlap / (target[1] - target[0] + 1)
     return 2 * precision * recall / (precision + recall)
+
+
+# --------------------------------------------------------------------------------------------------
+# Baselines without a Transformer: what bag-of-words features and a linear classifier reach
+# --------------------------------------------------------------------------------------------------
+
+
+def bag_of_words(texts: Sequence[str], vocabulary: Sequence[str]) -> torch.Tensor:
+    """Word counts (len(texts), len(vocabulary)) of space-separated texts: word order thrown away."""
+    index = {w: i for i, w in enumerate(vocabulary)}
+    counts = torch.zeros(len(texts), len(index))
+    for row, text in enumerate(texts):
+        for word in text.split():
+            if word not in index:
+                raise ValueError(f"text {row} holds {word!r}, which is not in the vocabulary")
+            counts[row, index[word]] += 1
+    return counts
+
+
+def naive_bayes(train_counts: torch.Tensor, train_labels: torch.Tensor, test_counts: torch.Tensor,
+                smoothing: float = 1.0) -> torch.Tensor:
+    """Multinomial naive Bayes: predicted class indices for ``test_counts``.
+
+    Each class is a distribution over words, estimated by counting (with add-``smoothing``); a text
+    goes to the class under which its words are most likely, times the class prior.
+    """
+    n_classes = int(train_labels.max()) + 1
+    one_hot = F.one_hot(train_labels, n_classes).float()
+    word_counts = one_hot.T @ train_counts + smoothing
+    log_likelihood = (word_counts / word_counts.sum(1, keepdim=True)).log()
+    log_prior = (one_hot.mean(0) + 1e-9).log()
+    return (test_counts @ log_likelihood.T + log_prior).argmax(1)
+
+
+def linear_classifier(train_features: torch.Tensor, train_labels: torch.Tensor, test_features: torch.Tensor,
+                      *, steps: int = 300, lr: float = 0.05, weight_decay: float = 1e-2, seed: int = 0) -> torch.Tensor:
+    """Logistic regression on fixed features (standardised with the training statistics), trained
+    full-batch with AdamW: predicted class indices for ``test_features``. The probe of features that
+    do not come from a network, such as principal components of word counts."""
+    if train_features.dim() != 2 or test_features.dim() != 2 or train_features.shape[1] != test_features.shape[1]:
+        raise ValueError(f"features must be (N, D) matrices with the same D, got {tuple(train_features.shape)} "
+                         f"and {tuple(test_features.shape)}")
+    mean, std = train_features.mean(0), train_features.std(0) + 1e-6
+    x, x_test = (train_features - mean) / std, (test_features - mean) / std
+    torch.manual_seed(seed)
+    head = nn.Linear(x.shape[1], int(train_labels.max()) + 1)
+    optimizer = torch.optim.AdamW(head.parameters(), lr=lr, weight_decay=weight_decay)
+    for _ in range(steps):
+        loss = F.cross_entropy(head(x), train_labels)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    with torch.no_grad():
+        return head(x_test).argmax(1)

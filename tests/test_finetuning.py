@@ -2,6 +2,7 @@
 constrained optimum, a separable toy task is learned, bad input is refused."""
 
 import itertools
+import math
 
 import pytest
 import torch
@@ -192,3 +193,28 @@ def test_bad_input_is_refused(tok):
                          token_type_ids=torch.zeros(1, 3, dtype=torch.long))
     with pytest.raises(ValueError, match="max_length"):
         ft.best_span(torch.zeros(1, 3), torch.zeros(1, 3), max_length=0)
+
+
+def test_bag_of_words_and_naive_bayes_by_hand():
+    vocab = ["good", "bad", "film"]
+    x = ft.bag_of_words(["good good film", "bad film", "film"], vocab)
+    assert x.tolist() == [[2, 0, 1], [0, 1, 1], [0, 0, 1]]
+    labels = torch.tensor([1, 0, 0])
+    # by hand, add-one smoothing: class 0 counts (0+1, 1+1, 2+1)/9, class 1 counts (2+1, 0+1, 1+1)/6; priors 2/3, 1/3
+    test = ft.bag_of_words(["good", "bad", "film film"], vocab)
+    p0 = torch.tensor([1 / 9, 2 / 9, 3 / 9]).log()
+    p1 = torch.tensor([3 / 6, 1 / 6, 2 / 6]).log()
+    want = ((test @ p1 + math.log(1 / 3)) > (test @ p0 + math.log(2 / 3))).long()
+    assert ft.naive_bayes(x, labels, test).tolist() == want.tolist() == [1, 0, 0]
+    with pytest.raises(ValueError, match="not in the vocabulary"):
+        ft.bag_of_words(["great film"], vocab)
+
+
+def test_linear_classifier_separates_separable_features():
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(200, 5, generator=g)
+    y = (x[:, 0] + 0.5 * x[:, 3] > 0).long()
+    predicted = ft.linear_classifier(x[:100], y[:100], x[100:])
+    assert (predicted == y[100:]).float().mean() > 0.9
+    with pytest.raises(ValueError, match="same D"):
+        ft.linear_classifier(x[:10], y[:10], x[:10, :3])

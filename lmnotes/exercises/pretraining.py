@@ -1,0 +1,104 @@
+"""Exercises of the pre-training and adaptation notebook (chapter 1, book section 1.1)."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from lmnotes.exercises import Exercise, register
+
+#: the log-probabilities of the three label words after one review's prompt, used by an exercise
+LABEL_WORD_LOGPROBS = {"great": -2.1, "terrible": -0.9, "okay": -1.6}
+
+
+def _is_number(answer: Any) -> bool:
+    return isinstance(answer, (int, float)) and not isinstance(answer, bool) and math.isfinite(answer)
+
+
+def _diagnose_probe_parameters(answer: Any) -> str | None:
+    width, labels = 128, 3
+    want = width * labels + labels
+    if isinstance(answer, bool) or not isinstance(answer, int):
+        return f"expected an int (a number of parameters), got {type(answer).__name__}"
+    if answer == want:
+        return None
+    if answer == width * labels:
+        return "you counted the weight matrix; the linear head also has one bias per label"
+    if answer == width + 1 or answer == width:
+        return "that is one label's share: the head has a row of weights (and a bias) for each of the 3 labels"
+    if answer > 10_000:
+        return ("that counts the backbone too; in a probe the backbone is frozen, only the linear head "
+                "on top of it is trained")
+    return f"{answer} is not it: the head maps a {width}-number vector to {labels} scores (weights and biases)"
+
+
+register(Exercise(
+    name="probe-parameters",
+    prompt=("A linear probe reads a 128-number vector from a frozen backbone and outputs scores for 3 "
+            "labels. How many parameters does fine-tuning train?"),
+    diagnose=_diagnose_probe_parameters,
+    solution=("A linear layer from 128 to 3 numbers: a 3 x 128 weight matrix and 3 biases, "
+              "3 * 128 + 3 = 387 parameters. The backbone's hundreds of thousands stay frozen."),
+))
+
+
+def _diagnose_label_word_probability(answer: Any) -> str | None:
+    scores = LABEL_WORD_LOGPROBS
+    total = sum(math.exp(s) for s in scores.values())
+    want = math.exp(scores["great"]) / total
+    if not _is_number(answer):
+        return f"expected a number between 0 and 1, got {type(answer).__name__} {answer!r}"
+    if abs(answer - want) < 5e-3:
+        return None
+    if abs(answer - math.exp(scores["great"])) < 5e-3:
+        return ("that is P('great') over the whole vocabulary; renormalise over the three label words: "
+                "divide by the sum of their three probabilities")
+    if abs(answer - scores["great"]) < 1e-6:
+        return "that is the log-probability itself; exponentiate first"
+    if abs(answer - math.exp(scores["terrible"]) / total) < 5e-3:
+        return "that is the probability of 'terrible', the predicted label; the question asks for 'great'"
+    return f"{answer:.3g} is not it: exponentiate each log-probability, then divide 'great''s by their sum"
+
+
+register(Exercise(
+    name="label-word-probability",
+    prompt=("After a review's prompt the model gives the label words these log-probabilities: "
+            f"{LABEL_WORD_LOGPROBS}. Among the three label words only, what probability does 'great' get?"),
+    diagnose=_diagnose_label_word_probability,
+    solution=("p = {w: math.exp(s) for w, s in LABEL_WORD_LOGPROBS.items()}; p['great'] / sum(p.values()) "
+              f"= {math.exp(-2.1) / sum(math.exp(s) for s in LABEL_WORD_LOGPROBS.values()):.3f}. The "
+              "prediction is still the argmax, 'terrible' (negative)."),
+))
+
+ONE_SHOT = dict(demonstration=("the price is good .", "positive"), query="the size is bad .",
+                template="{input} overall it is {output} .")
+
+
+def _diagnose_one_shot_prompt(answer: Any) -> str | None:
+    from lmnotes.data.toyworld import LABEL_WORDS
+    from lmnotes.prompting import build_prompt
+
+    want = build_prompt([ONE_SHOT["demonstration"]], ONE_SHOT["query"], LABEL_WORDS, ONE_SHOT["template"])
+    if not isinstance(answer, str):
+        return f"expected a str (the prompt), got {type(answer).__name__}"
+    if answer == want:
+        return None
+    if answer.strip() != answer or "  " in answer:
+        return "mind the spaces: single spaces between words, none at the start or the end"
+    if answer.endswith(("great .", "terrible .", "okay .", "great", "terrible", "okay")):
+        return "the prompt must stop where the query's label word would go: the model writes that word"
+    if "great" not in answer.split():
+        return "the demonstration must show its answer: 'positive' is written as its label word 'great'"
+    if not answer.startswith("the price is good"):
+        return "the demonstration comes first, then the query"
+    return f"close, but not the template's layout; compare with {ONE_SHOT['template']!r} applied to each part"
+
+
+register(Exercise(
+    name="one-shot-prompt",
+    prompt=(f"Write the 1-shot prompt for demonstration {ONE_SHOT['demonstration']} and query "
+            f"{ONE_SHOT['query']!r} with template {ONE_SHOT['template']!r} (label words great / terrible / okay)."),
+    diagnose=_diagnose_one_shot_prompt,
+    solution=("'the price is good . overall it is great . the size is bad . overall it is' -- the "
+              "demonstration in full, then the query cut just before its label word; build_prompt does this."),
+))
