@@ -197,8 +197,8 @@ def _encode_input(backbone: nn.Module, tokenizer, x: Any, task: str, index: int)
     """Token ids and segment ids of one input, in the layout of section 1.4.
 
     Encoder: ``[CLS] a [SEP]`` or ``[CLS] a [SEP] b [SEP]`` with segment ids 0 for a and 1 for b (the
-    toy tokenizers have no [CLS]; their ``<bos>`` plays its part). GPT: ``a <eos>`` or
-    ``a <sep> b <eos>``, no segment ids: the last token has then read the whole input.
+    toy tokenizers have no [CLS]; their ``<bos>`` plays its part). GPT: ``a`` or ``a <sep> b``, no
+    segment ids; its last token is the one that has read the whole input.
     """
     pair = isinstance(x, (tuple, list))
     if task == "pair" and not pair:
@@ -224,9 +224,7 @@ def _encode_input(backbone: nn.Module, tokenizer, x: Any, task: str, index: int)
         if sep is None:
             raise ValueError("tokenizer needs a separator token (sep or eos) for text pairs")
         ids = texts[0] + [sep]
-    start, end = len(ids), len(ids) + len(texts[-1])
-    eos = _special(tokenizer, "eos")
-    return ids + texts[-1] + ([] if eos is None else [eos]), [], start, end
+    return ids + texts[-1], [], len(ids), len(ids) + len(texts[-1])
 
 
 def _label_index(label: Any, labels: Sequence | None, n: int, index: int) -> int:

@@ -226,11 +226,15 @@ def build_prompt(demonstrations: Sequence[tuple[str, Any]], query: str, label_wo
 def few_shot_accuracy(model, tokenizer, demonstrations: Sequence[tuple[str, Any]],
                       queries: Sequence[tuple[str, Any]], label_words, template: str = DEFAULT_TEMPLATE,
                       separator: str = " ") -> float:
-    """Accuracy on ``(input, label)`` ``queries``, each prompted with the same demonstrations before it."""
+    """Accuracy on ``(input, label)`` ``queries``, each prompted with the same demonstrations before it.
+
+    ``separator`` goes between the demonstrations and the query; the label word always follows the
+    prompt after one space.
+    """
     if isinstance(queries, str) or not isinstance(queries, Sequence) or not queries:
         raise ValueError(f"queries must be a non-empty list of (input, label) pairs, got {queries!r:.80}")
     prompts = [build_prompt(demonstrations, x, label_words, template, separator) for x, _ in queries]
-    predicted = classify_by_label_words(model, tokenizer, prompts, label_words, separator)
+    predicted = classify_by_label_words(model, tokenizer, prompts, label_words)
     return sum(p == y for p, (_, y) in zip(predicted, queries)) / len(queries)
 
 

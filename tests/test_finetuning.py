@@ -114,7 +114,7 @@ def test_encoder_layout_puts_segments_and_answer_positions_right(tok):
     assert types == [0, 0, 0, 0, 1, 1, 1]
     assert ids[start:end] == [v["the"], v["film"]]
     gpt_ids, gpt_types, s, e = ft._encode_input(tiny("gpt", len(tok)), tok, "the film", "classify", 0)
-    assert gpt_ids == [v["the"], v["film"], tok.eos_token_id] and gpt_types == [] and (s, e) == (0, 2)
+    assert gpt_ids == [v["the"], v["film"]] and gpt_types == [] and (s, e) == (0, 2)
 
 
 def test_best_span_matches_brute_force():

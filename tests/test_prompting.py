@@ -142,3 +142,14 @@ def test_bad_input_is_refused(model, tok):
         pr.order_accuracies(model, tok, [], [("fine", "pos")], LABEL_WORDS, n_orders=0)
     with pytest.raises(TypeError, match="causal model"):
         pr.continuation_logprobs(torch.nn.Linear(2, 2), tok, ["the"], ["great"])
+
+
+def test_demonstration_separator_does_not_leak_into_label_scoring(model, tok):
+    demos = [("the film is good", "pos"), ("the film is bad", "neg")]
+    queries = [("the film is very good", "pos"), ("not good", "neg"), ("fine", "neg")]
+    template = "{input} -> {output}"
+    prompts = [pr.build_prompt(demos, x, LABEL_WORDS, template, separator=" . ") for x, _ in queries]
+    assert prompts[0] == "the film is good -> great . the film is bad -> awful . the film is very good ->"
+    predicted = pr.classify_by_label_words(model, tok, prompts, LABEL_WORDS)  # word after one space
+    want = sum(p == y for p, (_, y) in zip(predicted, queries)) / 3
+    assert pr.few_shot_accuracy(model, tok, demos, queries, LABEL_WORDS, template, separator=" . ") == want
