@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import html
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -124,6 +124,27 @@ def distillation_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor
         return soft
     hard = F.cross_entropy(student, labels[keep])
     return alpha * soft + (1 - alpha) * hard
+
+
+def student_from_teacher(teacher: nn.Module, layers: Sequence[int]) -> nn.Module:
+    """A shallower copy of ``teacher`` that keeps its blocks ``layers`` (DistilBERT's initialisation:
+    every other layer of BERT-base). Embeddings and heads are copied too; ``teacher`` is unchanged.
+
+    A layer may be listed more than once (each copy is then independent until ``share_layers``).
+    """
+    blocks = getattr(teacher, "blocks", None)
+    if not isinstance(blocks, nn.ModuleList) or not hasattr(teacher, "config"):
+        raise TypeError(f"teacher must be an lmnotes model with .config and .blocks, got {type(teacher).__name__}")
+    layers = list(layers)
+    if not layers or not all(isinstance(i, int) and 0 <= i < len(blocks) for i in layers):
+        raise ValueError(f"layers must be a non-empty list of block indices in [0, {len(blocks)}), got {layers!r}")
+    config = type(teacher.config).from_dict({**teacher.config.to_dict(), "n_layer": len(layers)})
+    student = type(teacher)(config)
+    state = {k: v for k, v in teacher.state_dict().items() if not k.startswith("blocks.")}
+    for new, old in enumerate(layers):
+        state.update({f"blocks.{new}.{k}": v for k, v in blocks[old].state_dict().items()})
+    student.load_state_dict(state)
+    return student.train(teacher.training)
 
 
 def distillation_objective(teacher: nn.Module, *, temperature: float = 2.0,

@@ -13,6 +13,7 @@ from lmnotes.compression import (
     pruning_explorer,
     pruning_order,
     share_layers,
+    student_from_teacher,
 )
 from lmnotes.models import Encoder, EncoderConfig
 from lmnotes.training import train
@@ -259,3 +260,21 @@ def test_share_layers_keeps_depth_but_stores_one_block():
     assert torch.allclose(shared.encode(x), h, atol=1e-5)
     with pytest.raises(TypeError, match="blocks"):
         share_layers(torch.nn.Linear(2, 2))
+
+
+def test_student_from_teacher_keeps_the_chosen_layers():
+    teacher = tiny(n_layer=3)
+    student = student_from_teacher(teacher, [0, 2])
+    assert student.config.n_layer == 2 and teacher.config.n_layer == 3
+    assert torch.equal(student.blocks[1].ffn.up.weight, teacher.blocks[2].ffn.up.weight)
+    assert torch.equal(student.wte.weight, teacher.wte.weight)
+    assert student.mlm_head.weight is student.wte.weight  # still tied
+    # with all its layers, the student computes exactly what the teacher computes
+    x = ids()
+    assert torch.allclose(student_from_teacher(teacher, [0, 1, 2])(x), teacher(x))
+    student.blocks[0].ffn.up.weight.data.zero_()
+    assert teacher.blocks[0].ffn.up.weight.abs().sum() > 0  # a copy, not a view
+    with pytest.raises(ValueError, match="layers must be"):
+        student_from_teacher(teacher, [3])
+    with pytest.raises(ValueError, match="layers must be"):
+        student_from_teacher(teacher, [])
