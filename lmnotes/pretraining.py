@@ -1,0 +1,492 @@
+"""Train small models with a self-supervised objective and measure what they learned (book §1.2).
+
+``lmnotes.objectives`` turns text into (input, target) pairs; this module feeds those pairs to the
+models of ``lmnotes.models`` through the one training loop (``lmnotes.training.train``) and scores
+the results:
+
+* batches for each objective: :func:`causal_lm_batches`, :func:`masked_lm_batches`,
+  :func:`replaced_token_batches` (ELECTRA) and :func:`seq2seq_batch` (encoder-decoder denoising);
+* :func:`sequence_log_prob`: ``log Pr(x)`` of whole sequences under a causal LM, by the chain rule;
+* fill-in-the-blank (cloze) items whose answer only the *right* context decides
+  (:func:`cloze_items`), and three ways to answer them (:func:`fill_in_blank`): a bidirectional
+  masked LM reads both sides; a causal LM either predicts the blank from its left context, or
+  rescores the whole text once per candidate;
+* :func:`mlm_sampler`, a masked LM as ELECTRA's generator;
+* :func:`seq2seq_accuracy`: teacher-forced reconstruction accuracy of a denoising encoder-decoder.
+
+Token ids follow the toy world's word tokenizer (``lmnotes.recipes.toyworld_tokenizer`` and the
+bundled ``toyworld-*`` models share it); functions take the ``tokenizer`` or the ids they need.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+
+import torch
+
+from lmnotes.data import toyworld
+from lmnotes.objectives import IGNORE_INDEX, bert_mask, corrupt, replace_tokens
+from lmnotes.training import lm_loss
+
+# --------------------------------------------------------------------------------------------
+# Token streams and batches, one maker per objective
+
+
+def _token_id(tokenizer, token: str) -> int:
+    """The id of a single special token such as "<mask>" under ``tokenizer`` (lmnotes or transformers)."""
+    ids = tokenizer.encode(token)
+    if len(ids) != 1:
+        raise ValueError(f"tokenizer must encode {token!r} as one token, got ids {ids}")
+    return ids[0]
+
+
+@dataclass(frozen=True)
+class Specials:
+    """The special token ids of the toy world's word tokenizer (see ``lmnotes.tokenization.word``)."""
+
+    pad: int
+    unk: int
+    bos: int
+    eos: int
+    mask: int
+    sep: int
+
+    @property
+    def all(self) -> list[int]:
+        """Every special id: never corrupted, never a prediction."""
+        return [self.pad, self.unk, self.bos, self.eos, self.mask, self.sep]
+
+
+def toy_specials(tokenizer) -> Specials:
+    """The special ids of a toy-world tokenizer (lmnotes ``WordTokenizer`` or a bundled model's)."""
+    return Specials(*(_token_id(tokenizer, f"<{name}>") for name in ("pad", "unk", "bos", "eos", "mask", "sep")))
+
+
+def _check_seed(seed) -> int:
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise ValueError(f"seed must be an int, got {seed!r}")
+    return seed
+
+
+def _generator(seed) -> torch.Generator:
+    return torch.Generator().manual_seed(_check_seed(seed))
+
+
+def document_rows(tokenizer, documents: Sequence[str], block_size: int) -> torch.Tensor:
+    """One row per document: ``<eos> document`` right-padded with <pad> to ``block_size`` (N, block_size).
+
+    Each training context then starts at the start of a document (<eos> is the separator the
+    bundled toy-world models saw between documents), so a tiny model meets every document whole.
+    """
+    if isinstance(block_size, bool) or not isinstance(block_size, int) or block_size < 2:
+        raise ValueError(f"block_size must be an int >= 2, got {block_size!r}")
+    if not documents or not all(isinstance(d, str) and d for d in documents):
+        raise ValueError("documents must be a non-empty list of non-empty strings")
+    sp = toy_specials(tokenizer)
+    rows = torch.full((len(documents), block_size), sp.pad, dtype=torch.long)
+    for r, document in enumerate(documents):
+        ids = [sp.eos] + tokenizer.encode(document)
+        if len(ids) > block_size:
+            raise ValueError(f"documents[{r}] has {len(ids) - 1} tokens, more than block_size - 1 = "
+                             f"{block_size - 1}: raise block_size or drop long documents")
+        rows[r, :len(ids)] = torch.tensor(ids)
+    return rows
+
+
+def _sample_rows(rows: torch.Tensor, batch_size: int, generator: torch.Generator) -> torch.Tensor:
+    return rows[torch.randint(len(rows), (batch_size,), generator=generator)]
+
+
+def causal_lm_batches(rows: torch.Tensor, *, batch_size: int, pad_id: int,
+                      seed: int) -> Callable[[int], dict[str, torch.Tensor]]:
+    """``step -> {"input_ids", "labels"}``: random document rows and their next tokens (§1.2.1).
+
+    ``labels[t]`` is ``input_ids[t + 1]``, -100 where that is padding (nothing left to predict).
+    """
+    generator = _generator(seed)
+
+    def batch(step: int) -> dict[str, torch.Tensor]:
+        x = _sample_rows(rows, batch_size, generator)
+        y = torch.cat([x[:, 1:], torch.full((len(x), 1), pad_id)], dim=1)
+        return {"input_ids": x, "labels": y.masked_fill(y == pad_id, IGNORE_INDEX)}
+
+    return batch
+
+
+def masked_lm_batches(rows: torch.Tensor, *, batch_size: int, vocab_size: int, specials: Specials,
+                      mask_rate: float = 0.15, seed: int) -> Callable[[int], dict[str, torch.Tensor]]:
+    """``step -> {"input_ids", "labels", "attention_mask"}``: document rows under BERT's masking (§1.2.2).
+
+    ``labels`` hold the original token at the ``mask_rate`` selected positions and -100 elsewhere,
+    so ``lmnotes.training.batch_loss`` scores the selected positions only.
+    """
+    generator = _generator(seed)
+
+    def batch(step: int) -> dict[str, torch.Tensor]:
+        x = _sample_rows(rows, batch_size, generator)
+        masked = bert_mask(x, mask_id=specials.mask, vocab_size=vocab_size, special_ids=specials.all,
+                           mask_rate=mask_rate, generator=generator)
+        return {"input_ids": masked.inputs, "labels": masked.labels, "attention_mask": (x != specials.pad).long()}
+
+    return batch
+
+
+def replaced_token_batches(rows: torch.Tensor, *, batch_size: int, vocab_size: int, specials: Specials,
+                           sampler=None, rate: float = 0.15, seed: int) -> Callable[[int], dict[str, torch.Tensor]]:
+    """``step -> {"input_ids", "labels", "attention_mask"}`` for ELECTRA's discriminator (§1.2.2).
+
+    ``rate`` of each row's tokens are replaced by ``sampler``'s proposals (see
+    ``objectives.replace_tokens``); ``labels`` is 1 where a token was replaced and 0 where it is
+    original, at *every* real position (-100 on padding): see :func:`detection_loss`.
+    """
+    generator = _generator(seed)
+
+    def batch(step: int) -> dict[str, torch.Tensor]:
+        x = _sample_rows(rows, batch_size, generator)
+        corrupted, replaced = replace_tokens(x, vocab_size=vocab_size, sampler=sampler, rate=rate,
+                                             special_ids=specials.all, generator=generator)
+        real = x != specials.pad
+        return {"input_ids": corrupted, "labels": replaced.long().masked_fill(~real, IGNORE_INDEX),
+                "attention_mask": real.long()}
+
+    return batch
+
+
+def detection_loss(model, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+    """ELECTRA's discriminator loss: cross-entropy of "replaced or original" at every position, read
+    from an ``Encoder``'s token-classification head (``model.tag``, ``num_token_labels=2``)."""
+    return lm_loss(model.tag(batch["input_ids"], attention_mask=batch["attention_mask"]), batch["labels"])
+
+
+@torch.no_grad()
+def detection_scores(model, batch: dict[str, torch.Tensor]) -> dict[str, float]:
+    """How well a discriminator spots replaced tokens in a :func:`replaced_token_batches` batch.
+
+    ``accuracy`` over every real token, ``baseline`` = the accuracy of answering "original" always
+    (the share of original tokens), ``recall`` = share of replaced tokens caught, ``precision`` =
+    share of tokens flagged as replaced that were.
+    """
+    model.eval()
+    predicted = model.tag(batch["input_ids"], attention_mask=batch["attention_mask"]).argmax(-1)
+    real = batch["labels"] != IGNORE_INDEX
+    truth, guess = batch["labels"][real] == 1, predicted[real] == 1
+    return {"accuracy": (truth == guess).float().mean().item(), "baseline": (~truth).float().mean().item(),
+            "recall": (guess & truth).sum().item() / max(truth.sum().item(), 1),
+            "precision": (guess & truth).sum().item() / max(guess.sum().item(), 1)}
+
+
+def mlm_sampler(model, *, specials: Specials,
+                temperature: float = 1.0) -> Callable[[torch.Tensor, torch.Tensor, torch.Generator], torch.Tensor]:
+    """A masked LM as ELECTRA's generator: a ``sampler`` for ``objectives.replace_tokens`` (§1.2.2).
+
+    The selected positions are replaced by <mask>, the model reads the whole sequence, and a token
+    is sampled at each selected position from its prediction (never a special token). Its samples
+    fit the context, so they are harder to detect than uniform or unigram ones; a sample that
+    equals the original token counts as original, as in ELECTRA.
+    """
+    if isinstance(temperature, bool) or not isinstance(temperature, (int, float)) or temperature <= 0:
+        raise ValueError(f"temperature must be a positive number, got {temperature!r}")
+    never = torch.tensor(specials.all, dtype=torch.long)
+
+    @torch.no_grad()
+    def sample(ids: torch.Tensor, selected: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        rows, chosen = ids.view(-1, ids.shape[-1]), selected.view(-1, ids.shape[-1])
+        logits = model(rows.masked_fill(chosen, specials.mask),
+                       attention_mask=(rows != specials.pad).long()).float() / temperature
+        logits[..., never] = float("-inf")
+        samples = torch.multinomial(logits.softmax(-1).view(-1, logits.shape[-1]), 1, generator=generator)
+        return samples.view(ids.shape)
+
+    return sample
+
+
+def show(tokenizer, ids: torch.Tensor | Sequence[int], sentinel_ids: Sequence[int] = ()) -> str:
+    """Token ids as text; ids in ``sentinel_ids`` (beyond the tokenizer's vocabulary) print as <s0>, <s1> ..."""
+    ids = ids.tolist() if isinstance(ids, torch.Tensor) else list(ids)
+    names = {s: f"<s{i}>" for i, s in enumerate(sentinel_ids)}
+    return " ".join(names[i] if i in names else tokenizer.decode([i]) for i in ids)
+
+
+# --------------------------------------------------------------------------------------------
+# §1.2.1: the probability of a whole sequence under a causal LM
+
+
+@torch.no_grad()
+def sequence_log_prob(model, ids: torch.Tensor, attention_mask: torch.Tensor | None = None) -> torch.Tensor:
+    """``log Pr(x_1 .. x_T | x_0)`` of each row of ``ids`` (B, T) under causal LM ``model``: shape (B,).
+
+    By the chain rule, ``log Pr(x) = sum_t log Pr(x_t | x_0 .. x_{t-1})``, and one forward pass gives
+    every factor at once (the causal mask hides the future). The first token is the given context,
+    not predicted. ``attention_mask`` (B, T), 1 on tokens and 0 on right padding, leaves the padding
+    out of the sum.
+    """
+    if not isinstance(ids, torch.Tensor) or ids.dim() != 2 or ids.shape[1] < 2:
+        raise ValueError(f"ids must be a (B, T) tensor with T >= 2, got {getattr(ids, 'shape', type(ids))}")
+    log_probs = model(ids)[:, :-1].float().log_softmax(-1)
+    token_log_probs = log_probs.gather(-1, ids[:, 1:, None]).squeeze(-1)
+    if attention_mask is not None:
+        if attention_mask.shape != ids.shape:
+            raise ValueError(f"attention_mask must have the shape of ids {tuple(ids.shape)}, "
+                             f"got {tuple(attention_mask.shape)}")
+        token_log_probs = token_log_probs * attention_mask[:, 1:].to(token_log_probs.dtype)
+    return token_log_probs.sum(-1)
+
+
+# --------------------------------------------------------------------------------------------
+# §1.2.2: fill in the blank when only the right context knows the answer
+
+#: blanks that the next word or two decide (local right context)
+LOCAL_KINDS = ("relation", "action")
+#: blanks that a later repetition of the same word decides (the model must copy it from the right)
+COPY_KINDS = ("name", "operand", "list word")
+CLOZE_KINDS = LOCAL_KINDS + COPY_KINDS
+
+RELATION_VERBS = ("lives", "works", "has")
+#: every word that follows "she"/"he" at the start of a clause in toy-world stories
+ACTION_VERBS = ("went", "bought", "met", "gave", "painted", "and", "felt", "was", "slept")
+
+
+@dataclass(frozen=True)
+class ClozeItem:
+    """A toy-world text with one word to fill in, and the words to choose it from.
+
+    In every kind the words on the left of the blank leave the answer open and the words on its
+    right decide it:
+
+    * ``relation``: "grace ___ in oslo ." (lives / works / has: "in" decides);
+    * ``action``: "then she ___ home ." (went, bought, met, ...: "home" decides);
+    * ``name``: "___ lives in oslo . grace works as a doctor ." (the later statements name her);
+    * ``operand``: "what is ___ + 7 ? 4 + 7 = 1 1 ..." (the worked step repeats the operand);
+    * ``list word``: "user : reverse the words : owl ___ . assistant : fig owl ." (the answer lists it).
+    """
+
+    kind: str
+    words: tuple[str, ...]
+    blank: int  # index in ``words`` of the word to fill in
+    candidates: tuple[str, ...]
+
+    @property
+    def answer(self) -> str:
+        return self.words[self.blank]
+
+    def text(self, blank: str = "___") -> str:
+        return " ".join(blank if i == self.blank else w for i, w in enumerate(self.words))
+
+
+def _facts_words(rng: random.Random, world: toyworld.World) -> tuple[toyworld.Person, list[str]]:
+    """A facts document like the pre-training corpus's: 2-4 statements about one person, any order."""
+    person = rng.choice(world.people)
+    statements = [f.text for f in world.facts if f.person == person.name]
+    return person, " ".join(rng.sample(statements, rng.randint(2, len(statements)))).split()
+
+
+def _relation_item(rng: random.Random, world: toyworld.World) -> ClozeItem:
+    while True:
+        person, words = _facts_words(rng, world)
+        verbs = [i for i, w in enumerate(words) if w in RELATION_VERBS and words[i - 1] == person.name]
+        if verbs:
+            return ClozeItem("relation", tuple(words), rng.choice(verbs), RELATION_VERBS)
+
+
+def _action_item(rng: random.Random, world: toyworld.World) -> ClozeItem:
+    while True:
+        words = toyworld.stories(1, rng.randrange(2**31), world)[0].text.split()
+        verbs = [i for i in range(1, len(words)) if words[i - 1] in ("she", "he") and words[i] in ACTION_VERBS]
+        if verbs:
+            return ClozeItem("action", tuple(words), rng.choice(verbs), ACTION_VERBS)
+
+
+def _name_item(rng: random.Random, world: toyworld.World) -> ClozeItem:
+    person, words = _facts_words(rng, world)
+    return ClozeItem("name", tuple(words), words.index(person.name), tuple(p.name for p in world.people))
+
+
+def _operand_item(rng: random.Random, world: toyworld.World) -> ClozeItem:
+    problem = toyworld.arithmetic(1, rng.randrange(2**31), n_operands=rng.randint(2, 4), operators="+-")[0]
+    return ClozeItem("operand", tuple(problem.text.split()), 2, toyworld.DIGITS)  # "what is [3] + ..."
+
+
+def _list_word_item(rng: random.Random, world: toyworld.World) -> ClozeItem:
+    task = rng.choice(("copy", "reverse", "sort", "uppercase"))
+    example = toyworld.instructions(1, rng.randrange(2**31), tasks=task)[0]
+    first = 2 + len(example.template.split()) + 1  # "user : TEMPLATE : w1 w2 ..."
+    blank = first + rng.randrange(len(example.words))
+    return ClozeItem("list word", tuple(example.text.split()), blank, toyworld.INSTRUCTION_WORDS)
+
+
+_CLOZE_MAKERS = {"relation": _relation_item, "action": _action_item, "name": _name_item,
+                 "operand": _operand_item, "list word": _list_word_item}
+
+
+def cloze_items(n: int, seed: int, kinds: Sequence[str] | str = CLOZE_KINDS,
+                world: toyworld.World | None = None) -> list[ClozeItem]:
+    """``n`` fill-in-the-blank items, cycling through ``kinds`` (see :class:`ClozeItem`).
+
+    Facts and stories come from ``world`` (default ``toyworld.facts(0)``, the world of the
+    pre-training corpus), so the texts agree with what the bundled models read.
+    """
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ValueError(f"n must be a positive int, got {n!r}")
+    kinds = (kinds,) if isinstance(kinds, str) else tuple(kinds)
+    if not kinds or any(k not in CLOZE_KINDS for k in kinds):
+        raise ValueError(f"kinds must be a non-empty selection of {CLOZE_KINDS}, got {kinds!r}")
+    rng = random.Random(_check_seed(seed))
+    world = toyworld.facts(0) if world is None else world
+    return [_CLOZE_MAKERS[kinds[i % len(kinds)]](rng, world) for i in range(n)]
+
+
+def random_blanks(documents: Sequence[str], n: int, seed: int) -> list[ClozeItem]:
+    """``n`` items that blank one uniformly chosen word of a uniformly chosen document; the candidates are
+    the whole toy-world vocabulary. Unlike :func:`cloze_items`, either side may decide the answer."""
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ValueError(f"n must be a positive int, got {n!r}")
+    if not documents or not all(isinstance(d, str) and d for d in documents):
+        raise ValueError("documents must be a non-empty list of non-empty strings")
+    rng, vocabulary = random.Random(_check_seed(seed)), tuple(toyworld.vocabulary())
+    items = []
+    for _ in range(n):
+        words = tuple(rng.choice(documents).split())
+        items.append(ClozeItem("random word", words, rng.randrange(len(words)), vocabulary))
+    return items
+
+
+FILL_METHODS = ("masked", "left", "rescore")
+
+
+def _encode_items(tokenizer, items: Sequence[ClozeItem]):
+    """Right-padded ids (N, L) of "<eos> text", their mask, the blanks' positions and answer ids."""
+    eos, pad = _token_id(tokenizer, "<eos>"), _token_id(tokenizer, "<pad>")
+    rows = [[eos] + tokenizer.encode(" ".join(item.words)) for item in items]
+    for item, row in zip(items, rows):
+        if len(row) != len(item.words) + 1:
+            raise ValueError(f"tokenizer must give one token per word (a toy-world word tokenizer), "
+                             f"got {len(row) - 1} tokens for {len(item.words)} words")
+    length = max(map(len, rows))
+    ids = torch.full((len(rows), length), pad, dtype=torch.long)
+    mask = torch.zeros(len(rows), length, dtype=torch.long)
+    for r, row in enumerate(rows):
+        ids[r, :len(row)], mask[r, :len(row)] = torch.tensor(row), 1
+    blanks = torch.tensor([item.blank + 1 for item in items])
+    return ids, mask, blanks
+
+
+def _candidate_ids(tokenizer, item: ClozeItem) -> torch.Tensor:
+    return torch.tensor(tokenizer.encode(" ".join(item.candidates)))
+
+
+@torch.no_grad()
+def fill_in_blank(model, tokenizer, items: Sequence[ClozeItem], method: str) -> list[str]:
+    """The word ``model`` picks for each item's blank, among the item's candidates.
+
+    ``method``:
+
+    * ``"masked"``: a bidirectional masked LM reads "<eos> text" with the blank as <mask> and
+      picks the most likely candidate there: one pass, both contexts;
+    * ``"left"``: a causal LM predicts the blank as the next token after the words on its left,
+      the only context a left-to-right model has when it reaches the blank: one pass;
+    * ``"rescore"``: a causal LM puts each candidate in the blank and keeps the one whose whole
+      text is most likely (:func:`sequence_log_prob`): the right context counts too, at the price
+      of one pass per candidate.
+    """
+    if method not in FILL_METHODS:
+        raise ValueError(f"method must be one of {FILL_METHODS}, got {method!r}")
+    if not items or not all(isinstance(item, ClozeItem) for item in items):
+        raise ValueError("items must be a non-empty list of ClozeItem (see cloze_items)")
+    model.eval()
+    ids, mask, blanks = _encode_items(tokenizer, items)
+    rows = torch.arange(len(items))
+    if method == "rescore":
+        choices = []
+        for r, item in enumerate(items):
+            candidates = _candidate_ids(tokenizer, item)
+            filled = ids[r].repeat(len(candidates), 1)
+            filled[:, blanks[r]] = candidates
+            scores = sequence_log_prob(model, filled, mask[r].repeat(len(candidates), 1))
+            choices.append(int(candidates[scores.argmax()]))
+    else:
+        if method == "masked":
+            logits = model(ids.index_put((rows, blanks), torch.tensor(_token_id(tokenizer, "<mask>"))),
+                           attention_mask=mask)[rows, blanks]
+        else:
+            logits = model(ids)[rows, blanks - 1]
+        choices = []
+        for r, item in enumerate(items):
+            candidates = _candidate_ids(tokenizer, item)
+            choices.append(int(candidates[logits[r, candidates].argmax()]))
+    return [tokenizer.decode([c]) for c in choices]
+
+
+def fill_in_blank_accuracy(model, tokenizer, items: Sequence[ClozeItem], method: str) -> dict[str, float]:
+    """Share of items :func:`fill_in_blank` gets right, per kind and over all (key ``"all"``)."""
+    picked = fill_in_blank(model, tokenizer, items, method)
+    right: dict[str, list[bool]] = {}
+    for item, word in zip(items, picked):
+        right.setdefault(item.kind, []).append(word == item.answer)
+    right["all"] = [ok for oks in right.values() for ok in oks]
+    return {kind: sum(oks) / len(oks) for kind, oks in right.items()}
+
+
+# --------------------------------------------------------------------------------------------
+# §1.2.3: encoder-decoder denoising
+
+
+def denoising_pairs(sequences: Sequence[torch.Tensor], kind: str, *, seed: int,
+                    **options) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """``(corrupted source, target)`` for each sequence under corruption ``kind`` (``objectives.corrupt``).
+
+    ``options`` go to the corruption (``vocab_size``, ``mask_id``, ``sentinel_ids`` ...); sequence i
+    is corrupted with generator seed ``seed + i``, so the same seed gives the same pairs.
+    """
+    return [corrupt(ids, kind, generator=seed + i, **options) for i, ids in enumerate(sequences)]
+
+
+def seq2seq_batch(pairs: Sequence[tuple[torch.Tensor, torch.Tensor]], *, bos_id: int, eos_id: int,
+                  pad_id: int) -> dict[str, torch.Tensor]:
+    """Pad ``(source, target)`` pairs into a teacher-forcing batch for ``EncoderDecoder``.
+
+    Keys as in ``transformers``' encoder-decoders: the encoder reads ``input_ids`` (B, S) with
+    ``attention_mask`` (1 on tokens, 0 on padding); the decoder reads ``decoder_input_ids`` =
+    ``<bos> target`` and must predict ``labels`` = ``target <eos>`` (-100 on padding). Both sides
+    are right-padded, so the causal decoder never sees its padding.
+    """
+    if not pairs:
+        raise ValueError("pairs must be a non-empty list of (source, target) id tensors")
+    B = len(pairs)
+    S = max(len(src) for src, _ in pairs)
+    T = max(len(tgt) for _, tgt in pairs) + 1
+    batch = {"input_ids": torch.full((B, S), pad_id, dtype=torch.long),
+             "attention_mask": torch.zeros(B, S, dtype=torch.long),
+             "decoder_input_ids": torch.full((B, T), pad_id, dtype=torch.long),
+             "labels": torch.full((B, T), IGNORE_INDEX, dtype=torch.long)}
+    for b, (src, tgt) in enumerate(pairs):
+        batch["input_ids"][b, :len(src)], batch["attention_mask"][b, :len(src)] = src, 1
+        batch["decoder_input_ids"][b, :len(tgt) + 1] = torch.cat([torch.tensor([bos_id]), tgt])
+        batch["labels"][b, :len(tgt) + 1] = torch.cat([tgt, torch.tensor([eos_id])])
+    return batch
+
+
+def _seq2seq_logits(model, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+    return model(batch["input_ids"], batch["decoder_input_ids"], batch["attention_mask"])
+
+
+def seq2seq_loss(model, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+    """Teacher-forced cross-entropy of the target (the ``loss_fn`` for ``train`` on :func:`seq2seq_batch`)."""
+    return lm_loss(_seq2seq_logits(model, batch), batch["labels"])
+
+
+@torch.no_grad()
+def seq2seq_accuracy(model, batch: dict[str, torch.Tensor]) -> dict[str, float]:
+    """Teacher-forced reconstruction of a :func:`seq2seq_batch`: ``token_accuracy`` over target tokens
+    and ``exact``, the share of sequences with every target token right.
+
+    When every token is right under teacher forcing, greedy decoding reproduces the target exactly,
+    so ``exact`` is the share of texts the model would restore word for word.
+    """
+    model.eval()
+    predicted = _seq2seq_logits(model, batch).argmax(-1)
+    counts = batch["labels"] != IGNORE_INDEX
+    right = (predicted == batch["labels"]) & counts
+    return {"token_accuracy": right.sum().item() / counts.sum().item(),
+            "exact": (right.sum(-1) == counts.sum(-1)).float().mean().item()}

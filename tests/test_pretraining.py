@@ -1,0 +1,209 @@
+import pytest
+import torch
+
+from lmnotes import objectives
+from lmnotes import pretraining as P
+from lmnotes.models import GPT, Encoder, EncoderConfig, EncoderDecoder, EncoderDecoderConfig, GPTConfig
+from lmnotes.recipes import toyworld_tokenizer
+
+torch.set_num_threads(1)
+TOK = toyworld_tokenizer()
+SP = P.toy_specials(TOK)
+V = TOK.vocab_size
+DOCS = ["grace lives in oslo . grace has a hamster .", "what is 4 + 7 ? 4 + 7 = 1 1 . the answer is 1 1 .",
+        "tom has a dog ."]
+
+
+def tiny(kind, block_size=64):
+    torch.manual_seed(0)
+    shape = dict(vocab_size=V, block_size=block_size, n_layer=1, n_head=2, n_embd=16)
+    return (GPT(GPTConfig(**shape)) if kind == "gpt" else Encoder(EncoderConfig(**shape))).eval()
+
+
+def test_toy_specials_are_the_word_tokenizers_special_ids():
+    assert (SP.pad, SP.unk, SP.bos, SP.eos, SP.mask, SP.sep) == tuple(
+        TOK.vocab[t] for t in ("<pad>", "<unk>", "<bos>", "<eos>", "<mask>", "<sep>"))
+    assert sorted(SP.all) == list(range(6))
+
+
+def test_document_rows_start_with_eos_and_pad_on_the_right():
+    rows = P.document_rows(TOK, DOCS, block_size=24)
+    assert rows.shape == (3, 24)
+    for row, doc in zip(rows, DOCS):
+        ids = [SP.eos] + TOK.encode(doc)
+        assert row[:len(ids)].tolist() == ids and (row[len(ids):] == SP.pad).all()
+    with pytest.raises(ValueError, match="block_size - 1"):
+        P.document_rows(TOK, DOCS, block_size=10)
+    with pytest.raises(ValueError, match="block_size"):
+        P.document_rows(TOK, DOCS, block_size=1)
+
+
+def test_causal_batches_predict_the_next_token_and_skip_padding():
+    rows = P.document_rows(TOK, DOCS, block_size=24)
+    batch = P.causal_lm_batches(rows, batch_size=8, pad_id=SP.pad, seed=0)(0)
+    x, y = batch["input_ids"], batch["labels"]
+    real_next = torch.cat([x[:, 1:], torch.full((8, 1), SP.pad)], 1)
+    assert torch.equal(y[real_next != SP.pad], real_next[real_next != SP.pad])
+    assert (y[real_next == SP.pad] == -100).all()
+    again = P.causal_lm_batches(rows, batch_size=8, pad_id=SP.pad, seed=0)(0)
+    assert torch.equal(again["input_ids"], x)
+
+
+def test_masked_batches_hide_only_words_and_label_only_the_chosen():
+    rows = P.document_rows(TOK, DOCS, block_size=24)
+    batch = P.masked_lm_batches(rows, batch_size=64, vocab_size=V, specials=SP, mask_rate=0.3, seed=0)(0)
+    chosen = batch["labels"] != -100
+    special = torch.isin(batch["input_ids"], torch.tensor([SP.pad, SP.eos]))
+    assert not (chosen & special).any()
+    assert torch.equal(batch["attention_mask"].bool(), batch["input_ids"] != SP.pad)
+    assert (batch["input_ids"][chosen] == SP.mask).float().mean() > 0.6  # 80% of the chosen
+
+
+def test_replaced_token_labels_mark_exactly_the_changed_words():
+    rows = P.document_rows(TOK, DOCS[:1], block_size=16)
+    batch = P.replaced_token_batches(rows, batch_size=50, vocab_size=V, specials=SP, seed=1)(0)
+    original = rows.expand(50, -1)
+    real = original != SP.pad
+    assert torch.equal(batch["labels"][real] == 1, (batch["input_ids"] != original)[real])
+    assert (batch["labels"][~real] == -100).all()
+    assert batch["labels"][real].float().mean() > 0.05
+
+
+def test_sequence_log_prob_is_the_chain_rule_and_ignores_right_padding():
+    model = tiny("gpt")
+    ids = torch.tensor([[SP.eos] + TOK.encode(DOCS[0])])
+    with torch.no_grad():
+        chain = sum(model(ids[:, :i])[0, -1].log_softmax(-1)[ids[0, i]].item() for i in range(1, ids.shape[1]))
+    assert P.sequence_log_prob(model, ids).item() == pytest.approx(chain, abs=1e-4)
+    padded = torch.cat([ids, torch.full((1, 5), SP.pad)], 1)
+    mask = (padded != SP.pad).long()
+    assert P.sequence_log_prob(model, padded, mask).item() == pytest.approx(chain, abs=1e-4)
+    with pytest.raises(ValueError, match="T >= 2"):
+        P.sequence_log_prob(model, ids[:, :1])
+
+
+@pytest.mark.parametrize("kind", P.CLOZE_KINDS)
+def test_cloze_items_are_decided_by_the_words_on_the_right(kind):
+    items = P.cloze_items(20, seed=0, kinds=kind)
+    assert items == P.cloze_items(20, seed=0, kinds=kind)
+    for item in items:
+        assert item.kind == kind and item.answer in item.candidates
+        right = item.words[item.blank + 1:]
+        if kind == "relation":
+            assert right[0] == {"lives": "in", "works": "as", "has": "a"}[item.answer]
+        elif kind == "action":
+            assert item.words[item.blank - 1] in ("she", "he")
+        else:  # the answer (or its upper case) comes back later
+            assert item.answer in right or item.answer.upper() in right
+            if kind != "list word":  # a list's other words may precede it; a name or operand never does
+                assert item.answer not in item.words[:item.blank]
+        assert "___" in item.text() and item.text().count("___") == 1
+
+
+def test_cloze_items_reject_bad_arguments():
+    with pytest.raises(ValueError, match="kinds"):
+        P.cloze_items(3, seed=0, kinds=("facts",))
+    with pytest.raises(ValueError, match="n must"):
+        P.cloze_items(0, seed=0)
+    with pytest.raises(ValueError, match="seed"):
+        P.cloze_items(3, seed="0")
+
+
+def test_random_blanks_cover_the_documents_with_the_whole_vocabulary():
+    items = P.random_blanks(DOCS, 30, seed=0)
+    assert {" ".join(i.words) for i in items} <= set(DOCS)
+    assert all(i.answer in i.candidates and len(i.candidates) == V - 6 for i in items)
+
+
+def manual_choice(model, item, method):
+    ids = torch.tensor([SP.eos] + TOK.encode(" ".join(item.words)))
+    blank = item.blank + 1
+    candidates = TOK.encode(" ".join(item.candidates))
+    with torch.no_grad():
+        if method == "masked":
+            logits = model(ids.index_fill(0, torch.tensor(blank), SP.mask)[None])[0, blank]
+            scores = [logits[c].item() for c in candidates]
+        elif method == "left":
+            logits = model(ids[None, :blank])[0, -1]
+            scores = [logits[c].item() for c in candidates]
+        else:
+            scores = [P.sequence_log_prob(model, ids.index_fill(0, torch.tensor(blank), c)[None]).item()
+                      for c in candidates]
+    return TOK.decode([candidates[max(range(len(scores)), key=scores.__getitem__)]])
+
+
+@pytest.mark.parametrize("method", P.FILL_METHODS)
+def test_fill_in_blank_agrees_with_a_one_item_at_a_time_computation(method):
+    model = tiny("bert" if method == "masked" else "gpt")
+    items = P.cloze_items(6, seed=1, kinds=("relation", "operand"))  # different lengths: padding matters
+    picked = P.fill_in_blank(model, TOK, items, method)
+    assert picked == [manual_choice(model, item, method) for item in items]
+    accuracy = P.fill_in_blank_accuracy(model, TOK, items, method)
+    assert set(accuracy) == {"relation", "operand", "all"}
+    assert accuracy["all"] == sum(p == i.answer for p, i in zip(picked, items)) / len(items)
+    with pytest.raises(ValueError, match="method"):
+        P.fill_in_blank(model, TOK, items, "both")
+
+
+def test_mlm_sampler_proposes_ordinary_words_for_replace_tokens():
+    sampler = P.mlm_sampler(tiny("bert"), specials=SP)
+    rows = P.document_rows(TOK, DOCS, block_size=24)
+    corrupted, replaced = objectives.replace_tokens(rows, vocab_size=V, sampler=sampler, special_ids=SP.all,
+                                                    generator=0)
+    assert torch.equal(replaced, corrupted != rows)
+    assert not torch.isin(corrupted[replaced], torch.tensor(SP.all)).any()
+    with pytest.raises(ValueError, match="temperature"):
+        P.mlm_sampler(tiny("bert"), specials=SP, temperature=0)
+
+
+class Oracle(torch.nn.Module):
+    """Answers from a stored tensor: a discriminator's ``tag`` or an encoder-decoder's logits."""
+
+    def __init__(self, logits):
+        super().__init__()
+        self.logits = logits
+
+    def tag(self, ids, attention_mask=None):
+        return self.logits
+
+    def forward(self, *args):
+        return self.logits
+
+
+def test_detection_scores_count_catches_and_false_alarms():
+    labels = torch.tensor([[0, 1, 0, 0, -100], [1, 0, 0, 0, -100]])
+    batch = {"input_ids": torch.zeros_like(labels), "labels": labels, "attention_mask": (labels != -100).long()}
+    guess = torch.tensor([[0, 1, 1, 0, 0], [0, 0, 0, 0, 0]])  # one catch, one miss, one false alarm
+    scores = P.detection_scores(Oracle(torch.nn.functional.one_hot(guess, 2).float()), batch)
+    assert scores == pytest.approx({"accuracy": 6 / 8, "baseline": 6 / 8, "recall": 1 / 2, "precision": 1 / 2})
+    assert P.detection_loss(Oracle(torch.nn.functional.one_hot(labels.clamp(min=0), 2).float() * 50), batch) < 1e-6
+
+
+def test_denoising_pairs_are_repeatable_and_restore_the_text():
+    sequences = [torch.tensor(TOK.encode(d)) for d in DOCS]
+    sentinels = list(range(V, V + 4))
+    pairs = P.denoising_pairs(sequences, "span_corruption", seed=3, sentinel_ids=sentinels, vocab_size=V + 4)
+    assert all(torch.equal(a[0], b[0]) for a, b in zip(pairs, P.denoising_pairs(
+        sequences, "span_corruption", seed=3, sentinel_ids=sentinels, vocab_size=V + 4)))
+    for (source, target), original in zip(pairs, sequences):
+        assert torch.equal(objectives.span_restore(source, target, sentinel_ids=sentinels), original)
+    assert P.show(TOK, pairs[0][1], sentinels).startswith("<s0>")
+
+
+def test_seq2seq_batch_teacher_forcing_layout_and_accuracy():
+    pairs = [(torch.tensor([7, 8, 9]), torch.tensor([10, 11])), (torch.tensor([7]), torch.tensor([12, 13, 14]))]
+    batch = P.seq2seq_batch(pairs, bos_id=SP.bos, eos_id=SP.eos, pad_id=SP.pad)
+    assert batch["input_ids"].tolist() == [[7, 8, 9], [7, SP.pad, SP.pad]]
+    assert batch["attention_mask"].tolist() == [[1, 1, 1], [1, 0, 0]]
+    assert batch["decoder_input_ids"].tolist() == [[SP.bos, 10, 11, SP.pad], [SP.bos, 12, 13, 14]]
+    assert batch["labels"].tolist() == [[10, 11, SP.eos, -100], [12, 13, 14, SP.eos]]
+    right = torch.nn.functional.one_hot(batch["labels"].clamp(min=0), V).float()
+    assert P.seq2seq_accuracy(Oracle(right), batch) == {"token_accuracy": 1.0, "exact": 1.0}
+    wrong = batch["labels"].clamp(min=0).clone()
+    wrong[1, 0] = 99
+    scores = P.seq2seq_accuracy(Oracle(torch.nn.functional.one_hot(wrong, V).float()), batch)
+    assert scores == {"token_accuracy": pytest.approx(6 / 7), "exact": 0.5}
+    model = EncoderDecoder(EncoderDecoderConfig(vocab_size=V, block_size=8, n_layer=1, n_head=2, n_embd=16))
+    assert P.seq2seq_loss(model, batch).item() == pytest.approx(torch.log(torch.tensor(float(V))).item(), rel=0.1)
+    with pytest.raises(ValueError, match="pairs"):
+        P.seq2seq_batch([], bos_id=SP.bos, eos_id=SP.eos, pad_id=SP.pad)
