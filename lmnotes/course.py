@@ -87,9 +87,11 @@ CHAPTERS = [
              "measures": "fine-tuned vs from-scratch accuracy with 100-200 labels; linear probe vs full "
                          "fine-tuning; zero- and few-shot accuracy by number of demonstrations"},
             {"file": "03_self_supervised_objectives.ipynb", "title": "Self-supervised objectives",
-             "available": False,
-             "measures": "causal vs masked LM at fill-in-the-blank; mask-rate sweep; permuted-LM masks; "
-                         "replaced-token detection; denoising reconstruction per corruption"},
+             "available": True,
+             "measures": "the LM loss as summed cross-entropy, perplexity, bits per token; BERT masking "
+                         "statistics; right-context fill-in-the-blank, masked vs left-to-right vs rescoring "
+                         "(bundled models and a same-size live pair); mask-rate sweep; permuted-LM masks "
+                         "checked; ELECTRA detection vs baseline; denoising reconstruction per corruption"},
             {"file": "04_bert.ipynb", "title": "BERT and applying it", "available": False,
              "measures": "masking statistics; BERT-base/large parameter counts; distillation, pruning, "
                          "sharing; classification, tagging, span extraction; forgetting and replay"},
