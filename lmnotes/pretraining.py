@@ -4,15 +4,16 @@
 models of ``lmnotes.models`` through the one training loop (``lmnotes.training.train``) and scores
 the results:
 
-* batches for each objective: :func:`causal_lm_batches`, :func:`masked_lm_batches`,
-  :func:`replaced_token_batches` (ELECTRA) and :func:`seq2seq_batch` (encoder-decoder denoising);
+* training rows that each hold one document (:func:`document_rows`) and batches for each
+  objective: :func:`causal_lm_batches`, :func:`masked_lm_batches`, :func:`replaced_token_batches`
+  (ELECTRA, scored by :func:`detection_loss` / :func:`detection_scores`, with :func:`mlm_sampler`
+  as generator) and :func:`seq2seq_batch` (encoder-decoder denoising on :func:`denoising_pairs`,
+  scored by :func:`seq2seq_loss` / :func:`seq2seq_accuracy`);
 * :func:`sequence_log_prob`: ``log Pr(x)`` of whole sequences under a causal LM, by the chain rule;
 * fill-in-the-blank (cloze) items whose answer only the *right* context decides
-  (:func:`cloze_items`), and three ways to answer them (:func:`fill_in_blank`): a bidirectional
-  masked LM reads both sides; a causal LM either predicts the blank from its left context, or
-  rescores the whole text once per candidate;
-* :func:`mlm_sampler`, a masked LM as ELECTRA's generator;
-* :func:`seq2seq_accuracy`: teacher-forced reconstruction accuracy of a denoising encoder-decoder.
+  (:func:`cloze_items`; :func:`random_blanks` for any word), and three ways to answer them
+  (:func:`fill_in_blank`): a bidirectional masked LM reads both sides; a causal LM either predicts
+  the blank from its left context, or rescores the whole text once per candidate.
 
 Token ids follow the toy world's word tokenizer (``lmnotes.recipes.toyworld_tokenizer`` and the
 bundled ``toyworld-*`` models share it); functions take the ``tokenizer`` or the ids they need.
@@ -21,7 +22,7 @@ bundled ``toyworld-*`` models share it); functions take the ``tokenizer`` or the
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -31,7 +32,7 @@ from lmnotes.objectives import IGNORE_INDEX, bert_mask, corrupt, replace_tokens
 from lmnotes.training import lm_loss
 
 # --------------------------------------------------------------------------------------------
-# Token streams and batches, one maker per objective
+# Special ids, one document per row, and batches: one maker per objective
 
 
 def _token_id(tokenizer, token: str) -> int:
@@ -222,8 +223,10 @@ def sequence_log_prob(model, ids: torch.Tensor, attention_mask: torch.Tensor | N
     not predicted. ``attention_mask`` (B, T), 1 on tokens and 0 on right padding, leaves the padding
     out of the sum.
     """
-    if not isinstance(ids, torch.Tensor) or ids.dim() != 2 or ids.shape[1] < 2:
-        raise ValueError(f"ids must be a (B, T) tensor with T >= 2, got {getattr(ids, 'shape', type(ids))}")
+    if not isinstance(ids, torch.Tensor):
+        raise TypeError(f"ids must be a (B, T) LongTensor of token ids, got {type(ids).__name__}")
+    if ids.dim() != 2 or ids.shape[1] < 2:
+        raise ValueError(f"ids must be a (B, T) tensor with T >= 2, got shape {tuple(ids.shape)}")
     log_probs = model(ids)[:, :-1].float().log_softmax(-1)
     token_log_probs = log_probs.gather(-1, ids[:, 1:, None]).squeeze(-1)
     if attention_mask is not None:
@@ -356,24 +359,21 @@ FILL_METHODS = ("masked", "left", "rescore")
 
 
 def _encode_items(tokenizer, items: Sequence[ClozeItem]):
-    """Right-padded ids (N, L) of "<eos> text", their mask, the blanks' positions and answer ids."""
-    eos, pad = _token_id(tokenizer, "<eos>"), _token_id(tokenizer, "<pad>")
-    rows = [[eos] + tokenizer.encode(" ".join(item.words)) for item in items]
+    """Right-padded ids (N, L) of "<eos> text" (the document separator starts each item), their
+    attention mask and the blanks' positions in them."""
+    sp = toy_specials(tokenizer)
+    rows = [[sp.eos] + tokenizer.encode(" ".join(item.words)) for item in items]
     for item, row in zip(items, rows):
         if len(row) != len(item.words) + 1:
             raise ValueError(f"tokenizer must give one token per word (a toy-world word tokenizer), "
                              f"got {len(row) - 1} tokens for {len(item.words)} words")
     length = max(map(len, rows))
-    ids = torch.full((len(rows), length), pad, dtype=torch.long)
+    ids = torch.full((len(rows), length), sp.pad, dtype=torch.long)
     mask = torch.zeros(len(rows), length, dtype=torch.long)
     for r, row in enumerate(rows):
         ids[r, :len(row)], mask[r, :len(row)] = torch.tensor(row), 1
     blanks = torch.tensor([item.blank + 1 for item in items])
     return ids, mask, blanks
-
-
-def _candidate_ids(tokenizer, item: ClozeItem) -> torch.Tensor:
-    return torch.tensor(tokenizer.encode(" ".join(item.candidates)))
 
 
 @torch.no_grad()
@@ -397,24 +397,24 @@ def fill_in_blank(model, tokenizer, items: Sequence[ClozeItem], method: str) -> 
     model.eval()
     ids, mask, blanks = _encode_items(tokenizer, items)
     rows = torch.arange(len(items))
-    if method == "rescore":
-        choices = []
-        for r, item in enumerate(items):
-            candidates = _candidate_ids(tokenizer, item)
+    if method == "masked":
+        masked = ids.index_put((rows, blanks), torch.tensor(toy_specials(tokenizer).mask))
+        logits = model(masked, attention_mask=mask)[rows, blanks]
+    elif method == "left":
+        logits = model(ids)[rows, blanks - 1]
+    encoded: dict[tuple[str, ...], torch.Tensor] = {}
+    choices = []
+    for r, item in enumerate(items):
+        if item.candidates not in encoded:
+            encoded[item.candidates] = torch.tensor(tokenizer.encode(" ".join(item.candidates)))
+        candidates = encoded[item.candidates]
+        if method == "rescore":
             filled = ids[r].repeat(len(candidates), 1)
             filled[:, blanks[r]] = candidates
             scores = sequence_log_prob(model, filled, mask[r].repeat(len(candidates), 1))
-            choices.append(int(candidates[scores.argmax()]))
-    else:
-        if method == "masked":
-            logits = model(ids.index_put((rows, blanks), torch.tensor(_token_id(tokenizer, "<mask>"))),
-                           attention_mask=mask)[rows, blanks]
         else:
-            logits = model(ids)[rows, blanks - 1]
-        choices = []
-        for r, item in enumerate(items):
-            candidates = _candidate_ids(tokenizer, item)
-            choices.append(int(candidates[logits[r, candidates].argmax()]))
+            scores = logits[r, candidates]
+        choices.append(int(candidates[scores.argmax()]))
     return [tokenizer.decode([c]) for c in choices]
 
 

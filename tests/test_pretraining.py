@@ -80,6 +80,8 @@ def test_sequence_log_prob_is_the_chain_rule_and_ignores_right_padding():
     assert P.sequence_log_prob(model, padded, mask).item() == pytest.approx(chain, abs=1e-4)
     with pytest.raises(ValueError, match="T >= 2"):
         P.sequence_log_prob(model, ids[:, :1])
+    with pytest.raises(TypeError, match="LongTensor"):
+        P.sequence_log_prob(model, ids.tolist())
 
 
 @pytest.mark.parametrize("kind", P.CLOZE_KINDS)
