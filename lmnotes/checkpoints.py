@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -101,7 +102,8 @@ def load_folder(folder: str | Path, device: str | None = None) -> Bundled:
     if kind not in _AUTO:
         raise ValueError(f"checkpoint {folder.name!r} holds a {kind!r} model; lmnotes bundles GPT-2, LLaMA or BERT")
     auto = AutoModelForMaskedLM if _AUTO[kind] == "masked" else AutoModelForCausalLM
-    model = from_hf(auto.from_pretrained(folder)).eval()
+    with _quiet_transformers():  # no "Loading weights" bar for a 3 MB local file
+        model = from_hf(auto.from_pretrained(folder)).eval()
     if device is not None:
         model.to(device)
     return Bundled(name=meta.get("name", folder.name), model=model, tokenizer=AutoTokenizer.from_pretrained(folder),
@@ -111,14 +113,25 @@ def load_folder(folder: str | Path, device: str | None = None) -> Bundled:
 _AUTO = {"gpt2": "causal", "llama": "causal", "bert": "masked"}
 
 
+@contextmanager
+def _quiet_transformers():
+    from transformers.utils import logging
+
+    was_enabled = logging.is_progress_bar_enabled()
+    logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            logging.enable_progress_bar()
+
+
 def save(folder: Path, hf_model, tokenizer, meta: dict[str, Any]) -> dict:
     """Write a bundle: HF weights + config, the tokenizer, and ``lmnotes.json`` with the weights' sha256."""
     folder = Path(folder)
-    from transformers.utils import logging
-
     folder.mkdir(parents=True, exist_ok=True)
-    logging.disable_progress_bar()
-    hf_model.save_pretrained(folder)
+    with _quiet_transformers():
+        hf_model.save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     for extra in ("generation_config.json",):
         (folder / extra).unlink(missing_ok=True)
