@@ -83,9 +83,11 @@ CHAPTERS = [
              "measures": "GPT-2's exact ids offline; BPE from scratch vs `tokenizers`: merges, ids, "
                          "speed; tokens per character vs vocabulary size"},
             {"file": "02_pretraining_and_adaptation.ipynb", "title": "Pre-training and adapting models",
-             "available": False,
-             "measures": "fine-tuned vs from-scratch accuracy with 100-200 labels; linear probe vs full "
-                         "fine-tuning; zero- and few-shot accuracy by number of demonstrations"},
+             "available": True,
+             "measures": "next-token distribution (distilgpt2 or the bundled stand-in); unsupervised vs "
+                         "supervised vs self-supervised features; fine-tuned vs from-scratch vs linear probe "
+                         "vs bag of words over 25-400 labels; zero- and few-shot prompting by number of "
+                         "demonstrations, order spread; in-context learning with random label words"},
             {"file": "03_self_supervised_objectives.ipynb", "title": "Self-supervised objectives",
              "available": True,
              "measures": "the LM loss as summed cross-entropy, perplexity, bits per token; BERT masking "
