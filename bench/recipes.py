@@ -24,7 +24,7 @@ import torch
 from lmnotes import checkpoints
 from lmnotes.data import lm_batch, shakespeare_text
 from lmnotes.models import GPT, GPTConfig
-from lmnotes.recipes import _stream_eval
+from lmnotes.recipes import stream_eval
 from lmnotes.tokenization import CharTokenizer
 from lmnotes.training import pick_autocast, train
 
@@ -49,7 +49,7 @@ def quality_per_minute() -> dict:
                     steps=hp["steps"], lr=hp["lr"], warmup=hp["warmup"], min_lr=hp["min_lr"], autocast=autocast,
                     seed=hp["seed"], progress=False)
     seconds = time.perf_counter() - start
-    val = _stream_eval(model, val_ids, hp["block_size"], max_blocks=None)
+    val = stream_eval(model, val_ids, hp["block_size"], max_blocks=None)
     return dict(val_loss=val, seconds=seconds, autocast=autocast or "fp32", tokens=history.tokens[-1],
                 tokens_per_s=history.tokens_per_s)
 

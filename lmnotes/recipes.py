@@ -17,7 +17,6 @@ Every recipe is deterministic given its seed (up to CPU floating-point effects o
 from __future__ import annotations
 
 import argparse
-import math
 import platform
 import resource
 import tempfile
@@ -65,7 +64,7 @@ def recipe(name: str, description: str):
     return register
 
 
-def _stream_eval(model, ids: torch.Tensor, block_size: int, max_blocks: int | None, batch_size: int = 32) -> float:
+def stream_eval(model, ids: torch.Tensor, block_size: int, max_blocks: int | None, batch_size: int = 32) -> float:
     """Mean next-token loss over consecutive non-overlapping blocks of ``ids`` (deterministic)."""
     if max_blocks is not None:
         ids = ids[: max_blocks * block_size + 1]
@@ -124,9 +123,9 @@ def _train_stream(model, tok, train_ids, val_ids, hp, smoke: bool) -> Result:
 
     history = train(model, batches, steps=hp["steps"], lr=hp["lr"], warmup=hp["warmup"], min_lr=hp["min_lr"],
                     weight_decay=hp["weight_decay"], autocast=hp["autocast"], seed=hp["seed"], progress=not smoke,
-                    eval_fn=lambda m: _stream_eval(m, val_ids, T, max_blocks=2 if smoke else 200),
+                    eval_fn=lambda m: stream_eval(m, val_ids, T, max_blocks=2 if smoke else 200),
                     eval_every=max(hp["steps"] // 10, 1))
-    val_loss = _stream_eval(model, val_ids, T, max_blocks=2 if smoke else None)
+    val_loss = stream_eval(model, val_ids, T, max_blocks=2 if smoke else None)
     figures = dict(val_loss=round(val_loss, 4), train_loss_last=round(history.train_loss[-1], 4),
                    steps=history.step, tokens_seen=history.tokens[-1] if history.tokens else 0,
                    train_minutes=round(history.train_seconds[-1] / 60, 2) if history.train_seconds else 0.0)
@@ -144,7 +143,7 @@ def toyworld_tokenizer() -> WordTokenizer:
     return WordTokenizer(toyworld.vocabulary())
 
 
-def _toyworld_stream(tok: WordTokenizer, n_tokens: int, seed: int) -> torch.Tensor:
+def toyworld_stream(tok: WordTokenizer, n_tokens: int, seed: int) -> torch.Tensor:
     """The toy-world mixture as one stream, documents separated by ``<eos>``."""
     eos = tok.vocab["<eos>"]
     ids: list[int] = []
@@ -183,8 +182,8 @@ def toyworld_gpt(smoke: bool = False) -> Result:
     if smoke:
         hp.update(n_layer=1, n_embd=32, n_head=2, n_kv_head=1, batch_size=4, steps=3, warmup=1, train_tokens=3000)
     T, B = hp["block_size"], hp["batch_size"]
-    train_ids = _toyworld_stream(tok, hp["train_tokens"], seed=hp["seed"])
-    val_ids = _toyworld_stream(tok, 20_000 if not smoke else 2000, seed=hp["seed"] + 1)
+    train_ids = toyworld_stream(tok, hp["train_tokens"], seed=hp["seed"])
+    val_ids = toyworld_stream(tok, 20_000 if not smoke else 2000, seed=hp["seed"] + 1)
     n_icl = round(B * hp["icl_share"])
     lines = T // 4  # an ICL line is 4 tokens: "input -> label ."
     gen = torch.Generator().manual_seed(hp["seed"])
@@ -210,13 +209,13 @@ def toyworld_gpt(smoke: bool = False) -> Result:
     seed_everything(hp["seed"])
 
     def eval_fn(m):
-        return {"val_loss": _stream_eval(m, val_ids, T, max_blocks=4 if smoke else 100),
+        return {"val_loss": stream_eval(m, val_ids, T, max_blocks=4 if smoke else 100),
                 "icl_acc_4shot": icl_accuracy(m, tok, 4, n=20 if smoke else 200)}
 
     history = train(model, batches, steps=hp["steps"], lr=hp["lr"], warmup=hp["warmup"], min_lr=hp["min_lr"],
                     weight_decay=hp["weight_decay"], autocast=hp["autocast"], seed=hp["seed"], progress=not smoke, eval_fn=eval_fn,
                     eval_every=max(hp["steps"] // 10, 1))
-    figures = dict(val_loss=round(_stream_eval(model, val_ids, T, max_blocks=None), 4),
+    figures = dict(val_loss=round(stream_eval(model, val_ids, T, max_blocks=None), 4),
                    steps=history.step, train_minutes=round(history.train_seconds[-1] / 60, 2))
     for k in ICL_SHOTS:
         figures[f"icl_accuracy_{k}shot"] = round(icl_accuracy(model, tok, k, n=30 if smoke else 500), 3)
@@ -232,8 +231,8 @@ def toyworld_bert(smoke: bool = False) -> Result:
     if smoke:
         hp.update(n_layer=1, n_embd=32, n_head=2, batch_size=4, steps=3, warmup=1, train_tokens=3000)
     T, B = hp["block_size"], hp["batch_size"]
-    train_ids = _toyworld_stream(tok, hp["train_tokens"], seed=hp["seed"])
-    val_ids = _toyworld_stream(tok, 20_000 if not smoke else 2000, seed=hp["seed"] + 1)
+    train_ids = toyworld_stream(tok, hp["train_tokens"], seed=hp["seed"])
+    val_ids = toyworld_stream(tok, 20_000 if not smoke else 2000, seed=hp["seed"] + 1)
     special = [tok.vocab[s] for s in tok.special_tokens]
     gen = torch.Generator().manual_seed(hp["seed"])
 

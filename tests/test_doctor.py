@@ -10,7 +10,6 @@ import sys
 import threading
 import time
 
-import pytest
 from packaging.requirements import Requirement
 from packaging.specifiers import SpecifierSet
 
