@@ -12,7 +12,7 @@ knowledge distillation, head pruning and cross-layer parameter sharing.
   attention head and measure what it costs. A head's output enters the model only through its slice
   of columns of the output projection, so zeroing that slice removes the head exactly.
   ``heads_removed`` does it temporarily, ``head_importance`` scans every head, ``prune_heads`` makes
-  it permanent, ``pruning_explorer`` is the widget.
+  it permanent (``lmnotes.widgets.pruning_explorer`` lets a learner try it).
 * Cross-layer parameter sharing (ALBERT, Lan et al. 2020): every layer reuses one block's weights,
   so depth no longer costs parameters (it still costs compute). ``share_layers`` turns a model into
   its shared version.
@@ -21,7 +21,6 @@ knowledge distillation, head pruning and cross-layer parameter sharing.
 from __future__ import annotations
 
 import contextlib
-import html
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 
 import torch
@@ -316,50 +315,6 @@ def pruning_curve(model: nn.Module, score_fn: Callable[[nn.Module], float],
     finally:
         model.train(was_training)
     return scores
-
-
-def _grid_html(n_layer: int, n_head: int, removed: set) -> str:
-    cells = []
-    for layer in range(n_layer):
-        row = "".join(
-            f'<td style="width:28px;height:22px;text-align:center;color:#000;background:'
-            f'{"#e0e0e0" if (layer, h) in removed else "#a6d9f5"}">{"✕" if (layer, h) in removed else h}</td>'
-            for h in range(n_head))
-        cells.append(f"<tr><td style='padding-right:6px'>layer {layer}</td>{row}</tr>")
-    return f"<table style='border-collapse:separate;border-spacing:2px'>{''.join(cells)}</table>"
-
-
-def pruning_explorer(model: nn.Module, importance: torch.Tensor,
-                     metrics: Callable[[nn.Module], Mapping[str, float]]):
-    """A widget: choose how many heads to remove and in which order; see which heads are gone and
-    what ``metrics(model)`` (a dict of name -> number, e.g. MLM loss and accuracy) becomes.
-
-    The model is only changed inside ``heads_removed``, so it is intact between interactions.
-    """
-    import ipywidgets as W
-
-    n_layer, n_head = importance.shape
-    count = W.IntSlider(value=n_layer * n_head // 2, min=0, max=n_layer * n_head, description="heads removed")
-    order = W.Dropdown(options=list(PRUNING_ORDERS), description="order")
-    view = W.HTML()
-
-    def show(_=None):
-        removed = pruning_order(importance, order.value)[:count.value]
-        was_training = model.training
-        model.eval()
-        try:
-            with torch.no_grad(), heads_removed(model, removed):
-                values = metrics(model)
-        finally:
-            model.train(was_training)
-        numbers = ", ".join(f"{html.escape(k)} <b>{float(v):.3g}</b>" for k, v in values.items())
-        view.value = (f"<div>{count.value} of {n_layer * n_head} heads removed ({html.escape(order.value)}): "
-                      f"{numbers}</div>{_grid_html(n_layer, n_head, set(removed))}")
-
-    count.observe(show, names="value")
-    order.observe(show, names="value")
-    show()
-    return W.VBox([order, count, view])
 
 
 # --------------------------------------------------------------------------------------------------

@@ -94,7 +94,7 @@ CHAPTERS = [
                          "statistics; right-context fill-in-the-blank, masked vs left-to-right vs rescoring "
                          "(bundled models and a same-size live pair); mask-rate sweep; permuted-LM masks "
                          "checked; ELECTRA detection vs baseline; denoising reconstruction per corruption"},
-            {"file": "04_bert.ipynb", "title": "BERT and applying it", "available": False,
+            {"file": "04_bert.ipynb", "title": "BERT and applying it", "available": True,
              "measures": "token + position + segment embeddings; 15% / 80-10-10 masking over 2,000 "
                          "sequences; MLM + NSP losses; BERT-base/large parameters by component; a "
                          "distilled student (hard vs soft labels); the cost of each attention head; "

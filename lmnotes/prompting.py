@@ -15,7 +15,6 @@ bundled models, GPT-2's, or lmnotes' own).
 
 from __future__ import annotations
 
-import html
 import itertools
 import math
 import random
@@ -65,34 +64,6 @@ def next_token_distribution(model, tokenizer, text: str, k: int = 10) -> list[tu
         model.train(was_training)
     top = probs.topk(min(k, probs.numel()))
     return [(tokenizer.decode([i]), p) for i, p in zip(top.indices.tolist(), top.values.tolist())]
-
-
-def next_token_html(model, tokenizer, text: str, k: int = 10) -> str:
-    """The next-token distribution as an HTML table with a bar per token."""
-    rows = []
-    for token, p in next_token_distribution(model, tokenizer, text, k):
-        shown = html.escape(token.replace(" ", "␣").replace("\n", "↵"))
-        bar = f'<div style="background:#4c72b0;height:10px;width:{max(1, round(200 * p))}px"></div>'
-        rows.append(f"<tr><td><code>{shown}</code></td><td>{p:.3f}</td><td>{bar}</td></tr>")
-    return ("<table><tr><th>next token</th><th>probability</th><th></th></tr>" + "".join(rows) + "</table>")
-
-
-def next_token_explorer(model, tokenizer, text: str = "The weather is", k: int = 10):
-    """A widget: type a prompt, see the model's top-``k`` next tokens and their probabilities update."""
-    import ipywidgets as W
-
-    box = W.Text(value=text, description="Prompt", continuous_update=False, layout=W.Layout(width="95%"))
-    view = W.HTML()
-
-    def show(_=None):
-        try:
-            view.value = next_token_html(model, tokenizer, box.value, k)
-        except (ValueError, TypeError) as err:  # an empty prompt, or a word outside a toy vocabulary
-            view.value = f"<span style='color:#b00'>{html.escape(str(err))}</span>"
-
-    box.observe(show, names="value")
-    show()
-    return W.VBox([box, view])
 
 
 # --------------------------------------------------------------------------------------------------

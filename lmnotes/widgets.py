@@ -1,4 +1,10 @@
-"""ipywidgets controls for exploring the course's ideas.
+"""ipywidgets controls for exploring the course's ideas: the one home of every widget the notebooks use.
+
+* ``course_map``: the chapters, their notebooks and what each measures (00);
+* ``tokenizer_playground``: text as tokens and ids under several tokenizers (01);
+* ``next_token_explorer``: a causal LM's next-token distribution as the prompt changes (02);
+* ``masking_explorer``: BERT's 15% / 80-10-10 corruption of a sentence (03);
+* ``pruning_explorer``: remove attention heads and watch the held-out metrics (04).
 
 Written against what ipywidgets 7.7 (Colab) and 8 (JupyterLab 4) share: plain Dropdown / Text /
 HTML / VBox widgets wired with ``observe``, no Output-widget tricks, no third-party widgets.
@@ -9,10 +15,13 @@ plain functions that unit tests call without a kernel.
 from __future__ import annotations
 
 import html
+from collections.abc import Callable, Mapping, Sequence
 
 import ipywidgets as W
+import torch
+from torch import nn
 
-from lmnotes import course
+from lmnotes import compression, course, objectives, pretraining, prompting
 
 # A colour-blind-friendly cycle (Okabe-Ito, lightened) for token backgrounds.
 TOKEN_COLOURS = ["#f5c98b", "#a6d9f5", "#a8e0c8", "#f7f0a0", "#b3c8e8", "#f2b89a", "#e3bcd6"]
@@ -95,3 +104,150 @@ def tokenizer_playground(tokenizers: dict, text: str = "The weather is lovely to
     pick.observe(show, names="value")
     show()
     return W.VBox([pick, box, view])
+
+
+# ----------------------------------------------------------------------------------------------
+# Language models (notebook 02)
+
+
+def next_token_html(model, tokenizer, text: str, k: int = 10) -> str:
+    """The next-token distribution as an HTML table with a bar per token."""
+    rows = []
+    for token, p in prompting.next_token_distribution(model, tokenizer, text, k):
+        shown = html.escape(token.replace(" ", "␣").replace("\n", "↵"))
+        bar = f'<div style="background:#4c72b0;height:10px;width:{max(1, round(200 * p))}px"></div>'
+        rows.append(f"<tr><td><code>{shown}</code></td><td>{p:.3f}</td><td>{bar}</td></tr>")
+    return ("<table><tr><th>next token</th><th>probability</th><th></th></tr>" + "".join(rows) + "</table>")
+
+
+def next_token_explorer(model, tokenizer, text: str = "The weather is", k: int = 10):
+    """A widget: type a prompt, see the model's top-``k`` next tokens and their probabilities update."""
+    box = W.Text(value=text, description="Prompt", continuous_update=False, layout=W.Layout(width="95%"))
+    view = W.HTML()
+
+    def show(_=None):
+        try:
+            view.value = next_token_html(model, tokenizer, box.value, k)
+        except (ValueError, TypeError) as err:  # an empty prompt, or a word outside a toy vocabulary
+            view.value = f"<span style='color:#b00'>{html.escape(str(err))}</span>"
+
+    box.observe(show, names="value")
+    show()
+    return W.VBox([box, view])
+
+
+# ----------------------------------------------------------------------------------------------
+# BERT masking (notebook 03)
+
+#: chip colour per BERT rule: replaced by [MASK], by a random token, kept (but predicted), untouched
+RULE_COLOURS = {"masked": "#f5c98b", "random": "#f2b89a", "kept": "#a8e0c8", "none": "#eeeeee"}
+
+
+def bert_masking(tokenizer, text: str, *, mask_rate: float = 0.15, seed: int = 0) -> dict:
+    """BERT's masking (``objectives.bert_mask``) of one toy-world sentence, described word by word.
+
+    Returns ``{"words": [(original, shown, rule)], "counts": {...}}`` where ``rule`` is "masked",
+    "random", "kept" or "none" and ``counts`` holds the number of tokens and of each rule.
+    """
+    sp = pretraining.toy_specials(tokenizer)
+    ids = torch.tensor(tokenizer.encode(text))
+    if ids.numel() == 0:
+        raise ValueError("text must hold at least one word, got an empty text")
+    result = objectives.bert_mask(ids, mask_id=sp.mask, vocab_size=tokenizer.vocab_size, special_ids=sp.all,
+                       mask_rate=mask_rate, generator=seed)
+    words = []
+    for i, (original, shown) in enumerate(zip(ids.tolist(), result.inputs.tolist())):
+        rule = ("masked" if result.masked[i] else "random" if result.randomised[i]
+                else "kept" if result.kept[i] else "none")
+        words.append((tokenizer.decode([original]), tokenizer.decode([shown]), rule))
+    counts = {"tokens": len(words)} | {rule: sum(w[2] == rule for w in words) for rule in ("masked", "random", "kept")}
+    return {"words": words, "counts": counts}
+
+
+def bert_masking_html(tokenizer, text: str, *, mask_rate: float = 0.15, seed: int = 0) -> str:
+    """The masked sentence as coloured chips: what the model reads, and above it the original word."""
+    view = bert_masking(tokenizer, text, mask_rate=mask_rate, seed=seed)
+    chips = []
+    for original, shown, rule in view["words"]:
+        above = "&nbsp;" if rule == "none" else html.escape(original)
+        chips.append(
+            f'<span style="display:inline-block;margin:2px;padding:2px 4px;border-radius:4px;'
+            f'background:{RULE_COLOURS[rule]};font-family:monospace;color:#000;text-align:center">'
+            f'<small>{above}</small><br>{html.escape(shown)}</span>'
+        )
+    c = view["counts"]
+    legend = " ".join(f'<span style="background:{RULE_COLOURS[r]};padding:0 4px;color:#000">{r}</span>'
+                      for r in ("masked", "random", "kept"))
+    summary = (f"<div><b>{c['masked'] + c['random'] + c['kept']} of {c['tokens']} tokens to predict</b>: "
+               f"{c['masked']} masked, {c['random']} random, {c['kept']} kept &nbsp; {legend}</div>")
+    return summary + f"<div>{''.join(chips)}</div>"
+
+
+def masking_explorer(tokenizer, sentences: Sequence[str], *, mask_rate: int = 15, seed: int = 0) -> W.VBox:
+    """Pick a sentence, a mask rate (in %) and a seed; see which tokens BERT's recipe corrupts and how.
+
+    Each chip shows what the model reads (bottom) and, for the tokens it must predict, the original
+    word (top): orange = replaced by <mask> (80% of the chosen), red = a random word (10%), green =
+    left unchanged but still predicted (10%).
+    """
+    if not sentences:
+        raise ValueError("masking_explorer needs at least one sentence, got none")
+    pick = W.Dropdown(options=list(sentences), value=sentences[0], description="Sentence",
+                      layout=W.Layout(width="95%"))
+    rate = W.IntSlider(value=mask_rate, min=5, max=80, step=5, description="Mask rate %")
+    seed_box = W.IntSlider(value=seed, min=0, max=99, description="Seed")
+    view = W.HTML()
+
+    def show(_=None):
+        view.value = bert_masking_html(tokenizer, pick.value, mask_rate=rate.value / 100, seed=seed_box.value)
+
+    for control in (pick, rate, seed_box):
+        control.observe(show, names="value")
+    show()
+    return W.VBox([pick, rate, seed_box, view])
+
+
+# ----------------------------------------------------------------------------------------------
+# Head pruning (notebook 04)
+
+
+def _grid_html(n_layer: int, n_head: int, removed: set) -> str:
+    cells = []
+    for layer in range(n_layer):
+        row = "".join(
+            f'<td style="width:28px;height:22px;text-align:center;color:#000;background:'
+            f'{"#e0e0e0" if (layer, h) in removed else "#a6d9f5"}">{"✕" if (layer, h) in removed else h}</td>'
+            for h in range(n_head))
+        cells.append(f"<tr><td style='padding-right:6px'>layer {layer}</td>{row}</tr>")
+    return f"<table style='border-collapse:separate;border-spacing:2px'>{''.join(cells)}</table>"
+
+
+def pruning_explorer(model: nn.Module, importance: torch.Tensor,
+                     metrics: Callable[[nn.Module], Mapping[str, float]]):
+    """A widget: choose how many heads to remove and in which order; see which heads are gone and
+    what ``metrics(model)`` (a dict of name -> number, e.g. MLM loss and accuracy) becomes.
+
+    The model is only changed inside ``heads_removed``, so it is intact between interactions.
+    """
+    n_layer, n_head = importance.shape
+    count = W.IntSlider(value=n_layer * n_head // 2, min=0, max=n_layer * n_head, description="heads removed")
+    order = W.Dropdown(options=list(compression.PRUNING_ORDERS), description="order")
+    view = W.HTML()
+
+    def show(_=None):
+        removed = compression.pruning_order(importance, order.value)[:count.value]
+        was_training = model.training
+        model.eval()
+        try:
+            with torch.no_grad(), compression.heads_removed(model, removed):
+                values = metrics(model)
+        finally:
+            model.train(was_training)
+        numbers = ", ".join(f"{html.escape(k)} <b>{float(v):.3g}</b>" for k, v in values.items())
+        view.value = (f"<div>{count.value} of {n_layer * n_head} heads removed ({html.escape(order.value)}): "
+                      f"{numbers}</div>{_grid_html(n_layer, n_head, set(removed))}")
+
+    count.observe(show, names="value")
+    order.observe(show, names="value")
+    show()
+    return W.VBox([order, count, view])

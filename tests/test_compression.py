@@ -10,7 +10,6 @@ from lmnotes.compression import (
     parameter_breakdown,
     prune_heads,
     pruning_curve,
-    pruning_explorer,
     pruning_order,
     share_layers,
     student_from_teacher,
@@ -217,27 +216,6 @@ def test_head_importance_is_the_loss_change_of_each_single_removal():
         pruning_order(cost, "random")
     with pytest.raises(TypeError, match="score_fn must return a number"):
         head_importance(model, lambda m: "low")
-
-
-def test_pruning_explorer_shows_the_metrics_of_the_chosen_pruning():
-    model, x = tiny(), ids()
-    cost = torch.arange(8.0).reshape(2, 4)
-    seen = []
-
-    def metrics(m):
-        value = m(x).abs().mean().item()
-        seen.append(value)
-        return {"size": value}
-
-    box = pruning_explorer(model, cost, metrics)
-    order, count, view = box.children
-    count.value = 0
-    assert "0 of 8 heads removed" in view.value and f"{model(x).abs().mean().item():.3g}" in view.value
-    count.value = 3
-    assert "3 of 8" in view.value and view.value.count("✕") == 3
-    order.value = "most important first"
-    assert "most important first" in view.value
-    assert torch.equal(model.blocks[0].attn.proj.weight, tiny().blocks[0].attn.proj.weight)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -1,8 +1,15 @@
 """Widget logic, exercised without a kernel: constructing widgets and setting values fires observers."""
 
 import pytest
+import torch
 
-from lmnotes import course, widgets
+from lmnotes import course, objectives, prompting, widgets
+from lmnotes.models import GPT, Encoder, EncoderConfig, GPTConfig
+from lmnotes.pretraining import toy_specials
+from lmnotes.recipes import toyworld_tokenizer
+from lmnotes.tokenization import WordTokenizer
+
+torch.set_num_threads(1)
 
 
 def test_course_map_shows_the_chosen_chapter_and_follows_the_picker():
@@ -49,3 +56,71 @@ def test_tokenizer_playground_follows_text_and_tokenizer_choice():
 def test_tokenizer_playground_needs_a_tokenizer():
     with pytest.raises(ValueError, match="at least one"):
         widgets.tokenizer_playground({})
+
+
+def test_next_token_explorer_updates_with_the_prompt():
+    tok = WordTokenizer(["the", "film", "is", "good", "bad", "not"]).to_hf()
+    torch.manual_seed(0)
+    model = GPT(GPTConfig(vocab_size=len(tok), block_size=16, n_layer=1, n_head=2, n_embd=16)).eval()
+    box = widgets.next_token_explorer(model, tok, "the film", k=3)
+    text, view = box.children
+    first = view.value
+    text.value = "the film is not"
+    top_token = prompting.next_token_distribution(model, tok, "the film is not", k=1)[0][0]
+    assert view.value != first and f"<code>{top_token}</code>" in view.value
+    text.value = ""
+    assert "non-empty" in view.value  # an error is shown in the widget, not raised in the kernel
+
+
+TOK = toyworld_tokenizer()
+SENTENCE = "grace lives in oslo . grace works as a doctor . grace has a hamster ."
+
+
+def test_bert_masking_describes_what_bert_mask_did_word_by_word():
+    view = widgets.bert_masking(TOK, SENTENCE, mask_rate=0.5, seed=3)
+    sp = toy_specials(TOK)
+    result = objectives.bert_mask(torch.tensor(TOK.encode(SENTENCE)), mask_id=sp.mask, vocab_size=TOK.vocab_size,
+                                  special_ids=sp.all, mask_rate=0.5, generator=3)
+    assert [w[0] for w in view["words"]] == SENTENCE.split()
+    assert [w[1] for w in view["words"]] == [TOK.decode([i]) for i in result.inputs.tolist()]
+    assert view["counts"] == {"tokens": 16, "masked": int(result.masked.sum()),
+                              "random": int(result.randomised.sum()), "kept": int(result.kept.sum())}
+    assert sum(view["counts"][r] for r in ("masked", "random", "kept")) == 8  # round(16 * 0.5)
+    assert all(shown == "<mask>" for _, shown, rule in view["words"] if rule == "masked")
+
+
+def test_masking_html_and_explorer_follow_the_controls():
+    html = widgets.bert_masking_html(TOK, SENTENCE, mask_rate=0.15, seed=0)
+    assert "2 of 16 tokens to predict" in html
+    box = widgets.masking_explorer(TOK, [SENTENCE, "tom has a dog ."], mask_rate=15, seed=0)
+    pick, rate, seed, view = box.children
+    assert view.value == html
+    rate.value = 50
+    assert "8 of 16 tokens to predict" in view.value
+    seed_0 = view.value
+    seed.value = 1  # another seed chooses other positions
+    assert view.value == widgets.bert_masking_html(TOK, SENTENCE, mask_rate=0.5, seed=1) != seed_0
+    pick.value = "tom has a dog ."
+    assert "2 of 5 tokens to predict" in view.value  # round(5 * 0.5) = 2: Python rounds half to even
+
+
+def tiny_encoder():
+    torch.manual_seed(0)
+    return Encoder(EncoderConfig(vocab_size=40, block_size=16, n_layer=2, n_head=4, n_embd=16)).eval()
+
+
+def test_pruning_explorer_shows_the_metrics_of_the_chosen_pruning():
+    model, x = tiny_encoder(), torch.randint(0, 40, (3, 7), generator=torch.Generator().manual_seed(1))
+    cost = torch.arange(8.0).reshape(2, 4)
+    def metrics(m):
+        return {"size": m(x).abs().mean().item()}
+
+    box = widgets.pruning_explorer(model, cost, metrics)
+    order, count, view = box.children
+    count.value = 0
+    assert "0 of 8 heads removed" in view.value and f"{model(x).abs().mean().item():.3g}" in view.value
+    count.value = 3
+    assert "3 of 8" in view.value and view.value.count("✕") == 3
+    order.value = "most important first"
+    assert "most important first" in view.value
+    assert torch.equal(model.blocks[0].attn.proj.weight, tiny_encoder().blocks[0].attn.proj.weight)

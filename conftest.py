@@ -1,4 +1,5 @@
-"""Test-wide settings. `./course test` sets the same environment; this keeps a bare `pytest` equal."""
+"""Test-wide settings for every test, unit or notebook. `./course test` sets the same environment; this
+keeps a bare `pytest` (or `pytest notebooks/01_tokenization.ipynb`) equal and offline."""
 
 import os
 
