@@ -160,27 +160,11 @@ def test_config_round_trip_and_presets():
      (dict(n_head=4, n_kv_head=3), "multiple of n_kv_head=3"),
      (dict(pos="rotary"), "pos must be one of"), (dict(norm="batchnorm"), "norm must be one of"),
      (dict(ffn="tanh"), "ffn must be one of"), (dict(window=0), "window"), (dict(n_layer=0), "n_layer"),
-     (dict(dropout=1.0), "dropout"), (dict(attn_dropout=-0.1), "attn_dropout must be in")],
+     (dict(dropout=1.0), "dropout")],
 )
 def test_bad_configs_are_named(kw, match):
     with pytest.raises(ValueError, match=match):
         tiny(**kw)
-
-
-def test_attention_dropout_is_set_apart_from_residual_dropout():
-    from lmnotes.models.convert import to_hf
-
-    model = GPT(tiny(dropout=0.5, attn_dropout=0.0)).train()
-    attn = model.blocks[0].attn
-    assert attn.dropout == 0.0 and attn.resid_dropout.p == 0.5 and model.blocks[0].ffn.dropout.p == 0.5
-    assert GPT(tiny(dropout=0.5)).blocks[0].attn.dropout == 0.5  # attn_dropout=None follows dropout
-    config = to_hf(model).config
-    assert config.attn_pdrop == 0.0 and config.resid_pdrop == 0.5
-    h = torch.randn(2, 8, 32)
-    with torch.no_grad():
-        assert not torch.equal(attn(h, is_causal=True), attn(h, is_causal=True))  # residual dropout is on
-        attn.resid_dropout.p = 0.0
-        assert torch.equal(attn(h, is_causal=True), attn(h, is_causal=True))  # and none on the weights
 
 
 def test_bad_inputs_are_named():

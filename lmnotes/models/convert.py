@@ -131,7 +131,7 @@ def to_hf(model: nn.Module, **config_overrides):
             hf_config = tf.GPT2Config(
                 vocab_size=c.vocab_size, n_positions=c.block_size, n_embd=c.n_embd, n_layer=c.n_layer,
                 n_head=c.n_head, n_inner=c.d_ff, activation_function=_GPT2_ACT[c.ffn], layer_norm_epsilon=c.norm_eps,
-                resid_pdrop=c.dropout, embd_pdrop=c.dropout, attn_pdrop=c.attention_dropout, **{**special, **config_overrides})
+                resid_pdrop=c.dropout, embd_pdrop=c.dropout, attn_pdrop=c.dropout, **{**special, **config_overrides})
             hf, table = tf.GPT2LMHeadModel(hf_config), _gpt2_table(c.n_layer)
         else:
             rope = {"rope_type": "default", "rope_theta": c.rope_theta}
@@ -141,7 +141,7 @@ def to_hf(model: nn.Module, **config_overrides):
                 vocab_size=c.vocab_size, hidden_size=c.n_embd, intermediate_size=c.d_ff, num_hidden_layers=c.n_layer,
                 num_attention_heads=c.n_head, num_key_value_heads=c.n_kv_head, max_position_embeddings=c.block_size,
                 rms_norm_eps=c.norm_eps, rope_parameters=rope, attention_bias=c.bias, mlp_bias=c.bias,
-                attention_dropout=c.attention_dropout, **{**special, **config_overrides})
+                attention_dropout=c.dropout, **{**special, **config_overrides})
             hf, table = tf.LlamaForCausalLM(hf_config), _llama_table(c.n_layer, c.bias)
     elif isinstance(model, Encoder):
         c = model.config
@@ -151,7 +151,7 @@ def to_hf(model: nn.Module, **config_overrides):
             vocab_size=c.vocab_size, hidden_size=c.n_embd, num_hidden_layers=c.n_layer, num_attention_heads=c.n_head,
             intermediate_size=c.d_ff, hidden_act=c.ffn, max_position_embeddings=c.block_size,
             type_vocab_size=c.type_vocab_size, layer_norm_eps=c.norm_eps, hidden_dropout_prob=c.dropout,
-            attention_probs_dropout_prob=c.attention_dropout, pad_token_id=None, **config_overrides)
+            attention_probs_dropout_prob=c.dropout, pad_token_id=None, **config_overrides)
         hf = tf.BertForMaskedLM(hf_config)
         table = _bert_table(c.n_layer, dict(hf.named_parameters()))
     else:

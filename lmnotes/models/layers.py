@@ -132,7 +132,7 @@ class Attention(nn.Module):
     """
 
     def __init__(self, n_embd: int, n_head: int, n_kv_head: int, bias: bool, dropout: float,
-                 cross: bool = False, attn_dropout: float | None = None):
+                 cross: bool = False):
         super().__init__()
         self.n_head, self.n_kv_head, self.d_head = n_head, n_kv_head, n_embd // n_head
         kv_dim = n_kv_head * self.d_head
@@ -143,7 +143,7 @@ class Attention(nn.Module):
         else:
             self.qkv = nn.Linear(n_embd, n_embd + 2 * kv_dim, bias=bias)
         self.proj = nn.Linear(n_embd, n_embd, bias=bias)
-        self.dropout = dropout if attn_dropout is None else attn_dropout  # on the attention weights
+        self.dropout = dropout
         self.resid_dropout = nn.Dropout(dropout)
         self.save_attention = False
         self.attention: torch.Tensor | None = None
@@ -214,18 +214,17 @@ class Block(nn.Module):
     Post-norm (original Transformer, BERT):   x = Norm(x + Attn(x));  x = Norm(x + FFN(x))
     With ``cross=True`` a cross-attention sub-layer over the encoder's output sits in between.
     ``config`` is any model config with the fields n_embd, n_head, n_kv_head, d_ff, ffn, norm,
-    norm_eps, prenorm, bias, dropout and attn_dropout.
+    norm_eps, prenorm, bias and dropout.
     """
 
     def __init__(self, config, cross: bool = False):
         super().__init__()
         c = config
         self.prenorm = c.prenorm
-        self.attn = Attention(c.n_embd, c.n_head, c.n_kv_head, c.bias, c.dropout, attn_dropout=c.attention_dropout)
+        self.attn = Attention(c.n_embd, c.n_head, c.n_kv_head, c.bias, c.dropout)
         self.norm1 = make_norm(c.norm, c.n_embd, c.norm_eps, c.bias)
         if cross:
-            self.cross_attn = Attention(c.n_embd, c.n_head, c.n_kv_head, c.bias, c.dropout, cross=True,
-                                        attn_dropout=c.attention_dropout)
+            self.cross_attn = Attention(c.n_embd, c.n_head, c.n_kv_head, c.bias, c.dropout, cross=True)
             self.norm_cross = make_norm(c.norm, c.n_embd, c.norm_eps, c.bias)
         else:
             self.cross_attn = None
@@ -409,7 +408,6 @@ class BlockConfig:
     prenorm: bool = True
     bias: bool = True
     dropout: float = 0.0
-    attn_dropout: float | None = None  # on the attention weights; None = same as dropout
     norm_eps: float = 1e-5
 
     PRESETS: ClassVar[dict[str, dict]] = {}
@@ -436,15 +434,8 @@ class BlockConfig:
             self.d_ff = 32 * math.ceil(8 * self.n_embd / 3 / 32) if self.ffn == "swiglu" else 4 * self.n_embd
         if not isinstance(self.d_ff, int) or self.d_ff < 1:
             raise ValueError(f"d_ff must be a positive int, got {self.d_ff!r}")
-        for name in ("dropout", "attn_dropout"):
-            value = getattr(self, name)
-            if value is not None and not (isinstance(value, (int, float)) and 0.0 <= value < 1.0):
-                raise ValueError(f"{name} must be in [0, 1), got {value!r}")
-
-    @property
-    def attention_dropout(self) -> float:
-        """Dropout on the attention weights: ``attn_dropout``, or ``dropout`` when that is None."""
-        return self.dropout if self.attn_dropout is None else self.attn_dropout
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {self.dropout!r}")
 
     def to_dict(self) -> dict:
         return asdict(self)
