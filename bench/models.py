@@ -68,6 +68,14 @@ def train_step_fn(model, logits_of, autocast: bool, optimizer: torch.optim.Optim
     return step
 
 
+def our_logits(model, x):
+    return model(x)
+
+
+def hf_logits(model, x):
+    return model(input_ids=x, use_cache=False).logits
+
+
 def best_tokens_per_second(steps: dict) -> dict:
     """Run the steps interleaved (so all see the same machine load); best step per name, as tok/s."""
     times = {name: [] for name in steps}
@@ -96,8 +104,7 @@ def bench_training(peaks: dict) -> None:
             torch.manual_seed(0)
             ours = GPT(config).train()
             hf = to_hf(ours).train()
-            steps = {"ours": train_step_fn(ours, lambda m, x: m(x), autocast),
-                     "hf": train_step_fn(hf, lambda m, x: m(input_ids=x, use_cache=False).logits, autocast)}
+            steps = {"ours": train_step_fn(ours, our_logits, autocast), "hf": train_step_fn(hf, hf_logits, autocast)}
             tps = best_tokens_per_second(steps)
             mfu = {name: tps[name] * flops_per_token(config) / peaks[dtype] for name in tps}
             print(f"  {f'{n_layer} x {n_embd}':>15} {config.num_params() / 1e6:6.2f}M {dtype:>5} {tps['ours']:11,.0f} "
@@ -116,9 +123,8 @@ def bench_course_path() -> None:
         ours = GPT(config).train()
         hf_fp32, hf_bf16 = to_hf(ours).train(), to_hf(ours).train()
         choice = pick_autocast(ours, batch())
-        hf_logits = lambda m, x: m(input_ids=x, use_cache=False).logits  # noqa: E731
         steps = {
-            "ours": train_step_fn(ours, lambda m, x: m(x), choice == "bf16", configure_optimizer(ours, lr=1e-3)),
+            "ours": train_step_fn(ours, our_logits, choice == "bf16", configure_optimizer(ours, lr=1e-3)),
             "hf fp32": train_step_fn(hf_fp32, hf_logits, False, torch.optim.AdamW(hf_fp32.parameters(), fused=True)),
             "hf bf16": train_step_fn(hf_bf16, hf_logits, True, torch.optim.AdamW(hf_bf16.parameters(), fused=True)),
         }
