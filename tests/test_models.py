@@ -125,6 +125,30 @@ def test_saved_attention_weights_reproduce_the_fused_kernel():
     assert (weights.triu(1) == 0).all()
 
 
+@pytest.mark.parametrize("kw", [dict(pos="rope", norm="rmsnorm", ffn="swiglu", n_kv_head=2), dict(pos="learned")])
+def test_bf16_cpu_attention_takes_the_plain_path_and_agrees_with_the_fused_kernel(kw, monkeypatch):
+    """Under bf16 autocast on a CPU, attention (RoPE included) runs as plain bf16 ops instead of the
+    fused kernel (faster there); output and gradients agree with the fp32 fused kernel to bf16 precision."""
+    fused_calls = []
+    sdpa = torch.nn.functional.scaled_dot_product_attention
+    monkeypatch.setattr(torch.nn.functional, "scaled_dot_product_attention",
+                        lambda q, *a, **k: fused_calls.append(q.dtype) or sdpa(q, *a, **k))
+    model = GPT(tiny(**kw)).train()
+    x = torch.randint(0, V, (3, 20), generator=torch.Generator().manual_seed(0))
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        low = model(x).float()
+    low.square().mean().backward()
+    assert fused_calls == []
+    grad_low = model.wte.weight.grad.clone()
+    model.zero_grad()
+    full = model(x)
+    full.square().mean().backward()
+    assert fused_calls == [torch.float32] * 2  # one per layer
+    torch.testing.assert_close(low, full, atol=0.05, rtol=0.05)
+    cos = torch.nn.functional.cosine_similarity(grad_low.flatten(), model.wte.weight.grad.flatten(), dim=0)
+    assert cos > 0.99
+
+
 def test_position_helpers_match_their_definitions():
     torch.testing.assert_close(alibi_slopes(8), torch.tensor([2.0 ** -k for k in range(1, 9)]))
     from transformers.models.t5.modeling_t5 import T5Attention
