@@ -149,6 +149,19 @@ def test_bf16_cpu_attention_takes_the_plain_path_and_agrees_with_the_fused_kerne
     assert cos > 0.99
 
 
+def test_bf16_cpu_attention_over_many_keys_keeps_the_fused_kernel(monkeypatch):
+    """Beyond 256 keys the fused kernel, which never stores the T x S scores, is the faster one."""
+    fused_calls = []
+    sdpa = torch.nn.functional.scaled_dot_product_attention
+    monkeypatch.setattr(torch.nn.functional, "scaled_dot_product_attention",
+                        lambda q, *a, **k: fused_calls.append(q.dtype) or sdpa(q, *a, **k))
+    model = GPT(tiny(pos="rope", block_size=300, n_layer=1))
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        model(torch.randint(0, V, (1, 256)))
+        model(torch.randint(0, V, (1, 257)))
+    assert fused_calls == [torch.bfloat16]
+
+
 def test_position_helpers_match_their_definitions():
     torch.testing.assert_close(alibi_slopes(8), torch.tensor([2.0 ** -k for k in range(1, 9)]))
     from transformers.models.t5.modeling_t5 import T5Attention
