@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from lmnotes.models import GPT, Encoder, EncoderConfig, EncoderDecoder, EncoderDecoderConfig, GPTConfig, KVCache
-from lmnotes.models.layers import POSITIONS, alibi_slopes, t5_bucket
+from lmnotes.models.layers import PLAIN_BF16_CPU_MAX_KEYS, POSITIONS, alibi_slopes, t5_bucket
 
 V = 61
 
@@ -125,14 +125,20 @@ def test_saved_attention_weights_reproduce_the_fused_kernel():
     assert (weights.triu(1) == 0).all()
 
 
-@pytest.mark.parametrize("kw", [dict(pos="rope", norm="rmsnorm", ffn="swiglu", n_kv_head=2), dict(pos="learned")])
-def test_bf16_cpu_attention_takes_the_plain_path_and_agrees_with_the_fused_kernel(kw, monkeypatch):
-    """Under bf16 autocast on a CPU, attention (RoPE included) runs as plain bf16 ops instead of the
-    fused kernel (faster there); output and gradients agree with the fp32 fused kernel to bf16 precision."""
-    fused_calls = []
+@pytest.fixture
+def fused_calls(monkeypatch):
+    """The query dtype of every call to the fused attention kernel, in order."""
+    calls = []
     sdpa = torch.nn.functional.scaled_dot_product_attention
     monkeypatch.setattr(torch.nn.functional, "scaled_dot_product_attention",
-                        lambda q, *a, **k: fused_calls.append(q.dtype) or sdpa(q, *a, **k))
+                        lambda q, *a, **k: calls.append(q.dtype) or sdpa(q, *a, **k))
+    return calls
+
+
+@pytest.mark.parametrize("kw", [dict(pos="rope", norm="rmsnorm", ffn="swiglu", n_kv_head=2), dict(pos="learned")])
+def test_bf16_cpu_attention_takes_the_plain_path_and_agrees_with_the_fused_kernel(kw, fused_calls):
+    """Under bf16 autocast on a CPU, attention (RoPE included) runs as plain bf16 ops instead of the
+    fused kernel (faster there); output and gradients agree with the fp32 fused kernel to bf16 precision."""
     model = GPT(tiny(**kw)).train()
     x = torch.randint(0, V, (3, 20), generator=torch.Generator().manual_seed(0))
     with torch.autocast("cpu", dtype=torch.bfloat16):
@@ -149,16 +155,12 @@ def test_bf16_cpu_attention_takes_the_plain_path_and_agrees_with_the_fused_kerne
     assert cos > 0.99
 
 
-def test_bf16_cpu_attention_over_many_keys_keeps_the_fused_kernel(monkeypatch):
+def test_bf16_cpu_attention_over_many_keys_keeps_the_fused_kernel(fused_calls):
     """Beyond 256 keys the fused kernel, which never stores the T x S scores, is the faster one."""
-    fused_calls = []
-    sdpa = torch.nn.functional.scaled_dot_product_attention
-    monkeypatch.setattr(torch.nn.functional, "scaled_dot_product_attention",
-                        lambda q, *a, **k: fused_calls.append(q.dtype) or sdpa(q, *a, **k))
-    model = GPT(tiny(pos="rope", block_size=300, n_layer=1))
+    model = GPT(tiny(pos="rope", block_size=PLAIN_BF16_CPU_MAX_KEYS + 1, n_layer=1))
     with torch.autocast("cpu", dtype=torch.bfloat16):
-        model(torch.randint(0, V, (1, 256)))
-        model(torch.randint(0, V, (1, 257)))
+        model(torch.randint(0, V, (1, PLAIN_BF16_CPU_MAX_KEYS)))
+        model(torch.randint(0, V, (1, PLAIN_BF16_CPU_MAX_KEYS + 1)))
     assert fused_calls == [torch.bfloat16]
 
 

@@ -27,6 +27,10 @@ from torch import nn
 NORMS = ("layernorm", "rmsnorm")
 FFNS = ("relu", "gelu", "gelu_tanh", "swiglu")
 POSITIONS = ("learned", "sinusoidal", "rope", "alibi", "t5", "none")
+#: In bfloat16 on a CPU, attention as three plain ops (two matmuls and a softmax) trains 1.3-3.4x
+#: faster than the fused kernel up to 256 keys (forward + backward); by 512 keys the fused kernel,
+#: which never stores the T x S scores, is 1.8x faster (measured on 2 cores with AMX).
+PLAIN_BF16_CPU_MAX_KEYS = 256
 
 
 def check_choice(name: str, value, allowed) -> None:
@@ -130,7 +134,8 @@ class Attention(nn.Module):
     attention takes queries from ``x`` and keys/values from ``context`` (the encoder's output).
     Then, per head,   Attention(Q, K, V) = softmax(Q K^T / sqrt(d_head) + bias) V,
     with ``bias`` holding -inf where a query may not look (future tokens, padding) and ALiBi/T5
-    position terms. PyTorch's fused ``scaled_dot_product_attention`` computes it; set
+    position terms. PyTorch's fused ``scaled_dot_product_attention`` computes it, except in bf16 on
+    a CPU over at most ``PLAIN_BF16_CPU_MAX_KEYS`` keys, where the explicit ops are faster; set
     ``save_attention = True`` to compute it explicitly and keep the weights in ``.attention``.
     """
 
@@ -172,10 +177,7 @@ class Attention(nn.Module):
         if mask is not None and mask.dtype != torch.bool:
             mask = mask.to(q.dtype)
         dropout = self.dropout if self.training else 0.0
-        # In bfloat16 on a CPU the three plain ops below (two matmuls and a softmax) train 1.3-3.4x
-        # faster than the fused kernel up to 256 keys (forward + backward); by 512 keys the fused
-        # kernel, which never stores the T x S scores, is 1.8x faster (measured on 2 cores with AMX).
-        plain = q.dtype == torch.bfloat16 and q.device.type == "cpu" and k.shape[2] <= 256
+        plain = q.dtype == torch.bfloat16 and q.device.type == "cpu" and k.shape[2] <= PLAIN_BF16_CPU_MAX_KEYS
         if self.save_attention or plain:
             scores = (q * (1.0 / math.sqrt(self.d_head))) @ k.transpose(-2, -1)
             if is_causal:
