@@ -1,0 +1,189 @@
+"""Argument checks shared by every public function of lmnotes.
+
+Bad input gets a ``ValueError`` (a wrong value) or ``TypeError`` (a wrong kind of thing) whose message
+names the argument, says what was given and what is allowed: never a silent wrong answer, never a deep
+torch stack trace. Numbers are accepted the way Python's numeric tower and numpy/torch allow, so a
+learner who computed a value with numpy or torch is not refused: ``numbers.Integral`` /
+``numbers.Real`` instances (``np.int64``, ``np.float32``, ...) and 0-d tensors. Booleans are never
+numbers here, and strings are never booleans.
+
+Each check returns the value converted to a plain Python type, so callers write
+``k = checks.integer("k", k, low=1)``.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from collections.abc import Iterable
+from typing import Any
+
+#: Upper bound for sizes a learner may ask for (counts of examples, lengths, steps): far above what
+#: any notebook needs, far below what would hang a laptop or exhaust its memory.
+MAX_SIZE = 10_000_000
+
+
+def _describe(value: Any) -> str:
+    text = repr(value)
+    if len(text) > 60:
+        text = text[:57] + "..."
+    return f"{type(value).__name__} {text}"
+
+
+def _scalar(value: Any) -> Any:
+    """A 0-d tensor or numpy scalar/0-d array as a Python number; anything else unchanged."""
+    if hasattr(value, "ndim") and getattr(value, "ndim") == 0 and hasattr(value, "item"):
+        return value.item()
+    return value
+
+
+def integer(name: str, value: Any, low: int | None = None, high: int | None = None) -> int:
+    """An integer (Python, numpy or a 0-d integer tensor) in ``[low, high]``; returned as ``int``."""
+    plain = _scalar(value)
+    if isinstance(plain, bool) or not isinstance(plain, numbers.Integral):
+        raise TypeError(f"{name} must be an integer, got {_describe(value)}")
+    plain = int(plain)
+    if (low is not None and plain < low) or (high is not None and plain > high):
+        raise ValueError(f"{name} must be an integer {_bounds(low, high)}, got {plain}")
+    return plain
+
+
+def size(name: str, value: Any, low: int = 1, high: int = MAX_SIZE) -> int:
+    """A count or length: an integer in ``[low, high]`` (``high`` guards against runaway sizes)."""
+    return integer(name, value, low=low, high=high)
+
+
+def real(name: str, value: Any, low: float | None = None, high: float | None = None, *,
+         low_open: bool = False, high_open: bool = False, finite: bool = True) -> float:
+    """A real number (int, float, numpy or 0-d tensor) within the bounds; returned as ``float``.
+
+    ``low_open``/``high_open`` exclude the bound itself; ``finite`` refuses nan and +-inf.
+    """
+    plain = _scalar(value)
+    if isinstance(plain, bool) or not isinstance(plain, numbers.Real):
+        raise TypeError(f"{name} must be a real number, got {_describe(value)}")
+    plain = float(plain)
+    if math.isnan(plain) or (finite and math.isinf(plain)):
+        raise ValueError(f"{name} must be a finite number, got {plain}")
+    too_low = low is not None and (plain <= low if low_open else plain < low)
+    too_high = high is not None and (plain >= high if high_open else plain > high)
+    if too_low or too_high:
+        raise ValueError(f"{name} must be a number {_bounds(low, high, low_open, high_open)}, got {plain}")
+    return plain
+
+
+def positive(name: str, value: Any) -> float:
+    """A finite real number > 0."""
+    return real(name, value, low=0.0, low_open=True)
+
+
+def probability(name: str, value: Any, *, open_low: bool = False, open_high: bool = False) -> float:
+    """A probability in [0, 1] (either end excluded on request)."""
+    return real(name, value, 0.0, 1.0, low_open=open_low, high_open=open_high)
+
+
+def boolean(name: str, value: Any) -> bool:
+    """A real boolean (``True``/``False``, numpy's bool, a 0-d bool tensor); never a string or 0/1."""
+    plain = _scalar(value)
+    if type(plain).__name__ in ("bool", "bool_") and not isinstance(plain, str):
+        return bool(plain)
+    raise TypeError(f"{name} must be True or False, got {_describe(value)}")
+
+
+def choice(name: str, value: Any, allowed: Iterable) -> Any:
+    """One of ``allowed``."""
+    allowed = list(allowed)
+    try:
+        ok = value in allowed
+    except TypeError:  # unhashable or uncomparable
+        ok = False
+    if not ok:
+        raise ValueError(f"{name} must be one of {allowed}, got {value!r}")
+    return value
+
+
+def text(name: str, value: Any, *, allow_empty: bool = False) -> str:
+    """A single string."""
+    if not isinstance(value, str):
+        raise TypeError(f"{name} must be a string, got {_describe(value)}")
+    if not allow_empty and not value:
+        raise ValueError(f"{name} must be a non-empty string")
+    return value
+
+
+def texts(name: str, value: Any, *, allow_empty_list: bool = False) -> list[str]:
+    """A list (or other sequence) of strings. A single string is refused: it would otherwise be read
+    character by character."""
+    if isinstance(value, str):
+        raise TypeError(f"{name} must be a list of texts, got a single string; wrap it: [{value[:30]!r}]")
+    if not isinstance(value, Iterable) or isinstance(value, (bytes, dict)):
+        raise TypeError(f"{name} must be a list of texts, got {_describe(value)}")
+    items = list(value)
+    bad = [i for i, item in enumerate(items) if not isinstance(item, str)]
+    if bad:
+        raise TypeError(f"{name} must hold only strings; item {bad[0]} is {_describe(items[bad[0]])}")
+    if not items and not allow_empty_list:
+        raise ValueError(f"{name} must hold at least one text, got an empty list")
+    return items
+
+
+def tensor(name: str, value: Any, *, ndim: int | None = None, dtype: str | None = None):
+    """A torch tensor with ``ndim`` dimensions and a dtype of kind ``"int"``, ``"float"`` or
+    ``"bool"`` (each optional)."""
+    import torch
+
+    if not isinstance(value, torch.Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor, got {_describe(value)}")
+    if ndim is not None and value.dim() != ndim:
+        raise ValueError(f"{name} must have {ndim} dimension(s), got shape {tuple(value.shape)}")
+    if dtype is not None:
+        kinds = {"int": not value.dtype.is_floating_point and not value.dtype.is_complex
+                 and value.dtype != torch.bool,
+                 "float": value.dtype.is_floating_point, "bool": value.dtype == torch.bool}
+        choice("dtype", dtype, kinds)
+        if not kinds[dtype]:
+            raise TypeError(f"{name} must hold {dtype} values, got dtype {value.dtype}")
+    return value
+
+
+def model_kind(name: str, model: Any, kind: str) -> None:
+    """``model`` must be a causal (left-to-right) or a masked (bidirectional) language model.
+
+    ``kind`` is ``"causal"`` or ``"masked"``. lmnotes models say what they are through their config's
+    ``causal`` flag or their class; transformers models through ``config.is_decoder`` /
+    ``is_encoder_decoder`` and the architecture name.
+    """
+    choice("kind", kind, ("causal", "masked"))
+    actual = _model_kind(model)
+    if actual is None:
+        raise TypeError(f"{name} must be a language model (an lmnotes or transformers model), "
+                        f"got {_describe(model)}")
+    if actual != kind:
+        need = "a causal (left-to-right) LM such as GPT" if kind == "causal" else \
+            "a masked LM such as the Encoder (BERT)"
+        raise TypeError(f"{name} must be {need}, got {type(model).__name__}, a {actual} model")
+
+
+def _model_kind(model: Any) -> str | None:
+    config = getattr(model, "config", None)
+    if config is None or not hasattr(model, "forward"):
+        return None
+    causal = getattr(config, "causal", None)
+    if isinstance(causal, bool):
+        return "causal" if causal else "masked"
+    names = " ".join(getattr(config, "architectures", None) or [type(model).__name__])
+    if "CausalLM" in names or "LMHead" in names or type(model).__name__ == "GPT":
+        return "causal"
+    if "MaskedLM" in names or "ForPreTraining" in names or type(model).__name__ == "Encoder":
+        return "masked"
+    return None
+
+
+def _bounds(low, high, low_open: bool = False, high_open: bool = False) -> str:
+    if low is not None and high is not None:
+        return f"in {'(' if low_open else '['}{low}, {high}{')' if high_open else ']'}"
+    if low is not None:
+        return f"{'>' if low_open else '>='} {low}"
+    if high is not None:
+        return f"{'<' if high_open else '<='} {high}"
+    return ""
