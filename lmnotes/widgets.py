@@ -4,7 +4,8 @@
 * ``tokenizer_playground``: text as tokens and ids under several tokenizers (01);
 * ``next_token_explorer``: a causal LM's next-token distribution as the prompt changes (02);
 * ``masking_explorer``: BERT's 15% / 80-10-10 corruption of a sentence (03);
-* ``pruning_explorer``: remove attention heads and watch the held-out metrics (04).
+* ``pruning_explorer``: remove attention heads and watch the held-out metrics (04);
+* ``extrapolation_explorer``: a position scheme's held-out loss past its training length (07).
 
 Written against what ipywidgets 7.7 (Colab) and 8 (JupyterLab 4) share: plain Dropdown / Text /
 HTML / VBox widgets wired with ``observe``, no Output-widget tricks, no third-party widgets.
@@ -15,13 +16,14 @@ plain functions that unit tests call without a kernel.
 from __future__ import annotations
 
 import html
+import math
 from collections.abc import Callable, Mapping, Sequence
 
 import ipywidgets as W
 import torch
 from torch import nn
 
-from lmnotes import compression, course, objectives, pretraining, prompting
+from lmnotes import checks, compression, course, objectives, pretraining, prompting
 
 # A colour-blind-friendly cycle (Okabe-Ito, lightened) for token backgrounds.
 TOKEN_COLOURS = ["#f5c98b", "#a6d9f5", "#a8e0c8", "#f7f0a0", "#b3c8e8", "#f2b89a", "#e3bcd6"]
@@ -251,3 +253,34 @@ def pruning_explorer(model: nn.Module, importance: torch.Tensor,
     order.observe(show, names="value")
     show()
     return W.VBox([order, count, view])
+
+
+def extrapolation_html(table: Mapping[str, Mapping[int, float]], scheme: str, length: int) -> str:
+    """One scheme's held-out loss at one evaluation length, beside its loss at the training length
+    (the smallest length in ``table[scheme]``); ``nan`` marks a length the scheme cannot run at."""
+    scheme = checks.choice("scheme", scheme, list(table))
+    row = table[scheme]
+    length = checks.choice("length", length, list(row))
+    base = row[min(row)]
+    loss = row[length]
+    if loss != loss:  # nan
+        return f"<b>{html.escape(scheme)}</b> at {length} tokens: cannot run (no position beyond {min(row)})"
+    return (f"<b>{html.escape(scheme)}</b> at {length} tokens ({length // min(row)}x the training length): "
+            f"loss {loss:.3f} nats/char, perplexity {math.exp(loss):.2f}, "
+            f"{100 * (loss / base - 1):+.1f}% loss vs {base:.3f} at {min(row)}")
+
+
+def extrapolation_explorer(table: Mapping[str, Mapping[int, float]]) -> W.VBox:
+    """Pick a position scheme and an evaluation length; see its held-out loss against in-length (07)."""
+    schemes = list(table)
+    lengths = sorted(table[schemes[0]])
+    scheme = W.Dropdown(options=schemes, value=schemes[0], description="scheme")
+    length = W.SelectionSlider(options=lengths, value=lengths[-1], description="eval length")
+    out = W.HTML(extrapolation_html(table, scheme.value, length.value))
+
+    def show(_=None):
+        out.value = extrapolation_html(table, scheme.value, length.value)
+
+    scheme.observe(show, names="value")
+    length.observe(show, names="value")
+    return W.VBox([W.HBox([scheme, length]), out])

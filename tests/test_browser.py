@@ -163,3 +163,31 @@ def test_start_here_runs_in_jupyterlab_and_renders_its_widget(lab):
     assert page_errors == []
     assert screenshot.stat().st_size > 10_000
     assert (ROOT / "notebooks" / NOTEBOOK).read_bytes() == source, "the browser must not save over the sources"
+
+
+def test_long_sequences_extrapolation_explorer_follows_its_scheme_picker(lab):
+    """07's widget: picking another position scheme changes the loss line it shows."""
+    from playwright.sync_api import expect, sync_playwright
+
+    notebook = "07_long_sequences.ipynb"
+    source = (ROOT / "notebooks" / notebook).read_bytes()
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 1000})
+            page.goto(f"{lab}/lab/tree/notebooks/{notebook}")
+            page.wait_for_selector(".jp-Notebook", timeout=60_000)
+            page.wait_for_function(KERNEL_IDLE, timeout=60_000)
+            page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
+            page.wait_for_function(f"() => ({CODE_CELLS})().every(cell => cell.count !== null)", timeout=300_000)
+            page.wait_for_function(KERNEL_IDLE, timeout=300_000)
+            widget = page.locator(".jp-OutputArea-output:has(.jupyter-widgets)").first
+            widget.scroll_into_view_if_needed()
+            expect(widget).to_contain_text("learned", timeout=30_000)
+            widget.locator("select").first.select_option(label="alibi")
+            expect(widget).to_contain_text("16x the training length", timeout=10_000)
+            cells = page.evaluate(CODE_CELLS)
+        finally:
+            browser.close()
+    assert [output for cell in cells for output in cell["outputs"] if output.startswith("error")] == []
+    assert (ROOT / "notebooks" / notebook).read_bytes() == source, "the browser must not save over the sources"

@@ -63,3 +63,12 @@ def test_bad_inputs():
         linear_attention(torch.randn(4, 8), torch.randn(5, 8), torch.randn(4, 8))
     with pytest.raises(TypeError):
         rope_scaled(GPTConfig, "ntk", 2)
+
+
+def test_kv_bytes_exercise_names_the_mistake(capsys):
+    from lmnotes import exercises
+    assert exercises.check("kv-bytes-llama2-70b", 327_680)
+    assert not exercises.check("kv-bytes-llama2-70b", 327_680 * 8)
+    assert "8 key/value heads" in capsys.readouterr().out
+    assert not exercises.check("kv-bytes-llama2-70b", 327_680 * 2)
+    assert "fp32" in capsys.readouterr().out

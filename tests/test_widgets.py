@@ -124,3 +124,20 @@ def test_pruning_explorer_shows_the_metrics_of_the_chosen_pruning():
     order.value = "most important first"
     assert "most important first" in view.value
     assert torch.equal(model.blocks[0].attn.proj.weight, tiny_encoder().blocks[0].attn.proj.weight)
+
+
+def test_extrapolation_explorer_follows_scheme_and_length():
+    table = {"learned": {32: 2.0, 64: float("nan")}, "alibi": {32: 2.0, 64: 2.02}}
+    assert "cannot run" in widgets.extrapolation_html(table, "learned", 64)
+    assert "+1.0% loss vs 2.000 at 32" in widgets.extrapolation_html(table, "alibi", 64)
+    box = widgets.extrapolation_explorer(table)
+    (scheme, length), view = box.children[0].children, box.children[1]
+    assert "cannot run" in view.value
+    scheme.value = "alibi"
+    assert "2x the training length" in view.value
+    length.value = 32
+    assert "+0.0%" in view.value
+    with pytest.raises(ValueError, match="scheme"):
+        widgets.extrapolation_html(table, "rope", 64)
+    with pytest.raises(ValueError, match="length"):
+        widgets.extrapolation_html(table, "alibi", 128)
