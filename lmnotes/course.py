@@ -113,9 +113,9 @@ CHAPTERS = [
             {"file": "06_training_at_scale.ipynb", "title": "Training at scale", "available": False,
              "measures": "noise and duplication vs held-out loss; pre- vs post-norm; activations; "
                          "distributed training as exact arithmetic; a fitted scaling law"},
-            {"file": "07_long_sequences.ipynb", "title": "Long sequences", "available": False,
-             "measures": "KV-cache speed-up; KV bytes per token for MHA/GQA/MQA; length extrapolation "
-                         "per position scheme; passkey accuracy vs distance"},
+            {"file": "07_long_sequences.ipynb", "title": "Long sequences", "available": True,
+             "measures": "KV-cache speed-up; KV bytes per token for MHA/GQA/MQA; linear attention; length "
+                         "extrapolation per position scheme; RoPE interpolation and NTK scaling"},
         ],
     },
     {
