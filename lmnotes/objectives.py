@@ -138,6 +138,20 @@ def causal_mask(T: int) -> torch.Tensor:
     return torch.ones(T, T, dtype=torch.bool).tril()
 
 
+def prefix_lm_mask(T: int, prefix: int) -> torch.Tensor:
+    """The ``(T, T)`` attention mask of a prefix language model (§1.2.3): the first ``prefix``
+    positions see one another in both directions (like an encoder), the rest see the whole prefix
+    and, causally, everything up to themselves (like a decoder). ``prefix=0`` gives the causal
+    mask, ``prefix=T`` full attention."""
+    if isinstance(T, bool) or not isinstance(T, int) or T < 1:
+        raise ValueError(f"T must be a positive int, got {T!r}")
+    if isinstance(prefix, bool) or not isinstance(prefix, int) or not 0 <= prefix <= T:
+        raise ValueError(f"prefix must be an int in [0, T={T}], got {prefix!r}")
+    mask = causal_mask(T)
+    mask[:, :prefix] = True
+    return mask
+
+
 # --------------------------------------------------------------------------------------------
 # Choosing which positions to corrupt (shared by BERT, ELECTRA and the BART corruptions)
 
