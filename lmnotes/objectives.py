@@ -46,6 +46,8 @@ from dataclasses import dataclass
 
 import torch
 
+from lmnotes import checks
+
 IGNORE_INDEX = -100  # the label that cross-entropy losses skip (``lm_loss`` in lmnotes.training)
 
 Sampler = Callable[[torch.Tensor, torch.Tensor, torch.Generator], torch.Tensor]
@@ -143,10 +145,8 @@ def prefix_lm_mask(T: int, prefix: int) -> torch.Tensor:
     positions see one another in both directions (like an encoder), the rest see the whole prefix
     and, causally, everything up to themselves (like a decoder). ``prefix=0`` gives the causal
     mask, ``prefix=T`` full attention."""
-    if isinstance(T, bool) or not isinstance(T, int) or T < 1:
-        raise ValueError(f"T must be a positive int, got {T!r}")
-    if isinstance(prefix, bool) or not isinstance(prefix, int) or not 0 <= prefix <= T:
-        raise ValueError(f"prefix must be an int in [0, T={T}], got {prefix!r}")
+    T = checks.size("T", T)
+    prefix = checks.integer("prefix", prefix, low=0, high=T)
     mask = causal_mask(T)
     mask[:, :prefix] = True
     return mask
