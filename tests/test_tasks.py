@@ -61,3 +61,12 @@ def test_word_lookup_tagger_and_overlap_span():
         finetuning.overlap_span("where ?", "no full stop")
     with pytest.raises(TypeError, match="question"):
         finetuning.overlap_span(3, context)
+
+
+def test_record_text_is_what_the_model_reads():
+    assert tasks.record_text(("a review .", "positive")) == "a review ."
+    assert tasks.record_text((("ben lives in rome .", "ben lives in oslo ."), "contradict")) == \
+        "ben lives in rome . ben lives in oslo ."
+    assert tasks.record_text((("where does ben live ?", "ben lives in rome ."), (3, 3))) == "ben lives in rome ."
+    with pytest.raises(TypeError, match="example"):
+        tasks.record_text(((1, 2), "x"))

@@ -125,3 +125,16 @@ def next_sentence_pairs(n: int, seed: int) -> list[tuple[tuple[str, str], str]]:
             other = stories[(i + 1 + rng.randrange(n)) % (n + 1)]
             pairs.append(((story[k], rng.choice(other)), NEXT_SENTENCE[1]))
     return pairs
+
+
+def record_text(example) -> str:
+    """The text a fine-tuning example shows its model, for checking it against pre-training data
+    (``lmnotes.data.overlap``): the text itself, a pair's two texts joined, and for a question with
+    its context, the context (where the answer is)."""
+    x = example[0]
+    if isinstance(x, str):
+        return x
+    if isinstance(x, tuple) and len(x) == 2 and all(isinstance(t, str) for t in x):
+        first, second = x
+        return second if first.endswith("?") else f"{first} {second}"
+    raise TypeError(f"example must be (text, target) or ((text, text), target), got {example!r:.80}")
