@@ -159,17 +159,20 @@ def toyworld_stream(tok: WordTokenizer, n_tokens: int, seed: int) -> torch.Tenso
 
 
 @torch.no_grad()
-def icl_accuracy(model, tok, shots: int, n: int = 300, seed: int = 12345) -> float:
+def icl_accuracy(model, tok, shots: int, n: int = 300, seed: int = 12345, documents=None) -> float:
     """Exact label-word accuracy on ICL documents with *random* label mappings (p_fixed=0).
 
     The prompt holds ``shots`` demonstrations then a query; the model is right when its most
     likely next token is that document's label word. With a random mapping only the
     demonstrations say which word means which class, so 0 shots cannot beat chance (1/12), and
     the best possible accuracy with k shots is ``prompting.icl_ceiling(k)`` = 1 - (10/11) 0.5^k (the
-    query's class may not have appeared yet).
+    query's class may not have appeared yet). ``documents`` replaces the drawn ones (e.g. only
+    those ``data.overlap.unseen`` keeps).
     """
     model.eval()
-    docs = toyworld.icl_documents(n, seed, n_lines=shots + 1, p_fixed=0.0)
+    docs = toyworld.icl_documents(n, seed, n_lines=shots + 1, p_fixed=0.0) if documents is None else list(documents)
+    if not docs or any(len(d.inputs) != shots + 1 for d in docs):
+        raise ValueError(f"documents must be a non-empty list of ICL documents with {shots} demonstrations each")
     prompts = [tok.encode(d.prompt) for d in docs]
     x = torch.tensor(prompts)  # every prompt has the same length: 4 tokens per line
     predicted = model(x)[:, -1].argmax(-1)

@@ -68,6 +68,20 @@ def test_bad_input(bad, error):
 EVALUATION_SETS: dict[str, tuple] = {}
 
 
+def _icl_curve_documents(k):  # notebook 08's ICL curve, k >= 2 demonstrations: the unseen documents
+    docs = toyworld.icl_documents(300, 12345, n_lines=k + 1, p_fixed=0.0)
+    return overlap.unseen("toyworld-gpt", docs, ICL_RECORD)
+
+
+def ICL_RECORD(d):
+    return d.prompt + " " + d.response
+
+
+for _k in (2, 4, 8):
+    EVALUATION_SETS[f"08 ICL curve, {_k} demonstrations"] = (
+        "toyworld-gpt", lambda k=_k: _icl_curve_documents(k), ICL_RECORD)
+
+
 @pytest.mark.parametrize("label", sorted(EVALUATION_SETS))
 def test_evaluation_sets_have_zero_overlap(label):
     model, build, text = EVALUATION_SETS[label]
