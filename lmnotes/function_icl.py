@@ -36,7 +36,7 @@ def linear_tasks(n_tasks: int, n_points: int, dim: int, seed: int) -> tuple[torc
     return xs, torch.einsum("bnd,bd->bn", xs, ws), ws
 
 
-def _check_xy(xs, ys) -> None:
+def _xs_and_ys(xs, ys) -> None:
     checks.tensor("xs", xs, ndim=3, dtype="float")
     checks.tensor("ys", ys, ndim=2, dtype="float")
     if ys.shape != xs.shape[:2]:
@@ -48,7 +48,7 @@ def predictions(estimator: str, xs: torch.Tensor, ys: torch.Tensor) -> torch.Ten
     """Prediction of every y_i from examples 0..i-1 and x_i, by ``estimator`` (one of ``ESTIMATORS``):
     a (B, n) tensor whose column k is the prediction after k in-context examples."""
     checks.choice("estimator", estimator, ESTIMATORS)
-    _check_xy(xs, ys)
+    _xs_and_ys(xs, ys)
     xs, ys = xs.double(), ys.double()
     B, n, d = xs.shape
     out = torch.zeros(B, n, dtype=torch.float64)
