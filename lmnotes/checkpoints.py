@@ -9,6 +9,10 @@ both ``lmnotes.checkpoints.load(name)`` and ``transformers``' ``from_pretrained(
 * ``lmnotes.json``: what lmnotes adds — the recipe that made it, the figures that recipe measured
   (validation loss, training time) and the sha256 of ``model.safetensors``, verified on every load.
 
+A model with no ``transformers`` counterpart (``RegressionGPT``, which reads vectors, not tokens) is
+bundled *natively*: ``model.safetensors`` + ``config.json`` (its lmnotes config) + ``lmnotes.json``, no
+tokenizer; ``load`` builds it from its recorded class.
+
 Each model is made by a recipe in :mod:`lmnotes.recipes` that anyone can re-run
 (``./course recipe NAME``).
 """
@@ -72,10 +76,11 @@ def sha256(file: Path) -> str:
 def verify(folder: Path) -> dict:
     """Check that ``folder`` holds a complete bundle whose weights match their recorded sha256."""
     folder = Path(folder)
-    missing = [f for f in ("config.json", WEIGHTS, "tokenizer.json", META) if not (folder / f).is_file()]
+    meta = json.loads((folder / META).read_text()) if (folder / META).is_file() else {}
+    needed = ("config.json", WEIGHTS) + (() if meta.get("native") else ("tokenizer.json",)) + (META,)
+    missing = [f for f in needed if not (folder / f).is_file()]
     if missing:
         raise ValueError(f"checkpoint folder {folder.name!r} is incomplete: missing {missing}")
-    meta = json.loads((folder / META).read_text())
     actual = sha256(folder / WEIGHTS)
     if actual != meta.get("sha256"):
         raise ValueError(
@@ -98,6 +103,8 @@ def load_folder(folder: str | Path, device: str | None = None) -> Bundled:
 
     folder = Path(folder)
     meta = verify(folder)
+    if meta.get("native"):
+        return _load_native(folder, meta, device)
     kind = AutoConfig.from_pretrained(folder).model_type
     if kind not in _AUTO:
         raise ValueError(f"checkpoint {folder.name!r} holds a {kind!r} model; lmnotes bundles GPT-2, LLaMA or BERT")
@@ -140,3 +147,43 @@ def save(folder: Path, hf_model, tokenizer, meta: dict[str, Any]) -> dict:
     record["size_bytes"] = (folder / WEIGHTS).stat().st_size
     (folder / META).write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
     return record
+
+
+#: lmnotes models bundled natively (no transformers counterpart): class name -> (module, config class)
+NATIVE = {"RegressionGPT": ("lmnotes.models.regression", "RegressionGPTConfig")}
+
+
+def save_native(folder: Path, model, meta: dict[str, Any]) -> dict:
+    """Write a native bundle: the model's safetensors weights, its lmnotes config and ``lmnotes.json``."""
+    from safetensors.torch import save_file
+
+    name = type(model).__name__
+    if name not in NATIVE:
+        raise TypeError(f"model must be one of the natively bundled classes {sorted(NATIVE)}, got {name}")
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, folder / WEIGHTS)
+    (folder / "config.json").write_text(json.dumps(model.config.to_dict(), indent=2, sort_keys=True) + "\n")
+    record = dict(meta, native=True, model_class=name)
+    record["sha256"] = sha256(folder / WEIGHTS)
+    record["size_bytes"] = (folder / WEIGHTS).stat().st_size
+    (folder / META).write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
+    return record
+
+
+def _load_native(folder: Path, meta: dict, device: str | None) -> Bundled:
+    import importlib
+
+    from safetensors.torch import load_file
+
+    if meta.get("model_class") not in NATIVE:
+        raise ValueError(f"checkpoint {folder.name!r} records an unknown native class {meta.get('model_class')!r}")
+    module_name, config_name = NATIVE[meta["model_class"]]
+    module = importlib.import_module(module_name)
+    config = getattr(module, config_name).from_dict(json.loads((folder / "config.json").read_text()))
+    model = getattr(module, meta["model_class"])(config)
+    model.load_state_dict(load_file(folder / WEIGHTS))
+    model.eval()
+    if device is not None:
+        model.to(device)
+    return Bundled(name=meta.get("name", folder.name), model=model, tokenizer=None, meta=meta)

@@ -124,8 +124,9 @@ CHAPTERS = [
         "sections": "§3.1-3.3",
         "notebooks": [
             {"file": "08_in_context_learning.ipynb", "title": "Prompt design and in-context learning",
-             "available": False,
-             "measures": "error vs number of demonstrations; spread over demonstration orders"},
+             "available": True,
+             "measures": "accuracy vs number of demonstrations with random label words; fixed vs flipped labels; "
+                         "label words; spread over 20 orders; in-context linear regression vs least squares"},
             {"file": "09_advanced_prompting.ipynb", "title": "Chain of thought and friends",
              "available": False,
              "measures": "accuracy with and without worked steps; self-consistency vs samples; "

@@ -10,6 +10,7 @@ from scratch and writes it to ``lmnotes/checkpoints/NAME/`` with the figures it 
 | ``shakespeare-bpe`` | GPT-2-form GPT, 2,048 BPE tokens | Shakespeare | the offline stand-in for distilgpt2 |
 | ``toyworld-gpt`` | LLaMA-form GPT, one token per word | toy-world mixture + bursty ICL documents | prompting and alignment chapters |
 | ``toyworld-bert`` | BERT-form encoder, one token per word | toy-world mixture, BERT masking | chapter 1 (BERT, fine-tuning) |
+| ``linear-regression-icl`` | ``RegressionGPT`` on (x, y) vectors | random linear functions, d = 5 | in-context learning of a function class (notebook 08) |
 
 Every recipe is deterministic given its seed (up to CPU floating-point effects of thread counts).
 """
@@ -158,17 +159,20 @@ def toyworld_stream(tok: WordTokenizer, n_tokens: int, seed: int) -> torch.Tenso
 
 
 @torch.no_grad()
-def icl_accuracy(model, tok, shots: int, n: int = 300, seed: int = 12345) -> float:
+def icl_accuracy(model, tok, shots: int, n: int = 300, seed: int = 12345, documents=None) -> float:
     """Exact label-word accuracy on ICL documents with *random* label mappings (p_fixed=0).
 
     The prompt holds ``shots`` demonstrations then a query; the model is right when its most
     likely next token is that document's label word. With a random mapping only the
     demonstrations say which word means which class, so 0 shots cannot beat chance (1/12), and
     the best possible accuracy with k shots is ``prompting.icl_ceiling(k)`` = 1 - (10/11) 0.5^k (the
-    query's class may not have appeared yet).
+    query's class may not have appeared yet). ``documents`` replaces the drawn ones (e.g. only
+    those ``data.overlap.unseen`` keeps).
     """
     model.eval()
-    docs = toyworld.icl_documents(n, seed, n_lines=shots + 1, p_fixed=0.0)
+    docs = toyworld.icl_documents(n, seed, n_lines=shots + 1, p_fixed=0.0) if documents is None else list(documents)
+    if not docs or any(len(d.inputs) != shots + 1 for d in docs):
+        raise ValueError(f"documents must be a non-empty list of ICL documents with {shots} demonstrations each")
     prompts = [tok.encode(d.prompt) for d in docs]
     x = torch.tensor(prompts)  # every prompt has the same length: 4 tokens per line
     predicted = model(x)[:, -1].argmax(-1)
@@ -277,6 +281,55 @@ def toyworld_bert(smoke: bool = False) -> Result:
 
 
 # --------------------------------------------------------------------------------------------
+# In-context learning of a function class
+
+#: numbers of in-context examples at which linear-regression-icl's error is recorded
+REGRESSION_SHOTS = (0, 1, 2, 3, 4, 5, 10, 20)
+#: seed of linear-regression-icl's evaluation tasks; training tasks use seeds below 10**9 (disjoint)
+REGRESSION_EVAL_SEED = 10**9
+
+
+@recipe("linear-regression-icl", "RegressionGPT meta-trained on random linear regressions (d=5, up to 20 "
+                                 "in-context examples), Garg et al. 2022 style")
+def linear_regression_icl(smoke: bool = False) -> Result:
+    from lmnotes import function_icl
+    from lmnotes.models.regression import RegressionGPT, RegressionGPTConfig
+
+    hp = dict(dim=5, max_points=21, n_layer=3, n_head=4, n_embd=64, batch_size=64, steps=10000, lr=1e-3,
+              warmup=200, min_lr=1e-4, weight_decay=0.0, seed=1337, eval_tasks=2000, eval_seed=REGRESSION_EVAL_SEED)
+    if smoke:
+        hp.update(n_layer=1, n_embd=16, n_head=2, batch_size=4, steps=3, warmup=1, eval_tasks=20)
+    config = RegressionGPTConfig(dim=hp["dim"], max_points=hp["max_points"], n_layer=hp["n_layer"],
+                                 n_head=hp["n_head"], n_embd=hp["n_embd"], ffn="gelu", norm="layernorm")
+    seed_everything(hp["seed"])
+    model = RegressionGPT(config)
+    B, n, d = hp["batch_size"], hp["max_points"], hp["dim"]
+
+    def batches(step):  # task seeds seed * 10**6 + step: all below eval_seed (disjoint from evaluation)
+        xs, ys, _ = function_icl.linear_tasks(B, n, d, seed=hp["seed"] * 10**6 + step)
+        return xs, ys
+
+    def loss_fn(m, batch):
+        xs, ys = batch
+        return ((m(xs, ys) - ys) ** 2).mean() / d
+
+    def eval_fn(m):
+        xs, ys, _ = function_icl.linear_tasks(200 if not smoke else 8, n, d, seed=hp["eval_seed"] - 1)
+        err = function_icl.squared_error(m(xs, ys), ys) / d
+        return {f"val_error_{k}": round(err[k].item(), 4) for k in (1, 3, 5, 10, 20)}
+
+    history = train(model, batches, steps=hp["steps"], lr=hp["lr"], warmup=hp["warmup"], min_lr=hp["min_lr"],
+                    weight_decay=hp["weight_decay"], loss_fn=loss_fn, seed=hp["seed"], progress=not smoke,
+                    eval_fn=eval_fn, eval_every=max(hp["steps"] // 10, 1))
+    curves = function_icl.error_curves(model, n_tasks=hp["eval_tasks"], seed=hp["eval_seed"])
+    figures = dict(steps=history.step, train_minutes=round(history.train_seconds[-1] / 60, 2))
+    for k in REGRESSION_SHOTS:
+        figures[f"error_{k}_examples"] = round(curves["transformer"][k], 4)
+        figures[f"least_squares_error_{k}_examples"] = round(curves["least squares"][k], 4)
+    return Result(model, None, history, figures, hp)
+
+
+# --------------------------------------------------------------------------------------------
 # Running a recipe
 
 
@@ -299,6 +352,8 @@ def run(name: str, out: Path | None = None, smoke: bool = False) -> dict:
                      eval_steps=result.history.eval_steps, eval_metrics=result.history.eval_metrics,
                      tokens_per_s=round(result.history.tokens_per_s)),
     )
+    if result.tokenizer is None:  # a model of vectors, with no transformers counterpart
+        return checkpoints.save_native(out, result.model, meta)
     return checkpoints.save(out, to_hf(result.model), result.tokenizer.to_hf(), meta)
 
 

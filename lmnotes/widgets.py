@@ -5,7 +5,8 @@
 * ``next_token_explorer``: a causal LM's next-token distribution as the prompt changes (02);
 * ``masking_explorer``: BERT's 15% / 80-10-10 corruption of a sentence (03);
 * ``pruning_explorer``: remove attention heads and watch the held-out metrics (04);
-* ``extrapolation_explorer``: a position scheme's held-out loss past its training length (07).
+* ``extrapolation_explorer``: a position scheme's held-out loss past its training length (07);
+* ``prompt_builder``: a k-shot prompt from a template, label words and demonstrations (08).
 
 Written against what ipywidgets 7.7 (Colab) and 8 (JupyterLab 4) share: plain Dropdown / Text /
 HTML / VBox widgets wired with ``observe``, no Output-widget tricks, no third-party widgets.
@@ -284,3 +285,48 @@ def extrapolation_explorer(table: Mapping[str, Mapping[int, float]]) -> W.VBox:
     scheme.observe(show, names="value")
     length.observe(show, names="value")
     return W.VBox([W.HBox([scheme, length]), out])
+# ----------------------------------------------------------------------------------------------
+# Prompt builder (notebook 08)
+
+
+def prompt_builder_html(model, tokenizer, demonstrations: Sequence[tuple[str, object]], query: str,
+                        label_words, template: str, k: int, separator: str = " ") -> str:
+    """The k-shot prompt ``build_prompt`` writes from the first ``k`` demonstrations, the query and
+    ``template``, and the model's probability for each label word after it (best first)."""
+    k = checks.integer("k", k, low=0, high=len(demonstrations))
+    prompt = prompting.build_prompt(list(demonstrations[:k]), query, label_words, template, separator)
+    labels, words = prompting._label_words(label_words)  # the same parsing build_prompt uses
+    probs = prompting.continuation_logprobs(model, tokenizer, [prompt], words)[0].softmax(-1)
+    rows = []
+    for i in probs.argsort(descending=True).tolist():
+        bar = f'<div style="background:#4c72b0;height:10px;width:{max(1, round(200 * probs[i].item()))}px"></div>'
+        rows.append(f"<tr><td>{html.escape(str(labels[i]))}</td><td><code>{html.escape(words[i])}</code></td>"
+                    f"<td>{probs[i].item():.3f}</td><td>{bar}</td></tr>")
+    return (f"<p><b>{k}-shot prompt</b> ({len(tokenizer.encode(prompt))} tokens):</p>"
+            f"<pre style='white-space:pre-wrap'>{html.escape(prompt)}</pre>"
+            "<table><tr><th>label</th><th>word</th><th>probability (among the label words)</th><th></th></tr>"
+            + "".join(rows) + "</table>")
+
+
+def prompt_builder(model, tokenizer, demonstrations: Sequence[tuple[str, object]], query: str,
+                   templates: Sequence[str], verbalizers: Mapping[str, object], k: int = 2) -> W.VBox:
+    """A widget: choose a template, a verbalizer (label words) and the number of demonstrations; see
+    the prompt and the model's label-word probabilities after it."""
+    if not templates or not verbalizers:
+        raise ValueError("templates and verbalizers must each hold at least one choice")
+    pick_template = W.Dropdown(options=list(templates), value=templates[0], description="Template")
+    pick_words = W.Dropdown(options=list(verbalizers), value=next(iter(verbalizers)), description="Label words")
+    shots = W.IntSlider(value=k, min=0, max=len(demonstrations), description="Shots")
+    view = W.HTML()
+
+    def show(_=None):
+        try:
+            view.value = prompt_builder_html(model, tokenizer, demonstrations, query,
+                                             verbalizers[pick_words.value], pick_template.value, shots.value)
+        except (ValueError, TypeError) as err:  # e.g. a template word outside a toy vocabulary
+            view.value = f"<span style='color:#b00'>{html.escape(str(err))}</span>"
+
+    for control in (pick_template, pick_words, shots):
+        control.observe(show, names="value")
+    show()
+    return W.VBox([W.HBox([pick_template, pick_words, shots]), view])

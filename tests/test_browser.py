@@ -191,3 +191,35 @@ def test_long_sequences_extrapolation_explorer_follows_its_scheme_picker(lab):
             browser.close()
     assert [output for cell in cells for output in cell["outputs"] if output.startswith("error")] == []
     assert (ROOT / "notebooks" / notebook).read_bytes() == source, "the browser must not save over the sources"
+
+
+def test_in_context_learning_prompt_builder_follows_its_controls(lab):
+    """Notebook 08's prompt builder: choosing another label-word set rewrites the prompt it shows."""
+    from playwright.sync_api import expect, sync_playwright
+
+    notebook = "08_in_context_learning.ipynb"
+    source = (ROOT / "notebooks" / notebook).read_bytes()
+    page_errors = []
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 1000})
+            page.on("pageerror", lambda error: page_errors.append(str(error)))
+            page.goto(f"{lab}/lab/tree/notebooks/{notebook}")
+            page.wait_for_selector(".jp-Notebook", timeout=60_000)
+            page.wait_for_function(KERNEL_IDLE, timeout=60_000)
+            page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
+            page.wait_for_function(f"() => ({CODE_CELLS})().every(cell => cell.count !== null)", timeout=240_000)
+            page.wait_for_function(KERNEL_IDLE, timeout=240_000)
+            widget = page.locator(".jp-OutputArea-output:has(.widget-slider)").first
+            widget.scroll_into_view_if_needed()
+            expect(widget).to_contain_text("lion -> animal . pear -> fruit . cow ->", timeout=30_000)
+            widget.locator("select").nth(1).select_option(label="yes / no")
+            expect(widget).to_contain_text("lion -> yes . pear -> no . cow ->", timeout=10_000)
+            cells = page.evaluate(CODE_CELLS)
+        finally:
+            browser.close()
+
+    errors = [output for cell in cells for output in cell["outputs"] if output.startswith("error")]
+    assert errors == [] and page_errors == []
+    assert (ROOT / "notebooks" / notebook).read_bytes() == source, "the browser must not save over the sources"

@@ -8,10 +8,11 @@ import torch
 from lmnotes import checkpoints
 
 BUNDLED = ["shakespeare-char", "shakespeare-bpe", "toyworld-gpt", "toyworld-bert"]
+NATIVE = ["linear-regression-icl"]  # no tokenizer, no transformers counterpart
 
 
 def test_the_course_ships_its_four_checkpoints_small():
-    assert checkpoints.available() == sorted(BUNDLED)
+    assert checkpoints.available() == sorted(BUNDLED + NATIVE)
     total = sum(f.stat().st_size for f in checkpoints.CHECKPOINT_DIR.rglob("*") if f.is_file())
     assert total < 40 * 2**20, f"bundled checkpoints take {total / 2**20:.1f} MiB; keep them in the tens of MB"
 
@@ -27,6 +28,13 @@ def test_bundled_model_loads_verified_and_records_its_recipe_figures(name):
         logits = bundle.model(ids)
     assert logits.shape == (1, ids.shape[1], bundle.model.config.vocab_size)
     assert torch.isfinite(logits).all()
+
+
+@pytest.mark.parametrize("name", NATIVE)
+def test_native_bundle_loads_verified_and_records_its_recipe_figures(name):
+    bundle = checkpoints.load(name)
+    assert bundle.meta["recipe"] == f"python -m lmnotes.recipes {name}" and bundle.meta["figures"]["steps"] > 100
+    assert bundle.tokenizer is None and not bundle.model.training
 
 
 def test_corrupt_or_incomplete_bundle_is_refused(tmp_path):

@@ -102,6 +102,20 @@ def test_nb04_filter_drops_the_reviews_toyworld_bert_read():
     assert overlap.overlap_report("toyworld-bert", raw, text=tasks.record_text)["seen"] > 50
 
 
+def _icl_curve_documents(k):  # notebook 08's ICL curve, k >= 2 demonstrations: the unseen documents
+    docs = toyworld.icl_documents(300, 12345, n_lines=k + 1, p_fixed=0.0)
+    return overlap.unseen("toyworld-gpt", docs, ICL_RECORD)
+
+
+def ICL_RECORD(d):
+    return d.prompt + " " + d.response
+
+
+for _k in (2, 4, 8):
+    EVALUATION_SETS[f"08 ICL curve, {_k} demonstrations"] = (
+        "toyworld-gpt", lambda k=_k: _icl_curve_documents(k), ICL_RECORD)
+
+
 @pytest.mark.parametrize("label", sorted(EVALUATION_SETS))
 def test_evaluation_sets_have_zero_overlap(label):
     model, build, text = EVALUATION_SETS[label]

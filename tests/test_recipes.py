@@ -9,7 +9,10 @@ from transformers import AutoModelForCausalLM, AutoModelForMaskedLM, AutoTokeniz
 from lmnotes import checkpoints, recipes
 
 
-@pytest.mark.parametrize("name", sorted(recipes.RECIPES))
+HF_RECIPES = sorted(n for n in recipes.RECIPES if n != "linear-regression-icl")
+
+
+@pytest.mark.parametrize("name", HF_RECIPES)
 def test_smoke_recipe_writes_a_bundle_that_lmnotes_and_transformers_agree_on(name, tmp_path):
     record = recipes.run(name, tmp_path, smoke=True)
     assert record["sha256"] == checkpoints.sha256(tmp_path / "model.safetensors")
@@ -25,6 +28,22 @@ def test_smoke_recipe_writes_a_bundle_that_lmnotes_and_transformers_agree_on(nam
     assert ids.shape[1] > 1 and bundle.tokenizer.encode(text) == ids[0].tolist()
     with torch.no_grad():
         torch.testing.assert_close(bundle.model(ids), hf(ids).logits, atol=1e-5, rtol=1e-5)
+
+
+def test_smoke_regression_recipe_writes_a_native_bundle_that_reloads_to_the_same_model(tmp_path):
+    from lmnotes import function_icl
+
+    record = recipes.run("linear-regression-icl", tmp_path, smoke=True)
+    assert record["native"] and record["figures"]["steps"] == 3
+    assert record["sha256"] == checkpoints.sha256(tmp_path / "model.safetensors")
+    assert not (tmp_path / "tokenizer.json").exists()
+    bundle = checkpoints.load_folder(tmp_path)
+    assert bundle.tokenizer is None and type(bundle.model).__name__ == "RegressionGPT"
+    curves = function_icl.error_curves(bundle.model, n_tasks=20, seed=recipes.REGRESSION_EVAL_SEED)
+    assert curves["transformer"][0] == pytest.approx(record["figures"]["error_0_examples"], abs=1e-3)
+    (tmp_path / "model.safetensors").write_bytes(b"not the weights")
+    with pytest.raises(ValueError, match="corrupt or was modified"):
+        checkpoints.load_folder(tmp_path)
 
 
 def test_unknown_recipe_lists_the_known_ones(tmp_path):

@@ -141,3 +141,26 @@ def test_extrapolation_explorer_follows_scheme_and_length():
         widgets.extrapolation_html(table, "rope", 64)
     with pytest.raises(ValueError, match="length"):
         widgets.extrapolation_html(table, "alibi", 128)
+def test_prompt_builder_shows_the_prompt_and_label_word_probabilities_and_follows_its_controls():
+    tok = toyworld_tokenizer().to_hf()
+    torch.manual_seed(0)
+    model = GPT(GPTConfig(vocab_size=len(tok), block_size=32, n_layer=1, n_head=2, n_embd=16)).eval()
+    demos = [("lion", "animal"), ("pear", "fruit"), ("fox", "animal")]
+    verbalizers = {"a/f": {"animal": "animal", "fruit": "fruit"}, "yes/no": {"animal": "yes", "fruit": "no"}}
+    box = widgets.prompt_builder(model, tok, demos, "cow", ["{input} -> {output} .", "{input} is {output} ."],
+                                 verbalizers, k=2)
+    (template, words, shots), view = box.children[0].children, box.children[1]
+    assert "lion -&gt; animal . pear -&gt; fruit . cow -&gt;" in view.value
+    prompt = prompting.build_prompt(demos[:2], "cow", verbalizers["a/f"], "{input} -> {output} .")
+    p = prompting.continuation_logprobs(model, tok, [prompt], ["animal", "fruit"])[0].softmax(-1)
+    assert f"{p[0].item():.3f}" in view.value and f"{p[1].item():.3f}" in view.value
+    words.value = "yes/no"
+    assert "lion -&gt; yes . pear -&gt; no . cow -&gt;" in view.value
+    shots.value = 0
+    assert "0-shot prompt" in view.value and "lion" not in view.value
+    template.value = "{input} is {output} ."
+    assert "cow is" in view.value
+    with pytest.raises(ValueError, match="k"):
+        widgets.prompt_builder_html(model, tok, demos, "cow", verbalizers["a/f"], "{input} -> {output} .", 4)
+    with pytest.raises(ValueError, match="templates and verbalizers"):
+        widgets.prompt_builder(model, tok, demos, "cow", [], verbalizers)
