@@ -9,7 +9,7 @@ from transformers import AutoModelForCausalLM, AutoModelForMaskedLM, AutoTokeniz
 from lmnotes import checkpoints, recipes
 
 
-@pytest.mark.parametrize("name", sorted(recipes.RECIPES))
+@pytest.mark.parametrize("name", sorted(set(recipes.RECIPES) - set(recipes.RESULT_RECIPES)))
 def test_smoke_recipe_writes_a_bundle_that_lmnotes_and_transformers_agree_on(name, tmp_path):
     record = recipes.run(name, tmp_path, smoke=True)
     assert record["sha256"] == checkpoints.sha256(tmp_path / "model.safetensors")
@@ -25,6 +25,19 @@ def test_smoke_recipe_writes_a_bundle_that_lmnotes_and_transformers_agree_on(nam
     assert ids.shape[1] > 1 and bundle.tokenizer.encode(text) == ids[0].tolist()
     with torch.no_grad():
         torch.testing.assert_close(bundle.model(ids), hf(ids).logits, atol=1e-5, rtol=1e-5)
+
+
+def test_smoke_scaling_recipe_stores_sha256_checked_curves_on_the_same_tokens(tmp_path):
+    from lmnotes import scaling
+
+    record = recipes.run("scaling-char", tmp_path, smoke=True)
+    assert record["sha256"] == scaling.results_sha256(tmp_path / "results.json")
+    assert not (tmp_path / "model.safetensors").exists()  # results, not weights
+    results = scaling.family_results("scaling-char", tmp_path)
+    runs = results["runs"]
+    assert len(runs) == 2 and runs[0]["non_embedding_params"] < runs[1]["non_embedding_params"]
+    assert {r["tokens"] for r in runs} == {3 * 16 * 64} and all(len(r["eval_loss"]) == 2 for r in runs)
+    assert [r["tokens"] for r in results["data_sweep"]] == [3 * 16 * 64, 6 * 16 * 64]
 
 
 def test_unknown_recipe_lists_the_known_ones(tmp_path):
