@@ -110,7 +110,7 @@ CHAPTERS = [
             {"file": "05_decoder_only.ipynb", "title": "Decoder-only LLMs", "available": False,
              "measures": "a tiny GPT's loss curve and samples; parameter counts of GPT/LLaMA configs; "
                          "response-only vs full-sequence SFT loss"},
-            {"file": "06_training_at_scale.ipynb", "title": "Training at scale", "available": False,
+            {"file": "06_training_at_scale.ipynb", "title": "Training at scale", "available": True,
              "measures": "noise and duplication vs held-out loss; pre- vs post-norm; activations; "
                          "distributed training as exact arithmetic; a fitted scaling law"},
             {"file": "07_long_sequences.ipynb", "title": "Long sequences", "available": True,

@@ -11,6 +11,7 @@ from scratch and writes it to ``lmnotes/checkpoints/NAME/`` with the figures it 
 | ``toyworld-gpt`` | LLaMA-form GPT, one token per word | toy-world mixture + bursty ICL documents | prompting and alignment chapters |
 | ``toyworld-bert`` | BERT-form encoder, one token per word | toy-world mixture, BERT masking | chapter 1 (BERT, fine-tuning) |
 | ``linear-regression-icl`` | ``RegressionGPT`` on (x, y) vectors | random linear functions, d = 5 | in-context learning of a function class (notebook 08) |
+| ``scaling-char`` | 7 LLaMA-form GPTs, 5 k-810 k non-embedding parameters | Shakespeare characters | scaling laws (results only) |
 
 Every recipe is deterministic given its seed (up to CPU floating-point effects of thread counts).
 """
@@ -28,7 +29,7 @@ from typing import Callable
 
 import torch
 
-from lmnotes import checkpoints
+from lmnotes import checkpoints, scaling
 from lmnotes.data import lm_batch, lm_eval_batches, shakespeare_text, toyworld
 from lmnotes.models import GPT, Encoder, EncoderConfig, GPTConfig
 from lmnotes.models.convert import to_hf
@@ -47,8 +48,8 @@ class Recipe:
 
 @dataclass
 class Result:
-    model: torch.nn.Module
-    tokenizer: object  # an lmnotes tokenizer
+    model: torch.nn.Module | None  # None: a study that stores results (JSON), not weights
+    tokenizer: object  # an lmnotes tokenizer (None for a results-only study)
     history: History
     figures: dict = field(default_factory=dict)
     hparams: dict = field(default_factory=dict)
@@ -327,6 +328,66 @@ def linear_regression_icl(smoke: bool = False) -> Result:
         figures[f"error_{k}_examples"] = round(curves["transformer"][k], 4)
         figures[f"least_squares_error_{k}_examples"] = round(curves["least squares"][k], 4)
     return Result(model, None, history, figures, hp)
+# Scaling laws: a family of models on the same tokens (results, not weights)
+
+
+def scaling_config(n_layer: int, n_embd: int, n_head: int, vocab_size: int, block_size: int) -> GPTConfig:
+    """One member of the ``scaling-char`` family (LLaMA form: RoPE, RMSNorm, SwiGLU, no biases)."""
+    return GPTConfig(vocab_size=vocab_size, block_size=block_size, n_layer=n_layer, n_head=n_head, n_embd=n_embd,
+                     pos="rope", norm="rmsnorm", ffn="swiglu", bias=False, tie_weights=False)
+
+
+def scaling_run(shape: tuple[int, int, int], train_ids, val_ids, vocab_size: int, hp: dict, steps: int,
+                stop_at: int | None = None, progress: bool = False) -> dict:
+    """Train one family member for ``steps`` updates (its own cosine schedule) on the family's batch
+    stream (the same seed, so every member sees the same tokens in the same order); return its curve."""
+    T, B = hp["block_size"], hp["batch_size"]
+    config = scaling_config(*shape, vocab_size=vocab_size, block_size=T)
+    seed_everything(hp["seed"])
+    model = GPT(config)
+    gen = torch.Generator().manual_seed(hp["seed"])
+    history = train(model, lambda step: lm_batch(train_ids, B, T, gen), steps=steps, lr=hp["lr"],
+                    warmup=min(hp["warmup"], steps // 10), min_lr=hp["min_lr"], weight_decay=hp["weight_decay"],
+                    autocast=hp["autocast"], seed=hp["seed"], progress=progress, stop_at=stop_at,
+                    eval_fn=lambda m: stream_eval(m, val_ids, T, max_blocks=hp["eval_blocks"]),
+                    eval_every=max(steps // hp["evals"], 1))
+    return dict(n_layer=shape[0], n_embd=shape[1], n_head=shape[2],
+                non_embedding_params=config.num_params(non_embedding=True), params=config.num_params(),
+                steps=history.step, tokens=history.tokens[-1], eval_steps=history.eval_steps,
+                eval_tokens=[s * B * T for s in history.eval_steps],
+                eval_loss=[round(v, 5) for v in history.eval_loss],
+                val_loss=round(history.eval_loss[-1], 5), train_seconds=round(history.train_seconds[-1], 1))
+
+
+@recipe("scaling-char", "a family of 7 character-level GPTs (5 k-810 k non-embedding parameters) on the same "
+                        "Shakespeare tokens, plus a data sweep; stores loss curves, not weights")
+def scaling_char(smoke: bool = False) -> Result:
+    from lmnotes.scaling import FAMILY
+
+    text_train, text_val = shakespeare_text("train"), shakespeare_text("val")
+    tok = CharTokenizer.from_text(text_train + text_val)
+    train_ids, val_ids = torch.tensor(tok.encode(text_train)), torch.tensor(tok.encode(text_val))
+    hp = dict(block_size=64, batch_size=16, steps=2000, lr=3e-3, warmup=100, min_lr=3e-4, weight_decay=0.1,
+              autocast="bf16", seed=1337, evals=10, eval_blocks=256, data_sweep_member=5,
+              data_sweep_steps=[125, 250, 500, 1000, 2000])
+    family = FAMILY
+    if smoke:
+        hp.update(steps=3, evals=1, eval_blocks=2, data_sweep_steps=[3, 6])
+        family = FAMILY[:2]
+        hp["data_sweep_member"] = 1
+    runs = [scaling_run(shape, train_ids, val_ids, tok.vocab_size, hp, hp["steps"], progress=not smoke)
+            for shape in family]
+    sweep_shape = family[hp["data_sweep_member"]]
+    sweep = [runs[hp["data_sweep_member"]] if s == hp["steps"] else
+             scaling_run(sweep_shape, train_ids, val_ids, tok.vocab_size, hp, s, progress=not smoke)
+             for s in hp["data_sweep_steps"]]
+    figures = dict(steps=runs[0]["steps"], tokens_per_model=runs[0]["tokens"],
+                   val_loss={str(r["non_embedding_params"]): r["val_loss"] for r in runs},
+                   data_sweep_val_loss={str(r["tokens"]): r["val_loss"] for r in sweep},
+                   train_minutes=round(sum(r["train_seconds"] for r in runs + sweep) / 60, 2))
+    results = dict(runs=runs, data_sweep=sweep, vocab_size=tok.vocab_size,
+                   val_chars=len(val_ids), eval_chars=hp["eval_blocks"] * hp["block_size"])
+    return Result(None, None, History(), figures, dict(hp, results=results))
 
 
 # --------------------------------------------------------------------------------------------
@@ -337,8 +398,17 @@ def run(name: str, out: Path | None = None, smoke: bool = False) -> dict:
     """Run recipe ``name`` and write its bundle (weights, config, tokenizer, record) to ``out``."""
     if name not in RECIPES:
         raise ValueError(f"no recipe named {name!r}; recipes: {sorted(RECIPES)}")
-    out = Path(out) if out is not None else checkpoints.CHECKPOINT_DIR / name
     start = time.perf_counter()
+    if result_only(name):
+        out = Path(out) if out is not None else scaling.RESULTS_DIR / name
+        result = RECIPES[name].run(smoke)
+        results = result.hparams.pop("results")
+        meta = dict(name=name, recipe=f"python -m lmnotes.recipes {name}", description=RECIPES[name].description,
+                    figures=result.figures, hparams=result.hparams, wall_minutes=round((time.perf_counter() - start) / 60, 2),
+                    peak_memory_mib=round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+                    trained_on=f"{platform.machine()}, {torch.get_num_threads()} threads, torch {torch.__version__}")
+        return scaling.save_results(out, results, meta)
+    out = Path(out) if out is not None else checkpoints.CHECKPOINT_DIR / name
     result = RECIPES[name].run(smoke)
     result.model.eval()
     meta = dict(
@@ -357,6 +427,15 @@ def run(name: str, out: Path | None = None, smoke: bool = False) -> dict:
     return checkpoints.save(out, to_hf(result.model), result.tokenizer.to_hf(), meta)
 
 
+def result_only(name: str) -> bool:
+    """Whether recipe ``name`` stores results (JSON under ``lmnotes/results/``) rather than a model."""
+    return name in RESULT_RECIPES
+
+
+#: recipes whose product is measured results, not weights
+RESULT_RECIPES = ("scaling-char",)
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m lmnotes.recipes", description=__doc__.split("\n\n")[0])
     parser.add_argument("name", nargs="?", choices=sorted(RECIPES), help="the recipe to run")
@@ -371,7 +450,8 @@ def main(argv=None) -> int:
     if args.smoke and out is None:
         out = Path(tempfile.mkdtemp(prefix=f"lmnotes-{args.name}-"))
     record = run(args.name, out, smoke=args.smoke)
-    print(f"wrote {out or checkpoints.CHECKPOINT_DIR / args.name}: {record['figures']} "
+    default = (scaling.RESULTS_DIR if result_only(args.name) else checkpoints.CHECKPOINT_DIR) / args.name
+    print(f"wrote {out or default}: {record['figures']} "
           f"({record['size_bytes'] / 2**20:.1f} MiB)")
     return 0
 

@@ -330,3 +330,28 @@ def prompt_builder(model, tokenizer, demonstrations: Sequence[tuple[str, object]
         control.observe(show, names="value")
     show()
     return W.VBox([W.HBox([pick_template, pick_words, shots]), view])
+# ----------------------------------------------------------------------------------------------
+# Compute-optimal training (notebook 06)
+
+
+def compute_optimal_html(log10_compute: float) -> str:
+    """N_opt, D_opt and the predicted loss for a budget of 10^log10_compute FLOPs (Chinchilla fit)."""
+    from lmnotes.scaling import compute_optimal
+
+    r = compute_optimal(10 ** checks.real("log10_compute", log10_compute, low=10, high=30))
+    return (f"<b>C = {r['compute']:.3g} FLOPs</b>: N_opt = {r['n_opt'] / 1e6:.3g} M parameters, "
+            f"D_opt = {r['d_opt'] / 1e9:.3g} B tokens ({r['tokens_per_param']:.3g} tokens per parameter), "
+            f"predicted loss {r['loss']:.3g} nats/token")
+
+
+def compute_optimal_explorer(log10_compute: float = 19.0) -> W.VBox:
+    """A slider over log10 of the compute budget (1e18..1e24 FLOPs) showing the compute-optimal split."""
+    slider = W.FloatSlider(value=log10_compute, min=18.0, max=24.0, step=0.1, description="log10 C")
+    view = W.HTML()
+
+    def show(_=None):
+        view.value = compute_optimal_html(slider.value)
+
+    slider.observe(show, names="value")
+    show()
+    return W.VBox([slider, view])

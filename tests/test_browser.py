@@ -165,6 +165,36 @@ def test_start_here_runs_in_jupyterlab_and_renders_its_widget(lab):
     assert (ROOT / "notebooks" / NOTEBOOK).read_bytes() == source, "the browser must not save over the sources"
 
 
+def test_training_at_scale_compute_optimal_slider_changes_the_split(lab):
+    """Notebook 06: moving the compute-budget slider changes the N_opt / D_opt it shows."""
+    from playwright.sync_api import expect, sync_playwright
+
+    notebook = "06_training_at_scale.ipynb"
+    source = (ROOT / "notebooks" / notebook).read_bytes()
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 1000})
+            page.goto(f"{lab}/lab/tree/notebooks/{notebook}")
+            page.wait_for_selector(".jp-Notebook", timeout=60_000)
+            page.wait_for_function(KERNEL_IDLE, timeout=60_000)
+            page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
+            page.wait_for_function(f"() => ({CODE_CELLS})().every(cell => cell.count !== null)", timeout=300_000)
+            page.wait_for_function(KERNEL_IDLE, timeout=300_000)
+            widget = page.locator(".jp-OutputArea-output:has(.widget-slider)").first
+            widget.scroll_into_view_if_needed()
+            shown = widget.inner_text()
+            assert "N_opt" in shown
+            handle = widget.locator(".noUi-handle, .ui-slider-handle").first
+            handle.click()
+            for _ in range(5):
+                page.keyboard.press("ArrowRight")
+            expect(widget).not_to_have_text(shown, timeout=10_000)
+        finally:
+            browser.close()
+    assert (ROOT / "notebooks" / notebook).read_bytes() == source, "the browser must not save over the sources"
+
+
 def test_long_sequences_extrapolation_explorer_follows_its_scheme_picker(lab):
     """07's widget: picking another position scheme changes the loss line it shows."""
     from playwright.sync_api import expect, sync_playwright

@@ -9,7 +9,7 @@ from transformers import AutoModelForCausalLM, AutoModelForMaskedLM, AutoTokeniz
 from lmnotes import checkpoints, recipes
 
 
-HF_RECIPES = sorted(n for n in recipes.RECIPES if n != "linear-regression-icl")
+HF_RECIPES = sorted(set(recipes.RECIPES) - set(recipes.RESULT_RECIPES) - {"linear-regression-icl"})
 
 
 @pytest.mark.parametrize("name", HF_RECIPES)
@@ -44,6 +44,17 @@ def test_smoke_regression_recipe_writes_a_native_bundle_that_reloads_to_the_same
     (tmp_path / "model.safetensors").write_bytes(b"not the weights")
     with pytest.raises(ValueError, match="corrupt or was modified"):
         checkpoints.load_folder(tmp_path)
+def test_smoke_scaling_recipe_stores_sha256_checked_curves_on_the_same_tokens(tmp_path):
+    from lmnotes import scaling
+
+    record = recipes.run("scaling-char", tmp_path, smoke=True)
+    assert record["sha256"] == scaling.results_sha256(tmp_path / "results.json")
+    assert not (tmp_path / "model.safetensors").exists()  # results, not weights
+    results = scaling.family_results("scaling-char", tmp_path)
+    runs = results["runs"]
+    assert len(runs) == 2 and runs[0]["non_embedding_params"] < runs[1]["non_embedding_params"]
+    assert {r["tokens"] for r in runs} == {3 * 16 * 64} and all(len(r["eval_loss"]) == 2 for r in runs)
+    assert [r["tokens"] for r in results["data_sweep"]] == [3 * 16 * 64, 6 * 16 * 64]
 
 
 def test_unknown_recipe_lists_the_known_ones(tmp_path):

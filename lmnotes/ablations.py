@@ -1,0 +1,99 @@
+"""Small controlled experiments of book section 2.2 (data preparation, model modifications).
+
+One tiny character-level GPT on Shakespeare, trained by ``lmnotes.training.train``, with one thing
+changed at a time: the training data (clean, noisy, duplicated) or a block switch (norm placement,
+norm type, FFN, biases). Every run scores the same held-out characters.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+
+import torch
+
+from lmnotes import checks
+from lmnotes.data import lm_batch, shakespeare_text
+from lmnotes.models import GPT, GPTConfig
+from lmnotes.recipes import stream_eval
+from lmnotes.repro import seed_everything
+from lmnotes.tokenization import CharTokenizer
+from lmnotes.training import train
+
+DATA_KINDS = ("clean", "noisy", "duplicated")
+
+
+def char_data(n_train: int = 200_000, n_val: int = 20_000):
+    """The tokenizer and the first ``n_train`` / ``n_val`` characters of Shakespeare's train / val splits."""
+    n_train, n_val = checks.size("n_train", n_train, low=1000), checks.size("n_val", n_val, low=1000)
+    text_train, text_val = shakespeare_text("train"), shakespeare_text("val")
+    tok = CharTokenizer.from_text(text_train + text_val)
+    return tok, text_train[:n_train], text_val[:n_val]
+
+
+def prepare(text: str, kind: str, *, rate: float = 0.2, seed: int = 0) -> str:
+    """The training text as ``kind`` data: "clean" (unchanged), "noisy" (a share ``rate`` of the
+    characters replaced by random characters of the text) or "duplicated" (only the first ``rate`` of
+    the text, repeated to the same length: the same number of tokens, fewer distinct ones)."""
+    checks.text("text", text)
+    checks.choice("kind", kind, DATA_KINDS)
+    rate = checks.probability("rate", rate, open_low=True, open_high=True)
+    if kind == "clean":
+        return text
+    if kind == "duplicated":
+        unique = text[: max(1, int(len(text) * rate))]
+        return (unique * math.ceil(len(text) / len(unique)))[: len(text)]
+    rng = random.Random(seed)
+    alphabet = sorted(set(text))
+    chars = list(text)
+    for i in rng.sample(range(len(chars)), int(len(chars) * rate)):
+        chars[i] = rng.choice(alphabet)
+    return "".join(chars)
+
+
+def run_char_model(tok, train_text: str, val_text: str, *, steps: int = 150, lr: float = 3e-3, warmup: int = 15,
+                   seed: int = 0, n_layer: int = 2, n_embd: int = 32, n_head: int = 2, block_size: int = 64,
+                   batch_size: int = 16, **switches) -> dict:
+    """Train the tiny GPT (``switches``: norm, ffn, prenorm, bias, ...) and score it.
+
+    Returns the parameter count, the train loss (mean of the last 10 updates), the held-out loss on
+    ``val_text`` and on as many characters of its own training text, and whether the run failed (a
+    non-finite loss stopped it, or its held-out loss is no better than the unigram baseline: it
+    learned nothing beyond character frequencies).
+    """
+    steps = checks.size("steps", steps)
+    seed = checks.integer("seed", seed, low=0)
+    config = GPTConfig(vocab_size=tok.vocab_size, block_size=block_size, n_layer=n_layer, n_head=n_head,
+                       n_embd=n_embd, pos="rope", tie_weights=False, **switches)
+    seed_everything(seed)
+    model = GPT(config)
+    train_ids, val_ids = torch.tensor(tok.encode(train_text)), torch.tensor(tok.encode(val_text))
+    gen = torch.Generator().manual_seed(seed)
+    history = train(model, lambda step: lm_batch(train_ids, batch_size, block_size, gen), steps=steps, lr=lr,
+                    warmup=warmup, seed=seed, progress=False)
+    val = stream_eval(model, val_ids, block_size, max_blocks=None)
+    train_eval = stream_eval(model, train_ids[: len(val_ids)], block_size, max_blocks=None)
+    finished = history.step == steps
+    last = history.train_loss[-10:]
+    diverged = not finished or not math.isfinite(val) or val >= unigram_loss(train_text, val_text)
+    return dict(params=sum(p.numel() for p in model.parameters()), train_loss=sum(last) / len(last),
+                val_loss=val, train_eval_loss=train_eval, gap=val - train_eval, diverged=diverged,
+                steps=history.step)
+
+
+def unigram_loss(train_text: str, val_text: str) -> float:
+    """Held-out loss (nats/char) of the character frequencies of ``train_text`` (add-one smoothed)."""
+    counts: dict[str, int] = {}
+    for ch in train_text:
+        counts[ch] = counts.get(ch, 0) + 1
+    alphabet = set(train_text) | set(val_text)
+    total = len(train_text) + len(alphabet)
+    return -sum(math.log((counts.get(ch, 0) + 1) / total) for ch in val_text) / len(val_text)
+
+
+def over_seeds(runs: list[dict]) -> dict:
+    """Mean and standard deviation of the held-out loss over runs (seeds) that did not diverge."""
+    ok = [r["val_loss"] for r in runs if not r["diverged"]]
+    mean = sum(ok) / len(ok) if ok else float("nan")
+    std = (sum((v - mean) ** 2 for v in ok) / (len(ok) - 1)) ** 0.5 if len(ok) > 1 else float("nan")
+    return dict(mean=mean, std=std, diverged=sum(r["diverged"] for r in runs), runs=len(runs))

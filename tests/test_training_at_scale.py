@@ -1,0 +1,100 @@
+"""Notebook 06's package code: scaling-law fits, the compute-optimal split, distributed arithmetic, ablations."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from lmnotes import ablations, distributed, scaling, widgets
+
+
+def test_power_law_fit_recovers_known_constants():
+    n = np.array([1e3, 3e3, 1e4, 3e4, 1e5, 3e5])
+    law = scaling.fit_power_law(n, 5.0 * n ** -0.3 + 1.5)
+    assert law.alpha == pytest.approx(0.3, rel=0.02) and law.E == pytest.approx(1.5, abs=0.01) and law.r2 > 0.9999
+    pure = scaling.fit_power_law(n, 2.0 * n ** -0.1, fit_offset=False)
+    assert pure.E == 0 and pure.alpha == pytest.approx(0.1, rel=1e-6)
+
+
+@pytest.mark.parametrize("x, loss, match", [([1, 2], [3, 2], "at least 3"), ([1, -2, 3], [3, 2, 1], "x\\[1\\]"),
+                                             ([1, 2, 3], [3, 0, 1], "loss\\[1\\]"), ([1, 2, 3], [1, 2], "same length")])
+def test_power_law_fit_rejects_bad_input(x, loss, match):
+    with pytest.raises(ValueError, match=match):
+        scaling.fit_power_law(x, loss)
+
+
+def test_compute_optimal_matches_nanogpt_check_and_the_closed_form():
+    r = scaling.compute_optimal(2.21e19)
+    assert r["n_opt"] == pytest.approx(316e6, rel=0.05) and r["d_opt"] == pytest.approx(11.65e9, rel=0.05)
+    assert 6 * r["n_opt"] * r["d_opt"] == pytest.approx(2.21e19)
+    # the closed form is the minimum: moving N either way along C = 6ND raises the predicted loss
+    for f in (0.9, 1.1):
+        n = r["n_opt"] * f
+        assert scaling.chinchilla_loss(n, 2.21e19 / 6 / n) > r["loss"]
+    # nanoGPT's figure is the best point of a half-decade grid: 10^8.5
+    grid = 10 ** np.arange(6, 12, 0.5)
+    best = min(grid, key=lambda n: scaling.chinchilla_loss(n, 2.21e19 / 6 / n))
+    assert best / 1e6 == pytest.approx(316.2, rel=1e-3)
+
+
+@pytest.mark.parametrize("bad", [0, -1e20, float("nan")])
+def test_compute_optimal_rejects_non_positive_budgets(bad):
+    with pytest.raises(ValueError, match="compute"):
+        scaling.compute_optimal(bad)
+    with pytest.raises(ValueError, match="n_params"):
+        scaling.chinchilla_loss(bad, 1e9)
+
+
+def test_stored_family_spans_the_target_range_and_is_sha256_checked(tmp_path):
+    family = scaling.family_results()
+    n = [r["non_embedding_params"] for r in family["runs"]]
+    assert 6 <= len(n) <= 8 and math.log10(max(n) / min(n)) >= 1.5
+    assert len({r["tokens"] for r in family["runs"]}) == 1  # the same tokens for every member
+    folder = tmp_path / "copy"
+    scaling.save_results(folder, {"runs": []}, {"name": "x"})
+    (folder / "results.json").write_text('{"runs": [1]}\n')
+    with pytest.raises(ValueError, match="corrupt"):
+        scaling.family_results("x", folder)
+
+
+def test_data_parallel_step_is_exact_against_the_mean_and_close_to_the_full_batch():
+    r = distributed.data_parallel_step(seed=1)
+    assert torch.equal(r["reduced"][0], r["reduced"][1])
+    assert torch.equal(r["reduced"][0], r["mean_of_local"])
+    torch.testing.assert_close(r["reduced"][0], r["full_batch"], atol=1e-6, rtol=0)
+
+
+def test_column_parallel_matmul_pipeline_and_summation():
+    x, w = torch.randn(3, 8), torch.randn(8, 12)
+    assert torch.equal(distributed.column_parallel_matmul(x, w, 3), x @ w)
+    with pytest.raises(ValueError, match="parts"):
+        distributed.column_parallel_matmul(x, w, 5)
+    for p, m in [(1, 1), (2, 3), (4, 8), (8, 32)]:
+        assert distributed.simulate_pipeline(p, m)["idle_share"] == pytest.approx(distributed.pipeline_bubble(p, m))
+    with pytest.raises(ValueError, match="stages"):
+        distributed.pipeline_bubble(0, 4)
+    s = distributed.summation_orders(torch.randn(2048, generator=torch.Generator().manual_seed(0)) * 100)
+    assert len({s["left_to_right"], s["right_to_left"], s["pairwise"]}) == 3
+
+
+def test_prepare_keeps_length_and_changes_what_it_says():
+    text = "".join(chr(97 + i % 26) for i in range(10_000))
+    noisy = ablations.prepare(text, "noisy", rate=0.2, seed=0)
+    dup = ablations.prepare(text, "duplicated", rate=0.2)
+    assert len(noisy) == len(dup) == len(text) and ablations.prepare(text, "clean") == text
+    assert 0.1 < sum(a != b for a, b in zip(noisy, text)) / len(text) <= 0.2
+    assert dup[:2000] == dup[2000:4000] == text[:2000]
+    with pytest.raises(ValueError, match="kind"):
+        ablations.prepare(text, "shuffled")
+
+
+def test_unigram_loss_is_the_entropy_for_matching_frequencies():
+    assert ablations.unigram_loss("ab" * 500, "ab" * 10) == pytest.approx(math.log(2), rel=1e-3)
+
+
+def test_compute_optimal_widget_shows_the_split():
+    box = widgets.compute_optimal_explorer(19.0)
+    slider, view = box.children
+    slider.value = 21.0
+    assert f"{scaling.compute_optimal(1e21)['n_opt'] / 1e6:.3g} M" in view.value
