@@ -628,7 +628,7 @@ def sft_exact_match(response_only: bool, *, seed: int = 0, steps: int = 200, n_t
         pick = torch.randint(len(data), (batch_size,), generator=order).tolist()
         return pad_collate([data[i] for i in pick], 0, response_only=response_only)  # <pad> is id 0
 
-    history = train(model, batches, steps=steps, lr=lr, warmup=10, seed=seed, progress=False)
+    history = train(model, batches, steps=steps, lr=lr, warmup=min(10, steps - 1), seed=seed, progress=False)
     stop = tok.encode(".")[-1]
     right = 0
     for record in held:
