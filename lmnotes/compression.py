@@ -333,3 +333,52 @@ def share_layers(model: nn.Module) -> nn.Module:
         raise TypeError(f"model must have a non-empty ModuleList of blocks in .blocks, got {type(model).__name__}")
     model.blocks = nn.ModuleList([blocks[0]] * len(blocks))
     return model
+
+
+# ----------------------------------------------------------------------------------------------
+# Parameter counts of published models from their configurations (book Table 2.2)
+
+
+def meta_param_count(hf_config) -> int:
+    """Parameters of the ``transformers`` causal LM that ``hf_config`` describes, counted on a model
+    built on the ``meta`` device (shapes only, no memory); a tied matrix counts once."""
+    from transformers import AutoModelForCausalLM, PretrainedConfig
+
+    if not isinstance(hf_config, PretrainedConfig):
+        raise TypeError(f"hf_config must be a transformers PretrainedConfig, got {type(hf_config).__name__}")
+    with torch.device("meta"):
+        model = AutoModelForCausalLM.from_config(hf_config)
+    return sum(p.numel() for p in model.parameters())
+
+
+def mla_moe_params(hf_config) -> dict[str, int]:
+    """DeepSeek-V3's parameters in closed form from its config (a ``DeepseekV3Config``): multi-head
+    latent attention (queries and keys/values through low-rank latents) in every layer, dense FFNs
+    in the first ``first_k_dense_replace`` layers and a mixture of experts (routed + shared experts,
+    a router) in the rest. Returns ``{"total", "active", ...}``: ``active`` counts what one token
+    uses, the shared expert and ``num_experts_per_tok`` routed ones. The multi-token-prediction
+    module is not part of the config's model and is not counted."""
+    c = hf_config
+    for name in ("hidden_size", "kv_lora_rank", "n_routed_experts", "num_experts_per_tok"):
+        if not hasattr(c, name):
+            raise TypeError(f"hf_config must be a DeepSeek-V3 style config with {name!r}, "
+                            f"got {type(c).__name__}")
+    H, heads, qk = c.hidden_size, c.num_attention_heads, c.qk_nope_head_dim + c.qk_rope_head_dim
+    if c.q_lora_rank is None:
+        q = H * heads * qk
+    else:
+        q = H * c.q_lora_rank + c.q_lora_rank + c.q_lora_rank * heads * qk
+    kv = H * (c.kv_lora_rank + c.qk_rope_head_dim) + c.kv_lora_rank
+    kv += c.kv_lora_rank * heads * (c.qk_nope_head_dim + c.v_head_dim)
+    attention = q + kv + heads * c.v_head_dim * H + 2 * H  # + o_proj + the block's two norms
+    dense_ffn = 3 * H * c.intermediate_size
+    expert = 3 * H * c.moe_intermediate_size
+    router = c.n_routed_experts * H  # the gate's weight (its score-correction bias is a buffer)
+    n_dense = c.first_k_dense_replace
+    n_moe = c.num_hidden_layers - n_dense
+    embeddings = c.vocab_size * H * (1 if c.tie_word_embeddings else 2) + H  # + the final norm
+    shared = n_dense * dense_ffn + n_moe * (c.n_shared_experts * expert + router)
+    total = embeddings + c.num_hidden_layers * attention + shared + n_moe * c.n_routed_experts * expert
+    active = embeddings + c.num_hidden_layers * attention + shared + n_moe * c.num_experts_per_tok * expert
+    return {"total": total, "active": active, "attention": c.num_hidden_layers * attention,
+            "routed experts": n_moe * c.n_routed_experts * expert, "embeddings": embeddings}

@@ -107,9 +107,12 @@ CHAPTERS = [
         "title": "Generative models",
         "sections": "§2.1-2.3",
         "notebooks": [
-            {"file": "05_decoder_only.ipynb", "title": "Decoder-only LLMs", "available": False,
-             "measures": "a tiny GPT's loss curve and samples; parameter counts of GPT/LLaMA configs; "
-                         "response-only vs full-sequence SFT loss"},
+            {"file": "05_decoder_only.ipynb", "title": "Decoder-only LLMs", "available": True,
+             "measures": "the causal mask and its effect; post- vs pre-norm residual streams; a tiny GPT "
+                         "trained live vs the bundled char model; greedy, beam, temperature, top-k, top-p "
+                         "with distinct-2 vs NLL; greedy repetition with and without a penalty; Table 2.2 "
+                         "parameter counts (GPT-1 to DeepSeek-V3) from configs; response-only vs "
+                         "full-sequence SFT exact match over 3 seeds"},
             {"file": "06_training_at_scale.ipynb", "title": "Training at scale", "available": True,
              "measures": "noise and duplication vs held-out loss; pre- vs post-norm; activations; "
                          "distributed training as exact arithmetic; a fitted scaling law"},

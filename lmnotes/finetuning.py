@@ -581,3 +581,58 @@ def overlap_span(question: str, context: str) -> tuple[int, int]:
     if best is None:
         raise ValueError(f"context must hold at least one sentence ending in ' .', got {context!r}")
     return best, best
+# ----------------------------------------------------------------------------------------------
+# Supervised fine-tuning on instructions: response-only vs full-sequence loss (section 2.1.3 preview)
+
+
+def sft_split(n_train: int, n_eval: int, seed: int = 0, tasks: Sequence[str] | None = None):
+    """Toy-world instruction pairs ``(train, eval)``: ``eval`` keeps only instructions whose prompt
+    does not occur in ``train`` (no evaluation item is seen in training)."""
+    from lmnotes import checks
+    from lmnotes.data import toyworld
+
+    n_train, n_eval = checks.size("n_train", n_train), checks.size("n_eval", n_eval)
+    seed = checks.integer("seed", seed, low=0)
+    train = toyworld.instructions(n_train, seed=seed, tasks=tasks)
+    seen = {r.prompt for r in train}
+    pool = toyworld.instructions(4 * n_eval, seed=seed + 1_000_003, tasks=tasks)
+    held = [r for r in pool if r.prompt not in seen][:n_eval]
+    return train, held
+
+
+def sft_exact_match(response_only: bool, *, seed: int = 0, steps: int = 200, n_train: int = 2000,
+                    n_eval: int = 100, tasks: Sequence[str] | None = None, batch_size: int = 16,
+                    lr: float = 3e-3) -> dict:
+    """Train a tiny word-level GPT from scratch on toy-world instructions with the loss on the
+    response only (``response_only=True``, SFT as usual) or on the whole sequence, then return
+    ``{"exact_match", "n_eval", "final_loss"}``: the share of held-out instructions (see
+    ``sft_split``) whose greedy response equals the right one."""
+    from lmnotes import checks, recipes
+    from lmnotes.data import SupervisedDataset, pad_collate
+    from lmnotes.generation import generate
+    from lmnotes.models import GPT, GPTConfig
+    from lmnotes.repro import seed_everything
+    from lmnotes.training import train
+
+    response_only = checks.boolean("response_only", response_only)
+    steps, batch_size = checks.size("steps", steps), checks.size("batch_size", batch_size)
+    train_set, held = sft_split(n_train, n_eval, seed, tasks)
+    tok = recipes.toyworld_tokenizer()
+    data = SupervisedDataset(train_set, lambda text: tok.encode(text.strip()))  # words, no spaces at the ends
+    seed_everything(seed)
+    model = GPT(GPTConfig(vocab_size=tok.vocab_size, block_size=48, n_layer=2, n_head=4, n_embd=64,
+                          pos="rope", norm="rmsnorm", ffn="swiglu", bias=False, tie_weights=False))
+    order = torch.Generator().manual_seed(seed)
+
+    def batches(step):
+        pick = torch.randint(len(data), (batch_size,), generator=order).tolist()
+        return pad_collate([data[i] for i in pick], 0, response_only=response_only)  # <pad> is id 0
+
+    history = train(model, batches, steps=steps, lr=lr, warmup=min(10, steps - 1), seed=seed, progress=False)
+    stop = tok.encode(".")[-1]
+    right = 0
+    for record in held:
+        prompt = torch.tensor([tok.encode(record.prompt)])
+        out = generate(model, prompt, 12, stop=stop)[0, prompt.shape[1]:].tolist()
+        right += tok.decode(out).split() == record.response.split()
+    return {"exact_match": right / len(held), "n_eval": len(held), "final_loss": history.train_loss[-1]}

@@ -19,6 +19,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from lmnotes import checks
 from lmnotes.models.encdec import EncoderDecoder
 from lmnotes.models.gpt import GPT
 from lmnotes.models.layers import KVCache
@@ -303,5 +304,58 @@ def beam_search(
         final = scores / lengths.view(B, num_beams).clamp(min=1) ** length_penalty
         best = final.argmax(-1) + torch.arange(B, device=idx.device) * num_beams
         return ids[best]
+    finally:
+        model.train(was_training)
+
+
+# ----------------------------------------------------------------------------------------------
+# Measuring what decoding produced: diversity, repetition, and how likely a model finds it
+
+
+def _ngrams(tokens: Sequence, n: int) -> list[tuple]:
+    return [tuple(tokens[i:i + n]) for i in range(len(tokens) - n + 1)]
+
+
+def _check_sequences(sequences) -> list[list]:
+    if isinstance(sequences, (str, torch.Tensor)) or not isinstance(sequences, Sequence) or not sequences:
+        raise TypeError(f"sequences must be a non-empty list of token sequences (lists or strings), "
+                        f"got {type(sequences).__name__}")
+    return [list(s.tolist() if isinstance(s, torch.Tensor) else s) for s in sequences]
+
+
+def distinct_n(sequences: Sequence[Sequence], n: int = 2) -> float:
+    """Distinct-n (Li et al. 2016): unique n-grams / all n-grams, pooled over ``sequences`` (each a
+    list of tokens, or a string read as characters). 1.0 = no n-gram repeats; 0.0 = no n-grams."""
+    n = checks.size("n", n)
+    grams = [g for s in _check_sequences(sequences) for g in _ngrams(s, n)]
+    return len(set(grams)) / len(grams) if grams else 0.0
+
+
+def repetition_rate(sequences: Sequence[Sequence], n: int = 4) -> float:
+    """Share of the n-grams of each sequence that already occurred earlier in the same sequence,
+    pooled over ``sequences``: 0.0 = nothing repeats, near 1.0 = a loop (degenerate greedy text)."""
+    n = checks.size("n", n)
+    repeated = total = 0
+    for s in _check_sequences(sequences):
+        seen = set()
+        for g in _ngrams(s, n):
+            repeated += g in seen
+            seen.add(g)
+            total += 1
+    return repeated / total if total else 0.0
+
+
+@torch.no_grad()
+def continuation_nll(model: nn.Module, ids: torch.Tensor, prompt_len: int) -> float:
+    """Mean negative log-likelihood (nats per token) that ``model`` gives the tokens of ``ids``
+    (B, T) after the first ``prompt_len``: the quality half of a diversity-quality trade-off."""
+    checks.tensor("ids", ids, ndim=2, dtype="int")
+    prompt_len = checks.size("prompt_len", prompt_len, high=ids.shape[1] - 1)
+    was_training = model.training
+    model.eval()
+    try:
+        logp = model(ids[:, :-1]).float().log_softmax(-1)
+        picked = logp.gather(-1, ids[:, 1:, None])[..., 0][:, prompt_len - 1:]
+        return -picked.mean().item()
     finally:
         model.train(was_training)

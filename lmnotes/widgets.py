@@ -5,6 +5,8 @@
 * ``next_token_explorer``: a causal LM's next-token distribution as the prompt changes (02);
 * ``masking_explorer``: BERT's 15% / 80-10-10 corruption of a sentence (03);
 * ``pruning_explorer``: remove attention heads and watch the held-out metrics (04);
+* ``decoding_explorer``: greedy, beam, temperature, top-k and top-p continuations of a prompt (05);
+* ``compute_optimal_explorer``: the compute-optimal split of a FLOP budget (06);
 * ``extrapolation_explorer``: a position scheme's held-out loss past its training length (07);
 * ``prompt_builder``: a k-shot prompt from a template, label words and demonstrations (08).
 
@@ -355,3 +357,45 @@ def compute_optimal_explorer(log10_compute: float = 19.0) -> W.VBox:
     slider.observe(show, names="value")
     show()
     return W.VBox([slider, view])
+# ----------------------------------------------------------------------------------------------
+# Decoding (notebook 05)
+
+#: the decoding methods of ``decoding_explorer``
+DECODING_METHODS = ("greedy", "beam search", "temperature", "top-k", "top-p")
+
+
+def decode_text(model, tokenizer, prompt: str, method: str, *, temperature: float = 1.0, top_k: int = 10,
+                top_p: float = 0.9, num_beams: int = 4, max_new_tokens: int = 80, seed: int = 0) -> str:
+    """The continuation of ``prompt`` that ``method`` produces with ``lmnotes.generation.generate``."""
+    from lmnotes.checks import choice, text
+    from lmnotes.generation import generate
+
+    choice("method", method, DECODING_METHODS)
+    ids = torch.tensor([tokenizer.encode(text("prompt", prompt))])
+    kwargs = {"greedy": {}, "beam search": dict(num_beams=num_beams),
+              "temperature": dict(do_sample=True, temperature=temperature),
+              "top-k": dict(do_sample=True, temperature=temperature, top_k=top_k),
+              "top-p": dict(do_sample=True, temperature=temperature, top_p=top_p)}[method]
+    out = generate(model, ids, max_new_tokens, generator=torch.Generator().manual_seed(seed), **kwargs)
+    return tokenizer.decode(out[0, ids.shape[1]:].tolist())
+
+
+def decoding_explorer(model, tokenizer, prompt: str = "ROMEO:\n", max_new_tokens: int = 80) -> W.VBox:
+    """A widget: pick a decoding method and its knobs, see the continuation of ``prompt``."""
+    method = W.Dropdown(options=list(DECODING_METHODS), value="top-p", description="Method")
+    temperature = W.FloatSlider(value=1.0, min=0.1, max=2.0, step=0.1, description="Temperature",
+                                continuous_update=False)
+    top_k = W.IntSlider(value=10, min=1, max=60, description="top-k", continuous_update=False)
+    top_p = W.FloatSlider(value=0.9, min=0.05, max=1.0, step=0.05, description="top-p", continuous_update=False)
+    seed = W.IntSlider(value=0, min=0, max=20, description="Seed", continuous_update=False)
+    view = W.HTML()
+
+    def show(_=None):
+        out = decode_text(model, tokenizer, prompt, method.value, temperature=temperature.value,
+                          top_k=top_k.value, top_p=top_p.value, max_new_tokens=max_new_tokens, seed=seed.value)
+        view.value = f"<pre class='lmnotes-decoded'>{html.escape(prompt + out)}</pre>"
+
+    for w in (method, temperature, top_k, top_p, seed):
+        w.observe(show, names="value")
+    show()
+    return W.VBox([method, temperature, top_k, top_p, seed, view])

@@ -165,6 +165,31 @@ def test_start_here_runs_in_jupyterlab_and_renders_its_widget(lab):
     assert (ROOT / "notebooks" / NOTEBOOK).read_bytes() == source, "the browser must not save over the sources"
 
 
+def test_decoder_only_decoding_widget_changes_its_text(lab):
+    """05_decoder_only: choosing greedy in the decoding explorer replaces the top-p continuation."""
+    from playwright.sync_api import expect, sync_playwright
+
+    name = "05_decoder_only.ipynb"
+    source = (ROOT / "notebooks" / name).read_bytes()
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 1000})
+            page.goto(f"{lab}/lab/tree/notebooks/{name}")
+            page.wait_for_selector(".jp-Notebook", timeout=60_000)
+            page.wait_for_function(KERNEL_IDLE, timeout=60_000)
+            page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
+            page.wait_for_selector(".lmnotes-decoded", timeout=240_000)
+            widget = page.locator(".jp-OutputArea-output:has(.lmnotes-decoded)").first
+            widget.scroll_into_view_if_needed()
+            shown = widget.locator(".lmnotes-decoded").inner_text()
+            widget.locator("select").first.select_option(label="greedy")
+            expect(widget.locator(".lmnotes-decoded")).not_to_have_text(shown, timeout=30_000)
+        finally:
+            browser.close()
+    assert (ROOT / "notebooks" / name).read_bytes() == source, "the browser must not save over the sources"
+
+
 def test_training_at_scale_compute_optimal_slider_changes_the_split(lab):
     """Notebook 06: moving the compute-budget slider changes the N_opt / D_opt it shows."""
     from playwright.sync_api import expect, sync_playwright
