@@ -9,6 +9,7 @@ from lmnotes.data.datasets import (
     lm_eval_batches,
     pad_collate,
 )
+from lmnotes.data.overlap import EVALUATION_SETS, evaluation_set, seen_in_training, training_stream, unseen
 from lmnotes.data.shakespeare import Play, shakespeare_chars, shakespeare_plays, shakespeare_text
 from lmnotes.data.toyworld import (
     arithmetic,
@@ -26,8 +27,8 @@ from lmnotes.data.toyworld import (
 )
 
 __all__ = [
-    "IGNORE_INDEX", "Play", "SupervisedDataset", "arithmetic", "corpus", "fact_questions", "facts",
+    "EVALUATION_SETS", "IGNORE_INDEX", "Play", "SupervisedDataset", "arithmetic", "corpus", "evaluation_set", "fact_questions", "facts",
     "hidden_reward", "icl_documents", "instructions", "lm_batch", "lm_eval_batches", "pad_collate",
-    "passkey", "preference_pairs", "reviews", "shakespeare_chars", "shakespeare_plays",
-    "shakespeare_text", "stories", "toyworld", "vocabulary",
+    "passkey", "preference_pairs", "reviews", "seen_in_training", "shakespeare_chars", "shakespeare_plays",
+    "shakespeare_text", "stories", "toyworld", "training_stream", "unseen", "vocabulary",
 ]
