@@ -23,6 +23,8 @@ from typing import Any
 
 import torch
 
+from lmnotes import checks
+
 DEFAULT_TEMPLATE = "{input} {output}"
 
 
@@ -232,3 +234,52 @@ def order_accuracies(model, tokenizer, demonstrations: Sequence[tuple[str, Any]]
                 orders.append(order)
     return [few_shot_accuracy(model, tokenizer, [demonstrations[i] for i in order], queries, label_words,
                               template, separator) for order in orders]
+
+
+# ----------------------------------------------------------------------------------------------
+# In-context learning with random label words: the true ceiling and two baselines
+
+
+def icl_ceiling(shots, pool_size: int | None = None) -> float:
+    """The best accuracy any predictor can reach on a toy-world ICL prompt with random label words.
+
+    ``toyworld.icl_documents(p_fixed=0)`` draws two distinct label words from a pool of
+    ``pool_size`` (default ``len(toyworld.ICL_LABEL_POOL)``, 12) and a fair class for every line.
+    With ``shots`` = k demonstrations, the query's class has appeared among them with probability
+    1 - 0.5^k, and then its label is known. Otherwise (k >= 1) every demonstration shows the *other*
+    class, so the answer is one of the pool's other ``pool_size - 1`` words, each equally likely; with
+    k = 0 it is one of all ``pool_size``. So the ceiling is 1 / pool_size at k = 0 and
+    ``1 - 0.5^k + 0.5^k / (pool_size - 1)`` = 1 - (10/11) 0.5^k for a pool of 12. It is exact for a
+    predictor that can tell which class each input word belongs to, an upper bound for any other.
+    """
+    from lmnotes.data import toyworld
+
+    k = checks.integer("shots", shots, low=0)
+    n = len(toyworld.ICL_LABEL_POOL) if pool_size is None else checks.integer("pool_size", pool_size, low=2)
+    if k == 0:
+        return 1 / n
+    unseen = 0.5 ** k
+    return 1 - unseen + unseen / (n - 1)
+
+
+def _demonstration_labels(labels) -> list:
+    if isinstance(labels, (str, bytes)) or not isinstance(labels, Sequence):
+        raise TypeError(f"labels must be a list of the demonstrations' labels, got {type(labels).__name__}")
+    if not labels:
+        raise ValueError("labels must hold at least one demonstration's label, got an empty list")
+    return list(labels)
+
+
+def majority_label(labels) -> Any:
+    """Baseline: predict the label the demonstrations show most often (ties: the most recent of them)."""
+    labels = _demonstration_labels(labels)
+    counts: dict = {}
+    for label in labels:
+        counts[label] = counts.get(label, 0) + 1
+    best = max(counts.values())
+    return next(label for label in reversed(labels) if counts[label] == best)
+
+
+def most_recent_label(labels) -> Any:
+    """Baseline: predict the label of the last demonstration."""
+    return _demonstration_labels(labels)[-1]

@@ -142,3 +142,39 @@ def test_demonstration_separator_does_not_leak_into_label_scoring(model, tok):
     predicted = pr.classify_by_label_words(model, tok, prompts, LABEL_WORDS)  # word after one space
     want = sum(p == y for p, (_, y) in zip(predicted, queries)) / 3
     assert pr.few_shot_accuracy(model, tok, demos, queries, LABEL_WORDS, template, separator=" . ") == want
+
+
+@pytest.mark.parametrize("k", [0, 1, 2, 4, 8])
+def test_icl_ceiling_matches_the_generator(k):
+    # the best predictor that knows each input's class: right when the query's class was shown,
+    # otherwise a uniform guess among the pool words not shown; its exact expected accuracy per
+    # document, averaged over documents drawn by the generator itself, must match the formula
+    from lmnotes.data import toyworld
+
+    docs = toyworld.icl_documents(4000, seed=7, n_lines=k + 1, p_fixed=0.0)
+    pool = len(toyworld.ICL_LABEL_POOL)
+    assert pool == 12
+    expected = [1.0 if d.response in d.targets[:-1] else 1 / (pool - len(set(d.targets[:-1]))) for d in docs]
+    simulated = sum(expected) / len(docs)
+    assert abs(simulated - pr.icl_ceiling(k)) < 3 * 0.5 / len(docs) ** 0.5
+    assert pr.icl_ceiling(k) == pytest.approx(1 / 12 if k == 0 else 1 - 10 / 11 * 0.5 ** k)
+
+
+def test_icl_ceiling_bad_input():
+    with pytest.raises(ValueError, match="shots"):
+        pr.icl_ceiling(-1)
+    with pytest.raises(TypeError, match="shots"):
+        pr.icl_ceiling(1.5)
+    with pytest.raises(ValueError, match="pool_size"):
+        pr.icl_ceiling(2, pool_size=1)
+
+
+def test_label_baselines():
+    assert pr.majority_label(["yes", "no", "yes", "no", "no"]) == "no"
+    assert pr.majority_label(["no", "yes", "yes", "no"]) == "no"  # tie: the most recent of the tied
+    assert pr.most_recent_label(["no", "yes"]) == "yes"
+    for fn in (pr.majority_label, pr.most_recent_label):
+        with pytest.raises(ValueError, match="labels"):
+            fn([])
+        with pytest.raises(TypeError, match="labels"):
+            fn("yes")
