@@ -144,37 +144,28 @@ def test_demonstration_separator_does_not_leak_into_label_scoring(model, tok):
     assert pr.few_shot_accuracy(model, tok, demos, queries, LABEL_WORDS, template, separator=" . ") == want
 
 
-@pytest.mark.parametrize("k", [0, 1, 2, 4, 8])
-def test_icl_ceiling_matches_the_generator(k):
-    # the best predictor that knows each input's class: right when the query's class was shown,
-    # otherwise a uniform guess among the pool words not shown; its exact expected accuracy per
-    # document, averaged over documents drawn by the generator itself, must match the formula
+def test_icl_ceiling_matches_a_simulation_of_the_generator():
     from lmnotes.data import toyworld
+    from lmnotes.prompting import icl_baselines, icl_ceiling
 
-    docs = toyworld.icl_documents(4000, seed=7, n_lines=k + 1, p_fixed=0.0)
-    pool = len(toyworld.ICL_LABEL_POOL)
-    assert pool == 12
-    expected = [1.0 if d.response in d.targets[:-1] else 1 / (pool - len(set(d.targets[:-1]))) for d in docs]
-    simulated = sum(expected) / len(docs)
-    assert abs(simulated - pr.icl_ceiling(k)) < 3 * 0.5 / len(docs) ** 0.5
-    assert pr.icl_ceiling(k) == pytest.approx(1 / 12 if k == 0 else 1 - 10 / 11 * 0.5 ** k)
+    assert icl_ceiling(0) == pytest.approx(1 / 12)
+    assert icl_ceiling(1) == pytest.approx(1 - (10 / 11) * 0.5)
+    for k in (1, 2, 4):
+        docs = toyworld.icl_documents(4000, seed=k, n_lines=k + 1, p_fixed=0.0)
+        sim = icl_baselines(docs)
+        assert sim["ceiling"] == pytest.approx(icl_ceiling(k), abs=0.02)
+        # with random label words the majority / most-recent label is right only by chance
+        assert abs(sim["majority"] - 0.5) < 0.03 and abs(sim["most_recent"] - 0.5) < 0.03
 
 
-def test_icl_ceiling_bad_input():
+def test_icl_ceiling_and_baselines_reject_bad_input():
+    from lmnotes.prompting import icl_baselines, icl_ceiling
+
     with pytest.raises(ValueError, match="shots"):
-        pr.icl_ceiling(-1)
+        icl_ceiling(-1)
     with pytest.raises(TypeError, match="shots"):
-        pr.icl_ceiling(1.5)
+        icl_ceiling(2.5)
     with pytest.raises(ValueError, match="pool_size"):
-        pr.icl_ceiling(2, pool_size=1)
-
-
-def test_label_baselines():
-    assert pr.majority_label(["yes", "no", "yes", "no", "no"]) == "no"
-    assert pr.majority_label(["no", "yes", "yes", "no"]) == "no"  # tie: the most recent of the tied
-    assert pr.most_recent_label(["no", "yes"]) == "yes"
-    for fn in (pr.majority_label, pr.most_recent_label):
-        with pytest.raises(ValueError, match="labels"):
-            fn([])
-        with pytest.raises(TypeError, match="labels"):
-            fn("yes")
+        icl_ceiling(2, pool_size=1)
+    with pytest.raises(TypeError, match="documents"):
+        icl_baselines(["dog -> yes ."])

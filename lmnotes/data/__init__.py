@@ -1,7 +1,7 @@
 """The course's data: Shakespeare's plays (real English, offline), the toy world (synthetic tasks
 with known answers, see ``docs/toyworld.md``) and the torch batches built from them."""
 
-from lmnotes.data import toyworld
+from lmnotes.data import overlap, toyworld
 from lmnotes.data.datasets import (
     IGNORE_INDEX,
     SupervisedDataset,
@@ -9,7 +9,6 @@ from lmnotes.data.datasets import (
     lm_eval_batches,
     pad_collate,
 )
-from lmnotes.data.overlap import EVALUATION_SETS, evaluation_set, seen_in_training, training_stream, unseen
 from lmnotes.data.shakespeare import Play, shakespeare_chars, shakespeare_plays, shakespeare_text
 from lmnotes.data.toyworld import (
     arithmetic,
@@ -27,8 +26,8 @@ from lmnotes.data.toyworld import (
 )
 
 __all__ = [
-    "EVALUATION_SETS", "IGNORE_INDEX", "Play", "SupervisedDataset", "arithmetic", "corpus", "evaluation_set", "fact_questions", "facts",
+    "IGNORE_INDEX", "Play", "overlap", "SupervisedDataset", "arithmetic", "corpus", "fact_questions", "facts",
     "hidden_reward", "icl_documents", "instructions", "lm_batch", "lm_eval_batches", "pad_collate",
-    "passkey", "preference_pairs", "reviews", "seen_in_training", "shakespeare_chars", "shakespeare_plays",
-    "shakespeare_text", "stories", "toyworld", "training_stream", "unseen", "vocabulary",
+    "passkey", "preference_pairs", "reviews", "shakespeare_chars", "shakespeare_plays",
+    "shakespeare_text", "stories", "toyworld", "vocabulary",
 ]

@@ -1,120 +1,114 @@
-"""Which evaluation records a bundled model saw in pre-training (book section 1.4, "Rigour").
+"""Which evaluation records a bundled model saw in pre-training.
 
-A held-out accuracy means something only if the held-out items were not in the training text.
-:func:`training_stream` rebuilds, token for token, the document stream a bundled toy-world model was
-pre-trained on (its recipe's ``toyworld_stream`` with the ``train_tokens`` and ``seed`` recorded in
-the bundle's ``lmnotes.json``); :func:`seen_in_training` says which records occur in it and
-:func:`unseen` keeps only the others.
+The toy world is small, so short records (a review, a question, an ICL prompt) repeat across seeds:
+an "unseen" test set drawn with another seed can still hold records that the model read verbatim
+in pre-training, sometimes with their answer. That inflates every accuracy measured on them. This
+module rebuilds the exact pre-training documents of a bundled model from the recipe and seed
+recorded in its ``lmnotes.json`` and says which records occur in them, so every evaluation set used
+with a bundled model can be filtered (``unseen``) and tested for zero overlap.
 
-What "occurs" means: the record's token sequence (its text, encoded by the model's tokenizer) appears
-verbatim, as one contiguous run of tokens, somewhere in that stream — inside a document, as a whole
-document, or as the start of a longer one (a review that then goes on "overall it is great ."). The
-check is exact: the stream is held as one string with one character per token, and Python's
-substring search compares whole token runs, never parts of words.
+*Occurs* means: the record's text, as a sequence of whole words (tokens of the toy world's word
+tokenizer), appears contiguously inside one training document. A record that is only a prefix of a
+document (a review without its verdict) counts, because the model read those words.
 
-Not covered: ``toyworld-gpt`` also trained on bursty in-context-learning documents drawn afresh per
-step. Those are random ``word -> label .`` lines over a few dozen words, so every short ICL prompt
-occurs in them by chance; what an ICL evaluation tests is a label mapping drawn for that prompt alone,
-not a memorisable record. Apply this check to records (reviews, questions, instructions), not to ICL
-prompts.
-
-:data:`EVALUATION_SETS` names every evaluation set a notebook uses with a bundled model;
-:func:`evaluation_set` builds one (already filtered), and ``tests/test_overlap.py`` asserts zero
-overlap for each. A notebook adding an evaluation set adds one entry there.
+For ``toyworld-gpt`` the documents are the mixture stream *and* the bursty in-context-learning
+documents its batches drew at every step; for ``toyworld-bert`` the mixture stream; for the
+Shakespeare models the training split (the last 10% of the plays is held out).
 """
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from typing import Any, Callable, Iterable, Sequence
 
 from lmnotes import checks
 
-#: the bundled models whose training stream this module can rebuild
-TOYWORLD_MODELS = ("toyworld-gpt", "toyworld-bert")
-_BASE = 0x100  # token id i is character chr(_BASE + i): clear of "\n" and friends
+#: bundled models whose pre-training text this module can rebuild
+MODELS = ("toyworld-gpt", "toyworld-bert", "shakespeare-char", "shakespeare-bpe")
 
 
-def _record_text(record) -> str:
-    """A record's text: a string itself, or the ``.text`` of a toy-world example."""
-    return record if isinstance(record, str) else getattr(record, "text", None)
+def _hparams(name: str) -> dict:
+    from lmnotes import checkpoints
+
+    return dict(checkpoints.info(name)["hparams"])
 
 
-def _records(name: str, records) -> list[str]:
-    if isinstance(records, (str, bytes)) or not isinstance(records, Sequence):
-        raise TypeError(f"{name} must be a list of texts or of toy-world records, got {type(records).__name__}")
-    return [checks.text(f"{name}[{i}]", _record_text(r)) for i, r in enumerate(records)]
+@functools.lru_cache(maxsize=2)
+def training_documents(name: str) -> tuple[str, ...]:
+    """The exact pre-training documents of bundled model ``name``, rebuilt from its recipe's seed."""
+    checks.choice("name", name, MODELS)
+    if name.startswith("shakespeare"):
+        from lmnotes.data.shakespeare import shakespeare_text
 
-
-@functools.lru_cache(maxsize=len(TOYWORLD_MODELS))
-def _stream(model: str) -> tuple[str, object]:
-    from lmnotes import checkpoints, recipes  # recipes imports lmnotes.data: import on first use
-
-    hp = checkpoints.info(model)["hparams"]
-    tok = recipes.toyworld_tokenizer()
-    ids = recipes.toyworld_stream(tok, hp["train_tokens"], seed=hp["seed"])
-    return "".join(chr(_BASE + i) for i in ids.tolist()), tok
-
-
-def training_stream(model: str) -> list[int]:
-    """The token ids of the pre-training stream of bundled ``model``, rebuilt from its recipe and seed.
-
-    Cached per process: the first call for a model takes a few seconds, later ones none.
-    """
-    model = checks.choice("model", model, TOYWORLD_MODELS)
-    return [ord(c) - _BASE for c in _stream(model)[0]]
-
-
-def seen_in_training(records, model: str) -> list[bool]:
-    """For each record (a text or a toy-world example with ``.text``): does its token sequence occur
-    verbatim in the pre-training stream of bundled ``model``? See the module docstring."""
-    model = checks.choice("model", model, TOYWORLD_MODELS)
-    texts = _records("records", records)
-    stream, tok = _stream(model)
-    return ["".join(chr(_BASE + i) for i in tok.encode(t)) in stream for t in texts]
-
-
-def unseen(records, model: str) -> list:
-    """The records (same objects, same order) whose text does not occur in ``model``'s pre-training stream."""
-    flags = seen_in_training(records, model)
-    return [r for r, seen in zip(records, flags) if not seen]
-
-
-@dataclass(frozen=True)
-class EvaluationSet:
-    """A named evaluation set used with a bundled model: which notebook, which model, how it is built."""
-
-    name: str
-    model: str
-    notebook: str
-    build: Callable[[], list]
-
-
-def _unseen_reviews(n: int, seed: int, model: str) -> list:
-    """``n`` toy-world reviews the model never saw: drawn from ``seed``, seen ones skipped, drawing on."""
+        return (shakespeare_text("train"),)
     from lmnotes.data import toyworld
 
-    drawn = toyworld.reviews(3 * n, seed=seed)
-    kept = unseen(drawn, model)
-    if len(kept) < n:
-        raise RuntimeError(f"only {len(kept)} of {len(drawn)} reviews (seed {seed}) are unseen by {model}")
-    return kept[:n]
+    hp = _hparams(name)
+    documents = list(toyworld.corpus(hp["train_tokens"], seed=hp["seed"]))
+    if name == "toyworld-gpt":
+        # recipes.toyworld_gpt: every step, round(batch * icl_share) ICL documents of
+        # block_size // 4 + 1 lines, seeded by seed * 100_003 + step
+        n_icl = round(hp["batch_size"] * hp["icl_share"])
+        lines = hp["block_size"] // 4 + 1
+        for step in range(hp["steps"]):
+            documents += [d.text for d in toyworld.icl_documents(
+                n_icl, seed=hp["seed"] * 100_003 + step, n_lines=lines)]
+    return tuple(documents)
 
 
-#: every evaluation set a notebook uses with a bundled model, by name; each builds an unseen set
-EVALUATION_SETS: dict[str, EvaluationSet] = {}
+@functools.lru_cache(maxsize=2)
+def _haystack(name: str) -> str:
+    # one string, every document padded with spaces and cut off from the next by a newline, so that a
+    # search for " words " matches whole words inside a single document only
+    return "\n".join(f" {' '.join(d.split())} " for d in training_documents(name))
 
 
-def _register(name: str, model: str, notebook: str, build: Callable[[], list]) -> None:
-    EVALUATION_SETS[name] = EvaluationSet(name, model, notebook, build)
+def seen_in_training(name: str, texts: Sequence[str]) -> list[bool]:
+    """For each text, whether it occurs (as whole words, inside one document) in ``name``'s
+    pre-training data."""
+    texts = checks.texts("texts", texts)
+    haystack = _haystack(checks.choice("name", name, MODELS))
+    return [f" {' '.join(t.split())} " in haystack for t in texts]
 
 
-_register("02-test-reviews", "toyworld-gpt", "02_pretraining_and_adaptation",
-          lambda: _unseen_reviews(300, seed=1, model="toyworld-gpt"))
+def _text_of(record: Any, text: Callable[[Any], str] | str | None) -> str:
+    if text is None:
+        if isinstance(record, str):
+            return record
+        if not hasattr(record, "text"):
+            raise TypeError(f"records must be strings or have a .text; pass text= to say which field, "
+                            f"got {type(record).__name__}")
+        return record.text
+    if isinstance(text, str):
+        if not hasattr(record, text):
+            raise ValueError(f"text={text!r} names no field of {type(record).__name__}")
+        return getattr(record, text)
+    return text(record)
 
 
-def evaluation_set(name: str) -> list:
-    """Build the registered evaluation set ``name`` (see :data:`EVALUATION_SETS`)."""
-    name = checks.choice("name", name, tuple(EVALUATION_SETS))
-    return EVALUATION_SETS[name].build()
+def overlap_report(name: str, records: Iterable, text: Callable[[Any], str] | str | None = None) -> dict:
+    """How many of ``records`` occur in ``name``'s pre-training data.
+
+    ``text`` says what to look for in each record: ``None`` for the record itself (a string) or its
+    ``.text``, a field name such as ``"prompt"``, or a function. Returns ``{"records", "seen",
+    "unseen", "seen_share"}``.
+    """
+    records = list(records)
+    if not records:
+        raise ValueError("records must hold at least one record")
+    seen = seen_in_training(name, [_text_of(r, text) for r in records])
+    n_seen = sum(seen)
+    return {"records": len(records), "seen": n_seen, "unseen": len(records) - n_seen,
+            "seen_share": n_seen / len(records)}
+
+
+def unseen(name: str, records: Iterable, text: Callable[[Any], str] | str | None = None) -> list:
+    """The records that do not occur in ``name``'s pre-training data, in their order.
+
+    Use it on every evaluation set given to a bundled model; ``text`` as in :func:`overlap_report`.
+    """
+    records = list(records)
+    if not records:
+        raise ValueError("records must hold at least one record")
+    seen = seen_in_training(name, [_text_of(r, text) for r in records])
+    return [r for r, s in zip(records, seen) if not s]
