@@ -96,6 +96,13 @@ EVALUATION_SETS.update({
 })
 
 
+# notebook 02 (toyworld-gpt): the 300 test reviews (the first 150 are also the prompting queries)
+EVALUATION_SETS["02 test reviews"] = (
+    "toyworld-gpt",
+    lambda: overlap.unseen("toyworld-gpt", toyworld.reviews(900, seed=1), text=lambda r: r.text)[:300],
+    lambda r: r.text)
+
+
 def test_nb04_filter_drops_the_reviews_toyworld_bert_read():
     # the filter is not a formality: without it, about a third of 04's test reviews were in pre-training
     raw = _nb04_reviews(300, 2, "label")()
