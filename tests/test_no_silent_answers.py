@@ -60,3 +60,15 @@ def test_cross_attention_refuses_a_batch_mismatch():
 def test_config_switches_and_scales_are_checked(tok, kw, match):
     with pytest.raises((TypeError, ValueError), match=match):
         tiny(GPT, GPTConfig, tok, **kw)
+
+
+def test_training_refuses_an_infinite_lr_and_stops_on_weights_gone_nan(tok):
+    from lmnotes.training import train
+
+    model = tiny(GPT, GPTConfig, tok)
+    data = torch.randint(0, tok.vocab_size, (2, 9))
+    batch = lambda step: (data[:, :-1], data[:, 1:])  # noqa: E731
+    with pytest.raises(ValueError, match="lr"):
+        train(model, batch, steps=2, lr=float("inf"), progress=False)
+    with pytest.raises(ValueError, match="lr"):
+        train(model, batch, steps=3, lr=1e300, warmup=0, grad_clip=None, progress=False)
