@@ -37,7 +37,8 @@ from __future__ import annotations
 
 import copy
 import math
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -45,6 +46,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from lmnotes import checks
 from lmnotes.models import GPT, Encoder
 from lmnotes.training import IGNORE_INDEX, History, train
 
@@ -539,3 +541,43 @@ def linear_classifier(train_features: torch.Tensor, train_labels: torch.Tensor, 
         optimizer.step()
     with torch.no_grad():
         return head(x_test).argmax(1)
+
+
+def word_lookup_tagger(train_examples: Sequence) -> Callable[[str], list]:
+    """The per-word baseline of sequence labelling: each word gets the tag it carried most often in
+    ``train_examples`` (``(text, tags)`` pairs), an unseen word the most frequent tag overall.
+    Returns ``text -> tags``. Where tags are (almost) a function of the word, this is the bar a
+    fine-tuned tagger must clear."""
+    train_examples = list(train_examples)
+    if not train_examples:
+        raise ValueError("train_examples must hold at least one (text, tags) pair, got none")
+    per_word: dict[str, Counter] = {}
+    overall: Counter = Counter()
+    for row, (text, tags) in enumerate(train_examples):
+        words = checks.text(f"train_examples[{row}] text", text).split()
+        if len(words) != len(tags):
+            raise ValueError(f"train_examples[{row}] has {len(words)} words but {len(tags)} tags")
+        for word, tag in zip(words, tags):
+            per_word.setdefault(word, Counter())[tag] += 1
+            overall[tag] += 1
+    table = {w: c.most_common(1)[0][0] for w, c in per_word.items()}
+    default = overall.most_common(1)[0][0]
+    return lambda text: [table.get(w, default) for w in checks.text("text", text).split()]
+
+
+def overlap_span(question: str, context: str) -> tuple[int, int]:
+    """A span-extraction heuristic without a model: take the context sentence (split at " .") that
+    shares the most words with ``question`` (the first on a tie) and answer with its last word.
+    Returns inclusive (start, end) word positions in ``context``."""
+    asked = set(checks.text("question", question).split())
+    words = checks.text("context", context).split()
+    best, best_overlap, start = None, -1, 0
+    for end, word in enumerate(words):
+        if word == "." and end > start:
+            overlap = len(asked & set(words[start:end]))
+            if overlap > best_overlap:
+                best, best_overlap = end - 1, overlap
+            start = end + 1
+    if best is None:
+        raise ValueError(f"context must hold at least one sentence ending in ' .', got {context!r}")
+    return best, best

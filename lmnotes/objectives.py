@@ -46,6 +46,8 @@ from dataclasses import dataclass
 
 import torch
 
+from lmnotes import checks
+
 IGNORE_INDEX = -100  # the label that cross-entropy losses skip (``lm_loss`` in lmnotes.training)
 
 Sampler = Callable[[torch.Tensor, torch.Tensor, torch.Generator], torch.Tensor]
@@ -136,6 +138,18 @@ def causal_mask(T: int) -> torch.Tensor:
     if isinstance(T, bool) or not isinstance(T, int) or T < 1:
         raise ValueError(f"T must be a positive int, got {T!r}")
     return torch.ones(T, T, dtype=torch.bool).tril()
+
+
+def prefix_lm_mask(T: int, prefix: int) -> torch.Tensor:
+    """The ``(T, T)`` attention mask of a prefix language model (§1.2.3): the first ``prefix``
+    positions see one another in both directions (like an encoder), the rest see the whole prefix
+    and, causally, everything up to themselves (like a decoder). ``prefix=0`` gives the causal
+    mask, ``prefix=T`` full attention."""
+    T = checks.size("T", T)
+    prefix = checks.integer("prefix", prefix, low=0, high=T)
+    mask = causal_mask(T)
+    mask[:, :prefix] = True
+    return mask
 
 
 # --------------------------------------------------------------------------------------------

@@ -117,21 +117,44 @@ def causal_lm_batches(rows: torch.Tensor, *, batch_size: int, pad_id: int,
 
 
 def masked_lm_batches(rows: torch.Tensor, *, batch_size: int, vocab_size: int, specials: Specials,
-                      mask_rate: float = 0.15, seed: int) -> Callable[[int], dict[str, torch.Tensor]]:
+                      mask_rate: float = 0.15, mask_fraction: float = 0.8, random_fraction: float = 0.1,
+                      seed: int) -> Callable[[int], dict[str, torch.Tensor]]:
     """``step -> {"input_ids", "labels", "attention_mask"}``: document rows under BERT's masking (§1.2.2).
 
     ``labels`` hold the original token at the ``mask_rate`` selected positions and -100 elsewhere,
-    so ``lmnotes.training.batch_loss`` scores the selected positions only.
+    so ``lmnotes.training.batch_loss`` scores the selected positions only. Of the selected positions
+    ``mask_fraction`` become the mask token and ``random_fraction`` a random word (BERT's 80/10/10 by
+    default; 1.0 / 0.0 is the all-[MASK] ablation of §1.3.1).
     """
     generator = _generator(seed)
 
     def batch(step: int) -> dict[str, torch.Tensor]:
         x = _sample_rows(rows, batch_size, generator)
         masked = bert_mask(x, mask_id=specials.mask, vocab_size=vocab_size, special_ids=specials.all,
-                           mask_rate=mask_rate, generator=generator)
+                           mask_rate=mask_rate, mask_fraction=mask_fraction, random_fraction=random_fraction,
+                           generator=generator)
         return {"input_ids": masked.inputs, "labels": masked.labels, "attention_mask": (x != specials.pad).long()}
 
     return batch
+
+
+@torch.no_grad()
+def corrupted_token_accuracy(model, rows: torch.Tensor, *, vocab_size: int, specials: Specials,
+                             mask_fraction: float, random_fraction: float, mask_rate: float = 0.15,
+                             seed: int) -> float:
+    """How often a masked LM recovers the original token at BERT-selected positions of ``rows``, when
+    those positions are corrupted by one rule: ``mask_fraction=1`` all the mask token,
+    ``random_fraction=1`` all a random word, both 0 left unchanged (the model then sees the answer,
+    as every token of a fine-tuning input is seen). The probe of the pre-train / fine-tune mismatch
+    of §1.3.1."""
+    model.eval()
+    m = bert_mask(rows, mask_id=specials.mask, vocab_size=vocab_size, special_ids=specials.all,
+                  mask_rate=mask_rate, mask_fraction=mask_fraction, random_fraction=random_fraction,
+                  generator=_check_seed(seed))
+    chosen = m.labels != IGNORE_INDEX
+    attention = (rows != specials.pad).long()
+    predicted = model(m.inputs, attention_mask=attention).argmax(-1)
+    return (predicted[chosen] == m.labels[chosen]).float().mean().item()
 
 
 def replaced_token_batches(rows: torch.Tensor, *, batch_size: int, vocab_size: int, specials: Specials,

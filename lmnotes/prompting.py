@@ -256,3 +256,68 @@ def order_accuracies(model, tokenizer, demonstrations: Sequence[tuple[str, Any]]
                 orders.append(order)
     return [few_shot_accuracy(model, tokenizer, [demonstrations[i] for i in order], queries, label_words,
                               template, separator) for order in orders]
+
+
+# ----------------------------------------------------------------------------------------------
+# In-context learning with random label words: the best possible accuracy and simple baselines
+
+
+def icl_ceiling(shots, pool_size: int | None = None) -> float:
+    """The best possible exact label-word accuracy with ``shots`` demonstrations and random label words.
+
+    Every document draws two distinct label words from a pool of ``pool_size`` (default: the toy
+    world's :data:`~lmnotes.data.toyworld.ICL_LABEL_POOL`) and each line's class is a fair coin. The
+    query's word is known exactly once its class has appeared among the demonstrations (probability
+    1 - 0.5^k); otherwise only the other class's word is known (for k >= 1), so the best guess is one
+    of the remaining pool_size - 1 words. Hence 1/pool_size at k = 0 and
+    1 - 0.5^k + 0.5^k / (pool_size - 1) after that; :func:`icl_baselines` checks it by simulation.
+    """
+    from lmnotes import checks
+    from lmnotes.data.toyworld import ICL_LABEL_POOL
+
+    k = checks.integer("shots", shots, low=0)
+    pool = len(ICL_LABEL_POOL) if pool_size is None else checks.integer("pool_size", pool_size, low=2)
+    if k == 0:
+        return 1 / pool
+    unseen = 0.5 ** k
+    return 1 - unseen + unseen / (pool - 1)
+
+
+def icl_baselines(documents) -> dict[str, float]:
+    """Baselines for ICL documents (``toyworld.icl_documents(..., n_lines=k + 1, p_fixed=0)``).
+
+    Returns the accuracy of predicting the label word of the demonstrations' majority (ties: the
+    later one), of the most recent demonstration, and ``ceiling``: the expected accuracy of the
+    best possible predictor on exactly these documents (1 where the query's class occurred among
+    the demonstrations, else 1 / the number of pool words still possible), which equals
+    :func:`icl_ceiling` in expectation.
+    """
+    from collections import Counter
+
+    from lmnotes.data.toyworld import ICL_LABEL_POOL, ICLDocument
+
+    documents = list(documents)
+    if not documents or not all(isinstance(d, ICLDocument) for d in documents):
+        raise TypeError("documents must be a non-empty list of toyworld ICLDocument")
+    majority = recent = ceiling = 0.0
+    for d in documents:
+        demos, answer = d.targets[:-1], d.targets[-1]
+        if demos:
+            counts = Counter(demos)
+            top = max(counts.values())
+            majority += [w for w in reversed(demos) if counts[w] == top][0] == answer
+            recent += demos[-1] == answer
+        query_class_seen = any(x in _same_class(d, d.inputs[-1]) for x in d.inputs[:-1])
+        if query_class_seen:
+            ceiling += 1
+        else:
+            ceiling += 1 / (len(ICL_LABEL_POOL) - (1 if demos else 0))
+    n = len(documents)
+    return {"majority": majority / n, "most_recent": recent / n, "ceiling": ceiling / n}
+
+
+def _same_class(document, word: str) -> tuple[str, ...]:
+    from lmnotes.data.toyworld import ICL_TASKS
+
+    classes, _ = ICL_TASKS[document.task]
+    return next(tuple(c) for c in classes if word in c)

@@ -165,9 +165,9 @@ def icl_accuracy(model, tok, shots: int, n: int = 300, seed: int = 12345) -> flo
 
     The prompt holds ``shots`` demonstrations then a query; the model is right when its most
     likely next token is that document's label word. With a random mapping only the
-    demonstrations say which word means which class, so 0 shots cannot beat chance, and the
-    best possible accuracy with k shots is about 1 - 0.5^k (the query's class may not have
-    appeared yet).
+    demonstrations say which word means which class, so 0 shots cannot beat chance (1/12), and
+    the best possible accuracy with k shots is ``prompting.icl_ceiling(k)`` = 1 - (10/11) 0.5^k (the
+    query's class may not have appeared yet).
     """
     model.eval()
     docs = toyworld.icl_documents(n, seed, n_lines=shots + 1, p_fixed=0.0)

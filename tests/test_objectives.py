@@ -462,3 +462,14 @@ BAD_CALLS = [
 def test_bad_input_names_the_problem(message, error, call):
     with pytest.raises(error, match=message):
         call()
+
+
+def test_prefix_lm_mask_is_bidirectional_in_the_prefix_and_causal_after():
+    from lmnotes.objectives import causal_mask, prefix_lm_mask
+    m = prefix_lm_mask(5, 2)
+    assert m[0, 1] and m[1, 0]  # the prefix sees itself both ways
+    assert m[4, 0] and m[4, 3] and not m[2, 3]  # later positions: the prefix plus their left
+    assert torch.equal(prefix_lm_mask(5, 0), causal_mask(5))
+    assert prefix_lm_mask(5, 5).all()
+    with pytest.raises(ValueError, match="prefix"):
+        prefix_lm_mask(5, 6)

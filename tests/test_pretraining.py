@@ -209,3 +209,18 @@ def test_seq2seq_batch_teacher_forcing_layout_and_accuracy():
     assert P.seq2seq_loss(model, batch).item() == pytest.approx(torch.log(torch.tensor(float(V))).item(), rel=0.1)
     with pytest.raises(ValueError, match="pairs"):
         P.seq2seq_batch([], bos_id=SP.bos, eos_id=SP.eos, pad_id=SP.pad)
+
+
+def test_corrupted_token_accuracy_sees_the_answer_only_when_tokens_stay():
+    from lmnotes import pretraining as pt
+
+    class Copy(torch.nn.Module):  # predicts the token it reads: right only where the token was kept
+        def forward(self, idx, attention_mask=None):
+            return torch.nn.functional.one_hot(idx, 20).float()
+
+    specials = pt.Specials(pad=0, unk=1, bos=2, eos=3, mask=4, sep=5)
+    rows = torch.randint(6, 20, (8, 30))
+    options = dict(vocab_size=20, specials=specials, seed=0)
+    assert pt.corrupted_token_accuracy(Copy(), rows, mask_fraction=0.0, random_fraction=0.0, **options) == 1.0
+    assert pt.corrupted_token_accuracy(Copy(), rows, mask_fraction=1.0, random_fraction=0.0, **options) == 0.0
+    assert pt.corrupted_token_accuracy(Copy(), rows, mask_fraction=0.0, random_fraction=1.0, **options) < 0.2

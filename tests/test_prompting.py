@@ -142,3 +142,30 @@ def test_demonstration_separator_does_not_leak_into_label_scoring(model, tok):
     predicted = pr.classify_by_label_words(model, tok, prompts, LABEL_WORDS)  # word after one space
     want = sum(p == y for p, (_, y) in zip(predicted, queries)) / 3
     assert pr.few_shot_accuracy(model, tok, demos, queries, LABEL_WORDS, template, separator=" . ") == want
+
+
+def test_icl_ceiling_matches_a_simulation_of_the_generator():
+    from lmnotes.data import toyworld
+    from lmnotes.prompting import icl_baselines, icl_ceiling
+
+    assert icl_ceiling(0) == pytest.approx(1 / 12)
+    assert icl_ceiling(1) == pytest.approx(1 - (10 / 11) * 0.5)
+    for k in (1, 2, 4):
+        docs = toyworld.icl_documents(4000, seed=k, n_lines=k + 1, p_fixed=0.0)
+        sim = icl_baselines(docs)
+        assert sim["ceiling"] == pytest.approx(icl_ceiling(k), abs=0.02)
+        # with random label words the majority / most-recent label is right only by chance
+        assert abs(sim["majority"] - 0.5) < 0.03 and abs(sim["most_recent"] - 0.5) < 0.03
+
+
+def test_icl_ceiling_and_baselines_reject_bad_input():
+    from lmnotes.prompting import icl_baselines, icl_ceiling
+
+    with pytest.raises(ValueError, match="shots"):
+        icl_ceiling(-1)
+    with pytest.raises(TypeError, match="shots"):
+        icl_ceiling(2.5)
+    with pytest.raises(ValueError, match="pool_size"):
+        icl_ceiling(2, pool_size=1)
+    with pytest.raises(TypeError, match="documents"):
+        icl_baselines(["dog -> yes ."])

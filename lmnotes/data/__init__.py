@@ -1,7 +1,7 @@
 """The course's data: Shakespeare's plays (real English, offline), the toy world (synthetic tasks
 with known answers, see ``docs/toyworld.md``) and the torch batches built from them."""
 
-from lmnotes.data import toyworld
+from lmnotes.data import overlap, toyworld
 from lmnotes.data.datasets import (
     IGNORE_INDEX,
     SupervisedDataset,
@@ -26,7 +26,7 @@ from lmnotes.data.toyworld import (
 )
 
 __all__ = [
-    "IGNORE_INDEX", "Play", "SupervisedDataset", "arithmetic", "corpus", "fact_questions", "facts",
+    "IGNORE_INDEX", "Play", "overlap", "SupervisedDataset", "arithmetic", "corpus", "fact_questions", "facts",
     "hidden_reward", "icl_documents", "instructions", "lm_batch", "lm_eval_batches", "pad_collate",
     "passkey", "preference_pairs", "reviews", "shakespeare_chars", "shakespeare_plays",
     "shakespeare_text", "stories", "toyworld", "vocabulary",

@@ -1,0 +1,108 @@
+"""No evaluation item may occur in the pre-training data of the bundled model it is given to.
+
+``lmnotes.data.overlap`` rebuilds each bundled model's exact pre-training documents from its recipe's
+seed. The first tests check that machinery against the recipe itself; ``EVALUATION_SETS`` lists every
+evaluation set a notebook uses with a bundled model (as the notebook builds it), and each must have
+zero overlap. A notebook that adds an evaluation set adds it here.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from lmnotes.data import overlap, tasks, toyworld
+from lmnotes.recipes import toyworld_stream, toyworld_tokenizer
+
+
+def test_documents_rebuild_the_recipes_stream():
+    # toyworld-bert trains on toyworld_stream(train_tokens, seed): the same documents, <eos>-joined
+    hp = overlap._hparams("toyworld-bert")
+    tok = toyworld_tokenizer()
+    docs = overlap.training_documents("toyworld-bert")
+    head = toyworld_stream(tok, 5_000, seed=hp["seed"]).tolist()
+    eos = tok.vocab["<eos>"]
+    first = head[:head.index(eos)]
+    assert tok.decode(first).split() == docs[0].split()
+    assert sum(len(d.split()) for d in docs) >= hp["train_tokens"]
+
+
+def test_gpt_documents_include_the_icl_batches():
+    docs = overlap.training_documents("toyworld-gpt")
+    hp = overlap._hparams("toyworld-gpt")
+    step7 = toyworld.icl_documents(round(hp["batch_size"] * hp["icl_share"]), seed=hp["seed"] * 100_003 + 7,
+                                   n_lines=hp["block_size"] // 4 + 1)
+    assert step7[0].text in docs
+
+
+def test_seen_matches_whole_words_inside_one_document():
+    doc = overlap.training_documents("toyworld-bert")[0]
+    words = doc.split()
+    assert overlap.seen_in_training("toyworld-bert", [" ".join(words[1:4]), doc]) == [True, True]
+    # a match must start and end on word boundaries
+    assert overlap.seen_in_training("toyworld-bert", ["q" + " ".join(words[:3])]) == [False]
+    assert overlap.seen_in_training("toyworld-bert", ["zebra zebra zebra zebra"]) == [False]
+
+
+def test_unseen_filters_and_report_counts():
+    reviews = toyworld.reviews(60, seed=7)
+    report = overlap.overlap_report("toyworld-bert", reviews)
+    kept = overlap.unseen("toyworld-bert", reviews)
+    assert report["records"] == 60 and report["seen"] + report["unseen"] == 60
+    assert len(kept) == report["unseen"] and 0 < report["seen"] < 60  # reviews do repeat across seeds
+    assert not any(overlap.seen_in_training("toyworld-bert", [r.text for r in kept]))
+
+
+@pytest.mark.parametrize("bad, error", [
+    (dict(name="gpt-4", texts=["a"]), ValueError),
+    (dict(name="toyworld-bert", texts="one text"), TypeError),
+    (dict(name="toyworld-bert", texts=[3]), TypeError),
+])
+def test_bad_input(bad, error):
+    with pytest.raises(error, match="name|texts"):
+        overlap.seen_in_training(**bad)
+    with pytest.raises(ValueError, match="records"):
+        overlap.unseen("toyworld-bert", [])
+
+
+# (model, evaluation set as the notebook builds it, what to look for). Notebooks add theirs here.
+EVALUATION_SETS: dict[str, tuple] = {}
+
+
+# notebook 04 (toyworld-bert), section 3: each test set as the notebook builds it, after dropping
+# the items of its fine-tuning set and those of the pre-training text
+def _nb04(test, train):
+    def build():
+        in_train = {x for x, _ in train()}
+        fresh = [(x, y) for x, y in test() if x not in in_train]
+        return overlap.unseen("toyworld-bert", fresh, text=tasks.record_text)
+    return ("toyworld-bert", build, tasks.record_text)
+
+
+def _nb04_reviews(n, seed, target):
+    return lambda: [(r.text, getattr(r, target)) for r in toyworld.reviews(n, seed=seed, p_negation=0.0, p_contrast=0.0)]
+
+
+_NAMES = [p.name for p in toyworld.facts(0).people]
+EVALUATION_SETS.update({
+    "04 classify": _nb04(_nb04_reviews(300, 2, "label"), _nb04_reviews(400, 1, "label")),
+    "04 regress": _nb04(_nb04_reviews(300, 2, "score"), _nb04_reviews(400, 1, "score")),
+    "04 pair (and task 2)": _nb04(lambda: tasks.agree_pairs(300, seed=2, people=_NAMES[16:]),
+                                  lambda: tasks.agree_pairs(400, seed=1, people=_NAMES[:16])),
+    "04 tag": _nb04(lambda: [(s.text, tasks.bio_tags(s.text)) for s in toyworld.stories(300, seed=2)],
+                    lambda: [(s.text, tasks.bio_tags(s.text)) for s in toyworld.stories(300, seed=1)]),
+    "04 span": _nb04(lambda: tasks.fact_qa(300, seed=2), lambda: tasks.fact_qa(400, seed=1)),
+    "04 next sentence": _nb04(lambda: tasks.next_sentence_pairs(300, seed=12),
+                              lambda: tasks.next_sentence_pairs(400, seed=11)),
+})
+
+
+def test_nb04_filter_drops_the_reviews_toyworld_bert_read():
+    # the filter is not a formality: without it, about a third of 04's test reviews were in pre-training
+    raw = _nb04_reviews(300, 2, "label")()
+    assert overlap.overlap_report("toyworld-bert", raw, text=tasks.record_text)["seen"] > 50
+
+
+@pytest.mark.parametrize("label", sorted(EVALUATION_SETS))
+def test_evaluation_sets_have_zero_overlap(label):
+    model, build, text = EVALUATION_SETS[label]
+    assert overlap.overlap_report(model, build(), text)["seen"] == 0

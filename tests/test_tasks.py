@@ -1,0 +1,72 @@
+"""The labelled toy-world tasks of notebook 04 and the simple baselines they are compared with."""
+
+import pytest
+
+from lmnotes import finetuning
+from lmnotes.data import tasks, toyworld
+
+
+def test_bio_tags_mark_people_places_and_objects():
+    text = "one day anna bought a big lamp at the market . she saw a kite ."
+    tags = dict(zip(text.split(), tasks.bio_tags(text)))
+    assert tags["anna"] == "B-PER" and tags["market"] == "B-LOC"
+    assert tags["big"] == "B-OBJ" and tags["lamp"] == "I-OBJ" and tags["kite"] == "B-OBJ"
+    assert tags["bought"] == "O"
+    assert len(tasks.bio_tags(text)) == len(text.split())
+
+
+def test_agree_pairs_agree_exactly_when_the_values_match():
+    pairs = tasks.agree_pairs(200, seed=0)
+    assert {label for _, label in pairs} == set(tasks.AGREEMENT)
+    for (a, b), label in pairs:
+        assert (a == b) == (label == "agree")
+        assert a.split()[:-2] == b.split()[:-2]  # same person and relation, only the value differs
+
+
+def test_agree_pairs_about_disjoint_people_never_coincide():
+    names = [p.name for p in toyworld.facts(0).people]
+    train, test = tasks.agree_pairs(300, 1, people=names[:16]), tasks.agree_pairs(300, 2, people=names[16:])
+    assert not {x for x, _ in train} & {x for x, _ in test}
+    with pytest.raises(ValueError, match="people"):
+        tasks.agree_pairs(3, 0, people=["nobody"])
+
+
+def test_fact_qa_points_at_the_answer_word():
+    for (question, context), (start, end) in tasks.fact_qa(50, seed=3):
+        assert start == end
+        word = context.split()[start]
+        person = question.split()[2] if question.startswith("where") else None
+        assert word in toyworld.vocabulary()
+        if person:
+            assert word in toyworld.CITIES
+
+
+def test_next_sentence_pairs_follow_their_story_or_not():
+    stories = [s.text for s in toyworld.stories(101, seed=4)]
+    for (a, b), label in tasks.next_sentence_pairs(100, seed=4):
+        follows = any(f"{a} {b}" in s for s in stories)
+        assert label in tasks.NEXT_SENTENCE
+        if label == "IsNext":
+            assert follows
+
+
+def test_word_lookup_tagger_and_overlap_span():
+    tagger = finetuning.word_lookup_tagger([("anna has a cat .", ["B-PER", "O", "O", "O", "O"])])
+    assert tagger("anna has a dog .") == ["B-PER", "O", "O", "O", "O"]  # unseen "dog": most common tag
+    context = "ben lives in rome . anna works as a pilot . anna has a cat ."
+    assert finetuning.overlap_span("what does anna work as ?", context) == (9, 9)  # "pilot", via "anna", "as"
+    with pytest.raises(ValueError, match="tags"):
+        finetuning.word_lookup_tagger([("a b", ["O"])])
+    with pytest.raises(ValueError, match="context"):
+        finetuning.overlap_span("where ?", "no full stop")
+    with pytest.raises(TypeError, match="question"):
+        finetuning.overlap_span(3, context)
+
+
+def test_record_text_is_what_the_model_reads():
+    assert tasks.record_text(("a review .", "positive")) == "a review ."
+    assert tasks.record_text((("ben lives in rome .", "ben lives in oslo ."), "contradict")) == \
+        "ben lives in rome . ben lives in oslo ."
+    assert tasks.record_text((("where does ben live ?", "ben lives in rome ."), (3, 3))) == "ben lives in rome ."
+    with pytest.raises(TypeError, match="example"):
+        tasks.record_text(((1, 2), "x"))
