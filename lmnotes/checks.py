@@ -21,6 +21,10 @@ from typing import Any
 #: Upper bound for sizes a learner may ask for (counts of examples, lengths, steps): far above what
 #: any notebook needs, far below what would hang a laptop or exhaust its memory.
 MAX_SIZE = 10_000_000
+#: Upper bound for a number of generated examples (stories, documents, prompts) and for the length
+#: of one generated sequence: a million is already minutes of work on a laptop.
+MAX_EXAMPLES = 1_000_000
+MAX_LENGTH = 1_000_000
 
 
 def _describe(value: Any) -> str:

@@ -27,9 +27,7 @@ from lmnotes.models.layers import KVCache
 
 def top_k_filter(logits: torch.Tensor, k: int) -> torch.Tensor:
     """Keep the ``k`` largest logits of each row, set the rest to -inf (Fan et al. 2018)."""
-    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
-        raise ValueError(f"top_k must be a positive int, got {k!r}")
-    k = min(k, logits.shape[-1])
+    k = min(checks.integer("top_k", k, low=1), logits.shape[-1])
     kth = logits.topk(k, dim=-1).values[..., -1:]
     return logits.masked_fill(logits < kth, float("-inf"))
 
@@ -37,8 +35,7 @@ def top_k_filter(logits: torch.Tensor, k: int) -> torch.Tensor:
 def top_p_filter(logits: torch.Tensor, p: float) -> torch.Tensor:
     """Nucleus filter (Holtzman et al. 2020): keep the smallest set of most likely tokens whose
     probabilities add up to at least ``p``; the most likely token is always kept."""
-    if not 0.0 < p <= 1.0:
-        raise ValueError(f"top_p must be in (0, 1], got {p!r}")
+    p = checks.probability("top_p", p, open_low=True)
     sorted_logits, order = logits.sort(dim=-1, descending=True)
     cumulative = sorted_logits.softmax(dim=-1).cumsum(dim=-1)
     drop_sorted = cumulative - sorted_logits.softmax(dim=-1) >= p  # mass before this token already >= p
@@ -51,8 +48,7 @@ def apply_repetition_penalty(logits: torch.Tensor, idx: torch.Tensor, penalty: f
     """CTRL's repetition penalty (Keskar et al. 2019): the logit of every token already in ``idx`` is
     divided by ``penalty`` if positive and multiplied by it if negative. ``mask`` (0 = padding)
     leaves padding out."""
-    if penalty <= 0:
-        raise ValueError(f"repetition_penalty must be > 0, got {penalty!r}")
+    penalty = checks.positive("repetition_penalty", penalty)
     if penalty == 1.0:
         return logits
     if mask is not None:  # point padding at the last token, which is penalised anyway
@@ -131,11 +127,23 @@ def _check_inputs(model, idx, max_new_tokens, attention_mask):
         shape = tuple(idx.shape) if isinstance(idx, torch.Tensor) else type(idx).__name__
         raise ValueError(f"idx must be a (batch, time) LongTensor of token ids, got {shape}"
                          f"{' ' + str(idx.dtype) if isinstance(idx, torch.Tensor) else ''}")
-    if isinstance(max_new_tokens, bool) or not isinstance(max_new_tokens, int) or max_new_tokens < 0:
-        raise ValueError(f"max_new_tokens must be an int >= 0, got {max_new_tokens!r}")
+    checks.size("max_new_tokens", max_new_tokens, low=0)
     if attention_mask is not None and (not isinstance(attention_mask, torch.Tensor) or attention_mask.shape != idx.shape):
         got = tuple(attention_mask.shape) if isinstance(attention_mask, torch.Tensor) else type(attention_mask).__name__
         raise ValueError(f"attention_mask must have the shape of idx {tuple(idx.shape)}, got {got}")
+    if attention_mask is not None and bool((attention_mask.long().sum(1) == 0).any()):
+        raise ValueError("attention_mask marks no real token in some row: every prompt needs at least one")
+
+
+def _left_align(idx: torch.Tensor, mask: torch.Tensor | None):
+    """Move each row's padding (mask 0) to its left, keeping the real tokens in order, so that the
+    last position of every row is its last real token. Left-padded rows come back unchanged;
+    right-padded ones (the way ``pad_collate`` builds batches) are left-padded."""
+    if mask is None:
+        return idx, None
+    mask = mask.long()
+    order = (mask != 0).long().argsort(dim=1, stable=True)  # padding first, real tokens in order
+    return idx.gather(1, order), mask.gather(1, order)
 
 
 def _stop_checker(stop, tokenizer, prompt_len: int):
@@ -188,27 +196,41 @@ def generate(
     top-k / top-p filters, drawing from ``generator`` for repeatable samples; ``num_beams > 1`` runs
     ``beam_search``. ``stop``: token ids and/or strings (strings need ``tokenizer``); a row that
     produced one is finished and padded with ``pad_token_id`` until every row is. Batches of prompts
-    of different lengths are left-padded with ``attention_mask`` (B, T) marking real tokens by 1.
+    of different lengths come with ``attention_mask`` (B, T) marking real tokens by 1; right-padded
+    rows are left-aligned first (their padding moved to the left), so the output rows are always
+    left-padded prompts followed by the continuation. ``top_k``/``top_p`` need ``do_sample=True``
+    (greedy decoding would ignore them); the repetition penalty is not part of beam search.
     For an ``EncoderDecoder``, ``idx`` is the decoder's start and ``encoder_input_ids`` the source.
     The model runs in eval mode (dropout off) and is put back in its previous mode afterwards.
     """
     _check_inputs(model, idx, max_new_tokens, attention_mask)
-    if not (temperature > 0):
-        raise ValueError(f"temperature must be > 0, got {temperature!r}")
-    if isinstance(num_beams, bool) or not isinstance(num_beams, int) or num_beams < 1:
-        raise ValueError(f"num_beams must be a positive int, got {num_beams!r}")
+    do_sample, use_cache = checks.boolean("do_sample", do_sample), checks.boolean("use_cache", use_cache)
+    temperature = checks.positive("temperature", temperature)
+    repetition_penalty = checks.positive("repetition_penalty", repetition_penalty)
+    num_beams = checks.size("num_beams", num_beams, high=1000)
+    pad_token_id = checks.integer("pad_token_id", pad_token_id, low=0)
+    if top_k is not None:
+        top_k = checks.integer("top_k", top_k, low=1)
+    if top_p is not None:
+        top_p = checks.probability("top_p", top_p, open_low=True)
+    if not do_sample and (top_k is not None or top_p is not None or temperature != 1.0):
+        raise ValueError("top_k, top_p and temperature shape sampling; greedy decoding and beam search "
+                         "would ignore them: pass do_sample=True (or leave them out)")
     if num_beams > 1:
         if do_sample:
             raise ValueError("num_beams > 1 is beam search, which does not sample; use do_sample=False")
+        if repetition_penalty != 1.0:
+            raise ValueError("repetition_penalty is not applied by beam search; use num_beams=1 "
+                             "or repetition_penalty=1.0")
         return beam_search(model, idx, max_new_tokens, num_beams, stop=stop, tokenizer=tokenizer,
                            use_cache=use_cache, attention_mask=attention_mask,
                            encoder_input_ids=encoder_input_ids, encoder_attention_mask=encoder_attention_mask)
     check_stop = _stop_checker(stop, tokenizer, idx.shape[1])
+    idx, mask = _left_align(idx, attention_mask)
     was_training = model.training
     model.eval()
     try:
         step = _stepper(model, use_cache, encoder_input_ids, encoder_attention_mask)
-        mask = attention_mask.long() if attention_mask is not None else None
         finished = torch.zeros(idx.shape[0], dtype=torch.bool, device=idx.device)
         for _ in range(max_new_tokens):
             logits = step(idx, mask).float()
@@ -265,10 +287,13 @@ def beam_search(
     return the best one per row, (B, T + n). A beam that produced a stop token or string is finished:
     it repeats its last token at no cost, and finished beams are ranked by score / length **
     ``length_penalty`` (length = generated tokens up to the stop). Without stops this is exactly
-    transformers' beam search with ``do_sample=False``."""
+    transformers' beam search with ``do_sample=False``. Right-padded prompts are left-aligned first,
+    as in ``generate``."""
     _check_inputs(model, idx, max_new_tokens, attention_mask)
-    if isinstance(num_beams, bool) or not isinstance(num_beams, int) or num_beams < 1:
-        raise ValueError(f"num_beams must be a positive int, got {num_beams!r}")
+    num_beams = checks.size("num_beams", num_beams, high=1000)
+    length_penalty = checks.real("length_penalty", length_penalty)
+    use_cache = checks.boolean("use_cache", use_cache)
+    idx, attention_mask = _left_align(idx, attention_mask)
     B, T = idx.shape
     check_stop = _stop_checker(stop, tokenizer, T)
     was_training = model.training

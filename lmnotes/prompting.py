@@ -23,6 +23,8 @@ from typing import Any
 
 import torch
 
+from lmnotes import checks
+
 DEFAULT_TEMPLATE = "{input} {output}"
 
 
@@ -30,7 +32,20 @@ def _check_model(model) -> int:
     config = getattr(model, "config", None)
     if not isinstance(model, torch.nn.Module) or not hasattr(config, "block_size"):
         raise TypeError(f"model must be an lmnotes causal model (a GPT), got {type(model).__name__}")
+    if checks._model_kind(model) == "masked":  # an encoder's last position does not predict a next token
+        checks.model_kind("model", model, "causal")
     return config.block_size
+
+
+def _unk_id(tokenizer) -> int | None:
+    """The id unknown words become (transformers' ``unk_token_id`` or the ``<unk>`` of our word
+    tokenizers), None for byte-level tokenizers that have none."""
+    unk = getattr(tokenizer, "unk_token_id", None)
+    if unk is None:
+        name = getattr(tokenizer, "hf_options", {}).get("unk_token")
+        vocab = getattr(tokenizer, "vocab", None)
+        unk = vocab.get(name) if name is not None and isinstance(vocab, Mapping) else None
+    return unk
 
 
 def _check_texts(texts: Any, name: str) -> list[str]:
@@ -78,6 +93,10 @@ def _continuation_ids(tokenizer, prompt: str, continuation: str, separator: str)
     if full[:len(prompt_ids)] != prompt_ids or len(full) == len(prompt_ids):
         raise ValueError(f"continuation {continuation!r} does not tokenize as new tokens after the prompt "
                          f"(separator {separator!r}); the prompt's last token merges with it")
+    unk = _unk_id(tokenizer)
+    if unk is not None and unk in full[len(prompt_ids):]:
+        raise ValueError(f"continuation {continuation!r} is not in the tokenizer's vocabulary: it would be "
+                         "scored as the unknown token, the same for every such word")
     return prompt_ids, full[len(prompt_ids):]
 
 
@@ -154,6 +173,11 @@ def classify_by_label_words(model, tokenizer, prompts: Sequence[str], label_word
     (predictions are their indices).
     """
     labels, words = _label_words(label_words)
+    unk = _unk_id(tokenizer)
+    unknown = [w for w in words if unk is not None and unk in tokenizer.encode(w)]
+    if unknown:
+        raise ValueError(f"label_words {unknown!r} are not in the tokenizer's vocabulary (they would all be "
+                         "the unknown token, so every prediction the same label); check their spelling and case")
     scores = continuation_logprobs(model, tokenizer, prompts, words, separator)
     return [labels[i] for i in scores.argmax(1).tolist()]
 

@@ -1,8 +1,10 @@
 """The training recipes behind the course's bundled checkpoints.
 
-``python -m lmnotes.recipes NAME`` (or ``./course recipe NAME``) re-trains bundled model ``NAME``
-from scratch and writes it to ``lmnotes/checkpoints/NAME/`` with the figures it measured;
-``--smoke`` runs the same code for a handful of steps into a temporary folder (the tests do this).
+``python -m lmnotes.recipes NAME --out DIR`` (or ``./course recipe NAME --out DIR``) re-trains
+bundled model ``NAME`` from scratch and writes it to ``DIR`` with the figures it measured; replacing
+the bundled copy in ``lmnotes/checkpoints/NAME/`` takes ``--replace-bundled`` instead of ``--out``.
+``--smoke`` runs the same code for a handful of steps into a temporary folder (the tests do this);
+a smoke run never replaces a bundled model.
 
 | recipe | model | data | what it is for |
 | --- | --- | --- | --- |
@@ -29,7 +31,7 @@ from typing import Callable
 
 import torch
 
-from lmnotes import checkpoints, scaling
+from lmnotes import checkpoints, checks, scaling
 from lmnotes.data import lm_batch, lm_eval_batches, shakespeare_text, toyworld
 from lmnotes.models import GPT, Encoder, EncoderConfig, GPTConfig
 from lmnotes.models.convert import to_hf
@@ -394,13 +396,33 @@ def scaling_char(smoke: bool = False) -> Result:
 # Running a recipe
 
 
-def run(name: str, out: Path | None = None, smoke: bool = False) -> dict:
-    """Run recipe ``name`` and write its bundle (weights, config, tokenizer, record) to ``out``."""
-    if name not in RECIPES:
-        raise ValueError(f"no recipe named {name!r}; recipes: {sorted(RECIPES)}")
+def run(name: str, out: Path | None = None, smoke: bool = False, *, replace_bundled: bool = False) -> dict:
+    """Run recipe ``name`` and write its bundle (weights, config, tokenizer, record) to ``out``.
+
+    ``out`` is a folder of the caller's choice outside the package. Replacing the bundled model
+    (``lmnotes/checkpoints/NAME/``) takes ``replace_bundled=True`` with ``out=None``, and never a
+    smoke run."""
+    checks.choice("name", name, sorted(RECIPES))
+    smoke, replace_bundled = checks.boolean("smoke", smoke), checks.boolean("replace_bundled", replace_bundled)
+    if replace_bundled:
+        if out is not None:
+            raise ValueError("give either out (a folder of your choice) or replace_bundled=True, not both")
+        if smoke:
+            raise ValueError("a smoke run (smoke=True) never replaces a bundled model: pass out instead")
+        out = bundled_dir(name)
+    else:
+        if out is None:
+            raise ValueError(f"out must be an output folder; to replace the bundled {name!r} "
+                             "pass replace_bundled=True (--replace-bundled)")
+        if not isinstance(out, (str, Path)):
+            raise TypeError(f"out must be a folder path (str or Path), got {type(out).__name__}")
+        out = Path(out)
+        package = bundled_dir(name).parent.resolve()
+        if out.resolve() == package or package in out.resolve().parents:
+            raise ValueError(f"out {str(out)!r} lies inside the package's bundled checkpoints; replacing "
+                             "a bundled model takes replace_bundled=True (--replace-bundled)")
     start = time.perf_counter()
     if result_only(name):
-        out = Path(out) if out is not None else scaling.RESULTS_DIR / name
         result = RECIPES[name].run(smoke)
         results = result.hparams.pop("results")
         meta = dict(name=name, recipe=f"python -m lmnotes.recipes {name}", description=RECIPES[name].description,
@@ -408,7 +430,6 @@ def run(name: str, out: Path | None = None, smoke: bool = False) -> dict:
                     peak_memory_mib=round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
                     trained_on=f"{platform.machine()}, {torch.get_num_threads()} threads, torch {torch.__version__}")
         return scaling.save_results(out, results, meta)
-    out = Path(out) if out is not None else checkpoints.CHECKPOINT_DIR / name
     result = RECIPES[name].run(smoke)
     result.model.eval()
     meta = dict(
@@ -427,6 +448,11 @@ def run(name: str, out: Path | None = None, smoke: bool = False) -> dict:
     return checkpoints.save(out, to_hf(result.model), result.tokenizer.to_hf(), meta)
 
 
+def bundled_dir(name: str) -> Path:
+    """Where recipe ``name``'s product ships inside the package (weights, or results for result-only recipes)."""
+    return (scaling.RESULTS_DIR if result_only(name) else checkpoints.CHECKPOINT_DIR) / name
+
+
 def result_only(name: str) -> bool:
     """Whether recipe ``name`` stores results (JSON under ``lmnotes/results/``) rather than a model."""
     return name in RESULT_RECIPES
@@ -439,7 +465,9 @@ RESULT_RECIPES = ("scaling-char",)
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m lmnotes.recipes", description=__doc__.split("\n\n")[0])
     parser.add_argument("name", nargs="?", choices=sorted(RECIPES), help="the recipe to run")
-    parser.add_argument("--out", type=Path, help="output folder (default: the bundled checkpoint's folder)")
+    parser.add_argument("--out", type=Path, help="output folder of your choice (outside the package)")
+    parser.add_argument("--replace-bundled", action="store_true",
+                        help="overwrite the bundled checkpoint in lmnotes/checkpoints/NAME/")
     parser.add_argument("--smoke", action="store_true", help="a few steps into a temporary folder")
     args = parser.parse_args(argv)
     if args.name is None:
@@ -449,9 +477,13 @@ def main(argv=None) -> int:
     out = args.out
     if args.smoke and out is None:
         out = Path(tempfile.mkdtemp(prefix=f"lmnotes-{args.name}-"))
-    record = run(args.name, out, smoke=args.smoke)
-    default = (scaling.RESULTS_DIR if result_only(args.name) else checkpoints.CHECKPOINT_DIR) / args.name
-    print(f"wrote {out or default}: {record['figures']} "
+    if out is None and not args.replace_bundled:
+        parser.error("give --out DIR (a folder of your choice) or --replace-bundled (overwrite the bundled model)")
+    try:
+        record = run(args.name, out, smoke=args.smoke, replace_bundled=args.replace_bundled)
+    except (ValueError, TypeError) as error:
+        parser.error(str(error))
+    print(f"wrote {out or bundled_dir(args.name)}: {record['figures']} "
           f"({record['size_bytes'] / 2**20:.1f} MiB)")
     return 0
 

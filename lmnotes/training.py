@@ -37,6 +37,7 @@ from safetensors.torch import save_file
 from torch import nn
 from tqdm.auto import tqdm
 
+from lmnotes import checks
 from lmnotes.repro import seed_everything
 
 IGNORE_INDEX = -100
@@ -183,11 +184,8 @@ def lr_at(step: int, *, steps: int, lr: float, warmup: int = 0, min_lr: float | 
     step = _check_int(step, "step", 0)
     if warmup >= steps:
         raise ValueError(f"warmup must be smaller than steps ({steps}), got {warmup}")
-    if not lr > 0:
-        raise ValueError(f"lr must be > 0, got {lr!r}")
-    min_lr = lr / 10 if min_lr is None else min_lr
-    if not 0 <= min_lr <= lr:
-        raise ValueError(f"min_lr must be in [0, lr={lr}], got {min_lr!r}")
+    lr = checks.positive("lr", lr)  # inf would turn every weight into NaN at the first update
+    min_lr = lr / 10 if min_lr is None else checks.real("min_lr", min_lr, 0.0, lr)
     if step < warmup:
         return lr * (step + 1) / warmup
     progress = min(1.0, (step - warmup) / (steps - warmup))
@@ -453,6 +451,10 @@ def _update(model, optimizer, loss_fn, batch, autocast, device, grad_clip) -> tu
         return None
     optimizer.step()
     optimizer.zero_grad(set_to_none=True)
+    if not all(bool(torch.isfinite(p).all()) for p in _trainable(optimizer)):
+        lr = optimizer.param_groups[0]["lr"]
+        raise ValueError(f"the weights became non-finite (inf/NaN) in an update with lr={lr:g}: lower lr "
+                         "(or clip gradients with grad_clip); the model's weights are no longer usable")
     return loss_value, norm
 
 

@@ -163,3 +163,32 @@ def test_model_mode_is_restored_and_bad_arguments_are_named():
         generate(model, x, -1)
     with pytest.raises(TypeError, match="causal LM"):
         generate(torch.nn.Linear(2, 2), x, 1)
+
+
+def test_right_padded_prompts_continue_from_their_last_real_token():
+    # the way pad_collate builds batches: real tokens first, padding after (issue 9, case 1)
+    model = tiny_gpt(pos="rope")
+    a, b = torch.tensor([[5, 9, 2, 7, 1]]), torch.tensor([[8, 3]])
+    batch = torch.tensor([[5, 9, 2, 7, 1], [8, 3, 0, 0, 0]])
+    mask = torch.tensor([[1, 1, 1, 1, 1], [1, 1, 0, 0, 0]])
+    for kw in (dict(), dict(num_beams=3)):
+        out = generate(model, batch, 6, attention_mask=mask, **kw)
+        assert torch.equal(out[0:1], generate(model, a, 6, **kw))
+        assert torch.equal(out[1:2, 3:], generate(model, b, 6, **kw))  # left-aligned: padding first
+    with pytest.raises(ValueError, match="attention_mask"):
+        generate(model, batch, 2, attention_mask=torch.zeros_like(mask))
+
+
+def test_options_greedy_decoding_would_ignore_are_refused():
+    model, x = tiny_gpt(), torch.tensor([[1, 2]])
+    for kw, match in [(dict(top_k=5), "do_sample"), (dict(top_p=0.9), "do_sample"),
+                      (dict(temperature=0.7), "do_sample"),
+                      (dict(num_beams=2, repetition_penalty=1.3), "repetition_penalty"),
+                      (dict(do_sample=True, top_p=5), "top_p"), (dict(do_sample=True, top_p=0.0), "top_p"),
+                      (dict(do_sample=True, temperature=float("nan")), "temperature")]:
+        with pytest.raises(ValueError, match=match):
+            generate(model, x, 3, **kw)
+    with pytest.raises(TypeError, match="do_sample"):
+        generate(model, x, 3, do_sample="False")
+    with pytest.raises(TypeError, match="use_cache"):
+        generate(model, x, 3, use_cache="no")

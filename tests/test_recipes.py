@@ -62,6 +62,22 @@ def test_unknown_recipe_lists_the_known_ones(tmp_path):
         recipes.run("nope", tmp_path)
 
 
+def test_recipes_never_write_into_the_package_unless_asked(tmp_path):
+    bundled = checkpoints.CHECKPOINT_DIR / "toyworld-bert"
+    before = {f.name: f.stat().st_mtime_ns for f in bundled.iterdir()}
+    with pytest.raises(ValueError, match="out"):
+        recipes.run("toyworld-bert", smoke=True)
+    with pytest.raises(ValueError, match="replace_bundled"):
+        recipes.run("toyworld-bert", bundled, smoke=True)
+    with pytest.raises(ValueError, match="smoke"):
+        recipes.run("toyworld-bert", smoke=True, replace_bundled=True)
+    with pytest.raises(TypeError, match="replace_bundled"):
+        recipes.run("toyworld-bert", tmp_path, smoke=True, replace_bundled="yes")
+    with pytest.raises(SystemExit):
+        recipes.main(["toyworld-bert"])  # neither --out nor --replace-bundled
+    assert {f.name: f.stat().st_mtime_ns for f in bundled.iterdir()} == before
+
+
 def test_icl_accuracy_is_chance_free_for_a_model_that_copies_the_last_label():
     """A 'model' that always predicts the label of the previous demonstration scores about 1 - 0.5 (k >= 1)."""
     tok = recipes.toyworld_tokenizer()

@@ -16,6 +16,8 @@ import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from lmnotes import checks
+
 # ----------------------------------------------------------------------------------------------
 # Lexicon. The vocabulary is every token of these lists and templates, nothing else.
 
@@ -62,32 +64,6 @@ PUNCTUATION = (".", ",", "?", ":", "->", "+", "-", "=")
 
 # ----------------------------------------------------------------------------------------------
 # Argument checks shared by every generator.
-
-
-def _check_seed(seed) -> int:
-    if isinstance(seed, bool) or not isinstance(seed, int):
-        raise ValueError(f"seed must be an int, got {type(seed).__name__} {seed!r}")
-    return seed
-
-
-def _check_int(name: str, value, low: int, high: int | None = None) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < low or (
-            high is not None and value > high):
-        allowed = f"an int >= {low}" if high is None else f"an int in [{low}, {high}]"
-        raise ValueError(f"{name} must be {allowed}, got {value!r}")
-    return value
-
-
-def _check_prob(name: str, value) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
-        raise ValueError(f"{name} must be a probability in [0, 1], got {value!r}")
-    return float(value)
-
-
-def _check_choice(name: str, value, allowed: Sequence[str]) -> str:
-    if value not in allowed:
-        raise ValueError(f"{name} must be one of {tuple(allowed)}, got {value!r}")
-    return value
 
 
 def _check_range(name: str, value, low: int, high: int) -> tuple[int, int]:
@@ -278,9 +254,9 @@ def facts(seed: int = 0, n_people: int = 24) -> World:
     Stories, fact questions and the pre-training corpus built with the same ``world`` agree with
     it, so a model pre-trained on them can answer closed-book (book section 3.2: retrieval).
     """
-    rng = random.Random(_check_seed(seed))
+    rng = random.Random(checks.integer("seed", seed))
     names = [(n, "female") for n in FEMALE_NAMES] + [(n, "male") for n in MALE_NAMES]
-    chosen = rng.sample(names, _check_int("n_people", n_people, 2, len(names)))
+    chosen = rng.sample(names, checks.integer("n_people", n_people, 2, len(names)))
     people = tuple(Person(name, gender, rng.choice(CITIES), rng.choice(JOBS), rng.choice(PETS),
                           rng.choice(COLOURS)) for name, gender in chosen)
     return World(seed, people)
@@ -304,8 +280,8 @@ def _fact_question(rng: random.Random, world: World) -> FactQuestion:
 
 def fact_questions(n: int, seed: int, world: World | None = None) -> list[FactQuestion]:
     """``n`` questions about the people of ``world`` (default ``facts(0)``), with their answers."""
-    _check_int("n", n, 1)
-    rng, world = random.Random(_check_seed(seed)), _world(world)
+    checks.size("n", n, high=checks.MAX_EXAMPLES)
+    rng, world = random.Random(checks.integer("seed", seed)), _world(world)
     return [_fact_question(rng, world) for _ in range(n)]
 
 
@@ -348,8 +324,8 @@ def _story(rng: random.Random, world: World) -> Story:
 def stories(n: int, seed: int, world: World | None = None) -> list[Story]:
     """``n`` short stories (4-6 sentences) about people of ``world``, true to its facts: the
     unlabeled pre-training text (book section 1.1)."""
-    _check_int("n", n, 1)
-    rng, world = random.Random(_check_seed(seed)), _world(world)
+    checks.size("n", n, high=checks.MAX_EXAMPLES)
+    rng, world = random.Random(checks.integer("seed", seed)), _world(world)
     return [_story(rng, world) for _ in range(n)]
 
 
@@ -406,9 +382,9 @@ def reviews(n: int, seed: int, p_negation: float = 0.3, p_contrast: float = 0.3)
     words can carry different labels, so a bag-of-words classifier stays measurably below a
     sequence model (book section 1.1).
     """
-    _check_int("n", n, 1)
-    p_negation, p_contrast = _check_prob("p_negation", p_negation), _check_prob("p_contrast", p_contrast)
-    rng = random.Random(_check_seed(seed))
+    checks.size("n", n, high=checks.MAX_EXAMPLES)
+    p_negation, p_contrast = checks.probability("p_negation", p_negation), checks.probability("p_contrast", p_contrast)
+    rng = random.Random(checks.integer("seed", seed))
     return [_review(rng, rng.choice(REVIEW_LABELS), p_negation, p_contrast) for _ in range(n)]
 
 
@@ -445,12 +421,12 @@ def arithmetic(n: int, seed: int, n_operands: int = 3, max_value: int = 9, opera
     least-significant digit first, which makes carrying easier to learn. The defaults (3 operands
     of one digit) are the easy setting where tiny models get a useful share right.
     """
-    _check_int("n", n, 1)
-    _check_int("n_operands", n_operands, 2, 8)
-    _check_int("max_value", max_value, 1, 999)
+    checks.size("n", n, high=checks.MAX_EXAMPLES)
+    checks.integer("n_operands", n_operands, 2, 8)
+    checks.integer("max_value", max_value, 1, 999)
     if operators not in ("+", "-", "+-", "-+"):
         raise ValueError(f"operators must be '+', '-' or '+-', got {operators!r}")
-    rng = random.Random(_check_seed(seed))
+    rng = random.Random(checks.integer("seed", seed))
     return [_arithmetic(rng, n_operands, max_value, tuple(operators), bool(worked), bool(reverse_digits))
             for _ in range(n)]
 
@@ -498,7 +474,7 @@ _TASK_OF_TEMPLATE = {t: task for task, ts in INSTRUCTION_TEMPLATES.items() for t
 
 def solve_instruction(task: str, words: Sequence[str]) -> tuple[str, ...]:
     """The correct answer tokens of an instruction task on ``words``."""
-    _check_choice("task", task, TASKS)
+    checks.choice("task", task, TASKS)
     words = tuple(words)
     return {"copy": lambda: words, "reverse": lambda: words[::-1], "sort": lambda: tuple(sorted(words)),
             "count": lambda: tuple(str(len(words))), "uppercase": lambda: tuple(w.upper() for w in words),
@@ -527,11 +503,11 @@ def instructions(n: int, seed: int, tasks: Sequence[str] | None = None, template
     ``"held_out"`` only the fourth and ``"all"`` every one, so generalisation to new phrasings (and,
     by choosing ``tasks``, to new tasks) can be measured (book section 4.1: instruction alignment).
     """
-    _check_int("n", n, 1)
+    checks.size("n", n, high=checks.MAX_EXAMPLES)
     tasks = _check_tasks("tasks", tasks, TASKS)
-    _check_choice("templates", templates, TEMPLATE_SETS)
+    checks.choice("templates", templates, TEMPLATE_SETS)
     n_words = _check_range("n_words", n_words, 1, 9)
-    rng = random.Random(_check_seed(seed))
+    rng = random.Random(checks.integer("seed", seed))
     return [_instruction(rng, tasks, templates, n_words) for _ in range(n)]
 
 
@@ -606,10 +582,10 @@ def preference_pairs(n: int, seed: int, label_noise: float = 0.0, tasks: Sequenc
     """``n`` (prompt, chosen, rejected) triples over instruction prompts, ranked by
     :func:`hidden_reward`; candidates vary in correctness, politeness and length. With probability
     ``label_noise`` the pair is flipped (noisy annotators, book section 4.4)."""
-    _check_int("n", n, 1)
-    label_noise = _check_prob("label_noise", label_noise)
+    checks.size("n", n, high=checks.MAX_EXAMPLES)
+    label_noise = checks.probability("label_noise", label_noise)
     tasks = _check_tasks("tasks", tasks, TASKS)
-    rng = random.Random(_check_seed(seed))
+    rng = random.Random(checks.integer("seed", seed))
     pairs = []
     while len(pairs) < n:
         example = _instruction(rng, tasks, "seen", (2, 5))
@@ -639,12 +615,12 @@ def passkey(n: int, seed: int, length: int = 256, depth: float = 0.5, n_digits: 
     remember it ." hidden at ``depth`` (0 = start, 1 = end of the filler, snapped to a sentence
     boundary) and the question at the end; the response is the key (book section 2.3: long context).
     """
-    _check_int("n", n, 1)
-    _check_int("n_digits", n_digits, 1, 20)
-    depth = _check_prob("depth", depth)
+    checks.size("n", n, high=checks.MAX_EXAMPLES)
+    checks.integer("n_digits", n_digits, 1, 20)
+    depth = checks.probability("depth", depth)
     fixed = len("the pass key is . remember it .".split()) + n_digits + len(_PASSKEY_QUESTION.split())
-    _check_int("length", length, fixed + 2)
-    rng = random.Random(_check_seed(seed))
+    checks.size("length", length, low=fixed + 2, high=checks.MAX_LENGTH)
+    rng = random.Random(checks.integer("seed", seed))
     records = []
     for _ in range(n):
         remaining, sentences = length - fixed, []
@@ -711,11 +687,11 @@ def icl_documents(n: int, seed: int, n_lines: int = 16, p_fixed: float = 0.4,
     For evaluation use ``p_fixed=0`` and ``n_lines=k + 1``: ``prompt`` has k demonstrations and a
     query, ``response`` is its label.
     """
-    _check_int("n", n, 1)
-    _check_int("n_lines", n_lines, 1)
-    p_fixed = _check_prob("p_fixed", p_fixed)
+    checks.size("n", n, high=checks.MAX_EXAMPLES)
+    checks.integer("n_lines", n_lines, 1)
+    p_fixed = checks.probability("p_fixed", p_fixed)
     tasks = _check_tasks("tasks", tasks, tuple(ICL_TASKS))
-    rng = random.Random(_check_seed(seed))
+    rng = random.Random(checks.integer("seed", seed))
     return [_icl_document(rng, tasks, n_lines, p_fixed) for _ in range(n)]
 
 
@@ -754,8 +730,8 @@ def corpus(n_tokens: int, seed: int, mixture: dict[str, float] | None = None,
     separately so the caller decides how to join them (an end-of-text token) or to keep each
     context one document (bursty ICL training).
     """
-    _check_int("n_tokens", n_tokens, 1)
-    rng, world = random.Random(_check_seed(seed)), _world(world)
+    checks.integer("n_tokens", n_tokens, 1)
+    rng, world = random.Random(checks.integer("seed", seed)), _world(world)
     mixture = dict(MIXTURE if mixture is None else mixture)
     unknown = [k for k in mixture if k not in MIXTURE]
     bad = [k for k, w in mixture.items() if isinstance(w, bool) or not isinstance(w, (int, float)) or w < 0]

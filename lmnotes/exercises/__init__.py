@@ -13,9 +13,13 @@ topic needs no change here.
 from __future__ import annotations
 
 import importlib
+import math
+import numbers
 import pkgutil
 from dataclasses import dataclass
 from typing import Any, Callable
+
+from lmnotes.checks import _scalar
 
 
 @dataclass(frozen=True)
@@ -28,6 +32,37 @@ class Exercise:
 
 
 _REGISTRY: dict[str, Exercise] = {}
+
+
+def as_number(answer: Any) -> float | None:
+    """``answer`` as a finite float when it is a real number (Python, numpy, a 0-d tensor), else None.
+    Booleans, nan and infinities are not numbers here."""
+    plain = _scalar(answer)
+    if isinstance(plain, bool) or not isinstance(plain, numbers.Real) or not math.isfinite(float(plain)):
+        return None
+    return float(plain)
+
+
+def as_integer(answer: Any) -> int | None:
+    """``answer`` as an int when it is an integer (Python, numpy, a 0-d integer tensor), else None."""
+    plain = _scalar(answer)
+    if isinstance(plain, bool) or not isinstance(plain, numbers.Integral):
+        return None
+    return int(plain)
+
+
+def as_sequence(answer: Any, length: int | None = None) -> list | None:
+    """``answer`` as a list of its items when it is a tuple, list, 1-d array or 1-d tensor (of
+    ``length`` items when given), else None."""
+    if hasattr(answer, "ndim") and hasattr(answer, "tolist"):
+        if answer.ndim != 1:
+            return None
+        items = list(answer)
+    elif isinstance(answer, (tuple, list)):
+        items = list(answer)
+    else:
+        return None
+    return items if length is None or len(items) == length else None
 
 
 def register(exercise: Exercise) -> Exercise:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from lmnotes.exercises import Exercise, register
+from lmnotes.exercises import Exercise, as_integer, as_number, as_sequence, register
 
 # ---------------------------------------------------------------------------------------------
 # Counting BERT-base's parameters by hand
@@ -29,8 +29,9 @@ def bert_parameter_terms(vocab_size: int = 30522, block_size: int = 512, type_vo
 
 
 def _diagnose_bert_params(answer: Any) -> str | None:
-    if isinstance(answer, bool) or not isinstance(answer, (int, float)):
-        return f"expected a number of parameters (an int), got {type(answer).__name__}"
+    answer = as_number(answer)
+    if answer is None:
+        return "expected a number of parameters (an int)"
     terms = bert_parameter_terms()
     want = sum(terms.values())
     if answer == want:
@@ -79,10 +80,11 @@ def _spans(max_length: int = SPAN_MAX_LENGTH) -> dict[tuple[int, int], float]:
 
 
 def _diagnose_best_span(answer: Any) -> str | None:
-    if not (isinstance(answer, (tuple, list)) and len(answer) == 2
-            and all(isinstance(i, int) and not isinstance(i, bool) for i in answer)):
+    pair = as_sequence(answer, 2)
+    pair = None if pair is None else [as_integer(i) for i in pair]
+    if pair is None or None in pair:
         return "expected a pair of token positions (start, end), e.g. (1, 2)"
-    start, end = answer
+    start, end = answer = tuple(pair)
     T = len(SPAN_START)
     spans = _spans()
     best = max(spans, key=spans.get)
@@ -115,9 +117,11 @@ register(Exercise(
 
 
 def _diagnose_mask_counts(answer: Any) -> str | None:
-    if not (isinstance(answer, (tuple, list)) and len(answer) == 4
-            and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in answer)):
-        return "expected four numbers: (selected, [MASK], random, unchanged)"
+    values = as_sequence(answer, 4)
+    values = None if values is None else [as_number(v) for v in values]
+    if values is None or None in values:
+        return "expected four finite numbers: (selected, [MASK], random, unchanged)"
+    answer = values
     selected, masked, randomised, kept = answer
     if abs(selected - 60) > 1e-9:
         if abs(selected - 48) < 1e-9:

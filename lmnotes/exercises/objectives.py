@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from lmnotes.exercises import Exercise, register
+from lmnotes.exercises import Exercise, as_integer, as_number, as_sequence, register
 
 # --------------------------------------------------------------------------------------------
 # Perplexity from token probabilities
@@ -18,8 +18,9 @@ def _perplexity() -> float:
 
 
 def _diagnose_perplexity(answer: Any) -> str | None:
-    if isinstance(answer, bool) or not isinstance(answer, (int, float)):
-        return f"expected a number, got {type(answer).__name__}"
+    if as_number(answer) is None:
+        return f"expected a finite number, got {type(answer).__name__} {answer!r}"
+    answer = as_number(answer)
     want = _perplexity()
     if math.isclose(answer, want, rel_tol=1e-3):
         return None

@@ -5,21 +5,18 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from lmnotes.exercises import Exercise, register
+from lmnotes.exercises import Exercise, as_integer, as_number, as_sequence, register
 
 #: the log-probabilities of the three label words after one review's prompt, used by an exercise
 LABEL_WORD_LOGPROBS = {"great": -2.1, "terrible": -0.9, "okay": -1.6}
 
 
-def _is_number(answer: Any) -> bool:
-    return isinstance(answer, (int, float)) and not isinstance(answer, bool) and math.isfinite(answer)
-
-
 def _diagnose_probe_parameters(answer: Any) -> str | None:
     width, labels = 128, 3
     want = width * labels + labels
-    if isinstance(answer, bool) or not isinstance(answer, int):
+    if as_integer(answer) is None:
         return f"expected an int (a number of parameters), got {type(answer).__name__}"
+    answer = as_integer(answer)
     if answer == want:
         return None
     if answer == width * labels:
@@ -46,8 +43,9 @@ def _diagnose_label_word_probability(answer: Any) -> str | None:
     scores = LABEL_WORD_LOGPROBS
     total = sum(math.exp(s) for s in scores.values())
     want = math.exp(scores["great"]) / total
-    if not _is_number(answer):
+    if as_number(answer) is None:
         return f"expected a number between 0 and 1, got {type(answer).__name__} {answer!r}"
+    answer = as_number(answer)
     if abs(answer - want) < 5e-3:
         return None
     if abs(answer - math.exp(scores["great"])) < 5e-3:

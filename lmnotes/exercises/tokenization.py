@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from lmnotes.exercises import Exercise, register
+from lmnotes.exercises import Exercise, as_integer, as_number, as_sequence, register
 
 
 def _diagnose_gpt2_ids(answer: Any) -> str | None:
@@ -12,8 +12,11 @@ def _diagnose_gpt2_ids(answer: Any) -> str | None:
 
     tok = gpt2_tokenizer()
     want = tok.encode("Hello, world!")
-    if not isinstance(answer, (list, tuple)) or not all(isinstance(i, int) for i in answer):
+    ids = as_sequence(answer)
+    ids = None if ids is None else [as_integer(i) for i in ids]
+    if ids is None or None in ids:
         return f"expected a list of integer token ids, got {type(answer).__name__}"
+    answer = ids
     if list(answer) == want:
         return None
     if len(answer) != len(want):

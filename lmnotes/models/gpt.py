@@ -15,6 +15,7 @@ from typing import ClassVar
 import torch
 from torch import nn
 
+from lmnotes import checks
 from lmnotes.models.layers import (
     POSITIONS,
     Block,
@@ -73,6 +74,11 @@ class GPTConfig(BlockConfig):
             raise ValueError(f"pos='rope' needs an even head size, got n_embd // n_head = {self.n_embd // self.n_head}")
         if self.window is not None and (not isinstance(self.window, int) or self.window < 1):
             raise ValueError(f"window must be None (full attention) or a positive int, got {self.window!r}")
+        checks.boolean("tie_weights", self.tie_weights)
+        checks.positive("rope_theta", self.rope_theta)
+        checks.positive("rope_scale", self.rope_scale)  # 0 would divide every position by zero
+        checks.size("t5_buckets", self.t5_buckets, high=100_000)
+        checks.size("t5_max_distance", self.t5_max_distance, high=checks.MAX_SIZE)
 
     def num_params(self, non_embedding: bool = False) -> int:
         """Parameter count computed from the config alone (no model is built).

@@ -24,6 +24,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from lmnotes import checks
+
 NORMS = ("layernorm", "rmsnorm")
 FFNS = ("relu", "gelu", "gelu_tanh", "swiglu")
 POSITIONS = ("learned", "sinusoidal", "rope", "alibi", "t5", "none")
@@ -160,6 +162,10 @@ class Attention(nn.Module):
         B, T, C = x.shape
         kv_dim = self.n_kv_head * self.d_head
         if self.cross:
+            checks.tensor("context", context, ndim=3)
+            if context.shape[0] != B or context.shape[2] != C:
+                raise ValueError(f"context (the encoder output) must be (batch={B}, source length, {C}) "
+                                 f"to match x {tuple(x.shape)}, got {tuple(context.shape)}")
             q = self.q(x)
             k, v = self.kv(context).split([kv_dim, kv_dim], dim=-1)
         else:
@@ -305,6 +311,7 @@ class Positions(nn.Module):
         elif kind == "sinusoidal":
             self.register_buffer("table", sinusoidal_table(torch.arange(block_size), n_embd), persistent=False)
         elif kind == "rope":
+            checks.positive("rope_scale", rope_scale)
             d_head = n_embd // n_head
             self.rope_scale = rope_scale
             inv_freq = rope_theta ** (-torch.arange(0, d_head, 2, dtype=torch.float32) / d_head)
@@ -444,8 +451,10 @@ class BlockConfig:
             self.d_ff = 32 * math.ceil(8 * self.n_embd / 3 / 32) if self.ffn == "swiglu" else 4 * self.n_embd
         if not isinstance(self.d_ff, int) or self.d_ff < 1:
             raise ValueError(f"d_ff must be a positive int, got {self.d_ff!r}")
-        if not 0.0 <= self.dropout < 1.0:
-            raise ValueError(f"dropout must be in [0, 1), got {self.dropout!r}")
+        for name in ("prenorm", "bias"):  # a string such as 'False' would be taken by its truthiness
+            checks.boolean(name, getattr(self, name))
+        checks.real("dropout", self.dropout, 0.0, 1.0, high_open=True)
+        checks.positive("norm_eps", self.norm_eps)
 
     def to_dict(self) -> dict:
         return asdict(self)

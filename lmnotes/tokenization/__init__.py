@@ -66,5 +66,7 @@ def load(folder: str | Path) -> Tokenizer:
 
 def tokens_per_char(tokenizer: Tokenizer, texts: Iterable[str]) -> float:
     """Tokens per character over ``texts``: how much a vocabulary compresses text (lower is shorter)."""
-    texts = list(texts)
+    from lmnotes import checks
+
+    texts = checks.texts("texts", texts)
     return sum(len(tokenizer.encode(t)) for t in texts) / max(sum(len(t) for t in texts), 1)

@@ -1,0 +1,74 @@
+"""Issue 9's silent wrong answers, each now an error naming the argument: label words outside the
+vocabulary, a model of the wrong kind, a string for a list of texts, cross-attention over mismatched
+batches, rope_scale <= 0 and booleans given as strings."""
+
+import pytest
+import torch
+
+from lmnotes import prompting as pr
+from lmnotes.models import GPT, Encoder, EncoderConfig, EncoderDecoder, EncoderDecoderConfig, GPTConfig
+from lmnotes.tokenization import WordTokenizer, tokens_per_char
+
+WORDS = ["the", "film", "is", "good", "bad", "great", "awful"]
+
+
+@pytest.fixture(scope="module")
+def tok():
+    return WordTokenizer(WORDS)
+
+
+def tiny(cls, config_cls, tok, **kw):
+    torch.manual_seed(0)
+    return cls(config_cls(vocab_size=tok.vocab_size, block_size=16, n_layer=1, n_head=2, n_embd=16, **kw))
+
+
+def test_label_words_outside_the_vocabulary_are_refused(tok):
+    model = tiny(GPT, GPTConfig, tok)
+    assert pr.classify_by_label_words(model, tok, ["the film is"], {"pos": "great", "neg": "awful"})[0] in ("pos", "neg")
+    with pytest.raises(ValueError, match="label_words.*Great"):
+        pr.classify_by_label_words(model, tok, ["the film is"], {"pos": "Great", "neg": "Awful"})
+    with pytest.raises(ValueError, match="continuation"):
+        pr.continuation_logprobs(model, tok, ["the film is"], ["superb", "great"])
+
+
+def test_a_masked_lm_is_not_a_next_token_predictor(tok):
+    encoder = tiny(Encoder, EncoderConfig, tok)
+    with pytest.raises(TypeError, match="model must be a causal"):
+        pr.next_token_distribution(encoder, tok, "the film is")
+    with pytest.raises(TypeError, match="model must be a causal"):
+        pr.classify_by_label_words(encoder, tok, ["the film is"], ["great", "awful"])
+
+
+def test_a_string_is_not_a_list_of_texts(tok):
+    assert tokens_per_char(tok, ["the film is good"]) == pytest.approx(4 / 16)
+    with pytest.raises(TypeError, match="texts must be a list of texts"):
+        tokens_per_char(tok, "the film is good")
+
+
+def test_cross_attention_refuses_a_batch_mismatch():
+    model = EncoderDecoder(EncoderDecoderConfig.preset("t5-tiny", vocab_size=20))
+    memory = model.encode(torch.randint(0, 20, (3, 5)))
+    with pytest.raises(ValueError, match="context"):
+        model.decode(torch.randint(0, 20, (2, 4)), memory)
+
+
+@pytest.mark.parametrize("kw, match", [(dict(pos="rope", rope_scale=0.0), "rope_scale"),
+                                       (dict(pos="rope", rope_scale=-2.0), "rope_scale"),
+                                       (dict(prenorm="False"), "prenorm"), (dict(bias="no"), "bias"),
+                                       (dict(tie_weights=1), "tie_weights"),
+                                       (dict(dropout=float("nan")), "dropout")])
+def test_config_switches_and_scales_are_checked(tok, kw, match):
+    with pytest.raises((TypeError, ValueError), match=match):
+        tiny(GPT, GPTConfig, tok, **kw)
+
+
+def test_training_refuses_an_infinite_lr_and_stops_on_weights_gone_nan(tok):
+    from lmnotes.training import train
+
+    model = tiny(GPT, GPTConfig, tok)
+    data = torch.randint(0, tok.vocab_size, (2, 9))
+    batch = lambda step: (data[:, :-1], data[:, 1:])  # noqa: E731
+    with pytest.raises(ValueError, match="lr"):
+        train(model, batch, steps=2, lr=float("inf"), progress=False)
+    with pytest.raises(ValueError, match="lr"):
+        train(model, batch, steps=3, lr=1e300, warmup=0, grad_clip=None, progress=False)
