@@ -236,7 +236,7 @@ def test_long_sequences_extrapolation_explorer_follows_its_scheme_picker(lab):
             page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
             page.wait_for_function(f"() => ({CODE_CELLS})().every(cell => cell.count !== null)", timeout=300_000)
             page.wait_for_function(KERNEL_IDLE, timeout=300_000)
-            widget = page.locator(".jp-OutputArea-output:has(.jupyter-widgets)").first
+            widget = page.locator(".jp-OutputArea-output:has(.widget-dropdown)").first
             widget.scroll_into_view_if_needed()
             expect(widget).to_contain_text("learned", timeout=30_000)
             widget.locator("select").first.select_option(label="alibi")
