@@ -9,6 +9,7 @@ the result is left in ``test-output/browser/`` for a person to look at.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -165,116 +166,88 @@ def test_start_here_runs_in_jupyterlab_and_renders_its_widget(lab):
     assert (ROOT / "notebooks" / NOTEBOOK).read_bytes() == source, "the browser must not save over the sources"
 
 
-def test_decoder_only_decoding_widget_changes_its_text(lab):
-    """05_decoder_only: choosing greedy in the decoding explorer replaces the top-p continuation."""
-    from playwright.sync_api import expect, sync_playwright
+class _Run:
+    """What a notebook run in the browser left: its page errors, then (after the run) its cells."""
+    page_errors: list
+    cells: list
 
-    name = "05_decoder_only.ipynb"
-    source = (ROOT / "notebooks" / name).read_bytes()
+
+@contextlib.contextmanager
+def notebook_in_lab(lab, notebook: str, timeout_ms: int = 300_000):
+    """Open ``notebook`` in JupyterLab, run every cell, wait until all ran and the kernel is idle, and
+    yield ``(page, run)`` to drive its widget. Afterwards: no cell stored an error and the source
+    notebook was not saved over; ``run.cells`` and ``run.page_errors`` are left for more checks."""
+    from playwright.sync_api import sync_playwright
+
+    source = (ROOT / "notebooks" / notebook).read_bytes()
+    run = _Run()
+    run.page_errors = []
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         try:
             page = browser.new_page(viewport={"width": 1280, "height": 1000})
-            page.goto(f"{lab}/lab/tree/notebooks/{name}")
+            page.on("pageerror", lambda error: run.page_errors.append(str(error)))
+            page.goto(f"{lab}/lab/tree/notebooks/{notebook}")
             page.wait_for_selector(".jp-Notebook", timeout=60_000)
             page.wait_for_function(KERNEL_IDLE, timeout=60_000)
             page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
-            page.wait_for_selector(".lmnotes-decoded", timeout=240_000)
-            widget = page.locator(".jp-OutputArea-output:has(.lmnotes-decoded)").first
-            widget.scroll_into_view_if_needed()
-            shown = widget.locator(".lmnotes-decoded").inner_text()
-            widget.locator("select").first.select_option(label="greedy")
-            expect(widget.locator(".lmnotes-decoded")).not_to_have_text(shown, timeout=30_000)
+            page.wait_for_function(f"() => ({CODE_CELLS})().every(cell => cell.count !== null)", timeout=timeout_ms)
+            page.wait_for_function(KERNEL_IDLE, timeout=timeout_ms)
+            yield page, run
+            run.cells = page.evaluate(CODE_CELLS)
         finally:
             browser.close()
-    assert (ROOT / "notebooks" / name).read_bytes() == source, "the browser must not save over the sources"
+    assert [output for cell in run.cells for output in cell["outputs"] if output.startswith("error")] == []
+    assert (ROOT / "notebooks" / notebook).read_bytes() == source, "the browser must not save over the sources"
+
+
+def test_decoder_only_decoding_widget_changes_its_text(lab):
+    """05_decoder_only: choosing greedy in the decoding explorer replaces the top-p continuation."""
+    from playwright.sync_api import expect
+
+    with notebook_in_lab(lab, "05_decoder_only.ipynb") as (page, _):
+        widget = page.locator(".jp-OutputArea-output:has(.lmnotes-decoded)").first
+        widget.scroll_into_view_if_needed()
+        shown = widget.locator(".lmnotes-decoded").inner_text()
+        widget.locator("select").first.select_option(label="greedy")
+        expect(widget.locator(".lmnotes-decoded")).not_to_have_text(shown, timeout=30_000)
 
 
 def test_training_at_scale_compute_optimal_slider_changes_the_split(lab):
     """Notebook 06: moving the compute-budget slider changes the N_opt / D_opt it shows."""
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
-    notebook = "06_training_at_scale.ipynb"
-    source = (ROOT / "notebooks" / notebook).read_bytes()
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_page(viewport={"width": 1280, "height": 1000})
-            page.goto(f"{lab}/lab/tree/notebooks/{notebook}")
-            page.wait_for_selector(".jp-Notebook", timeout=60_000)
-            page.wait_for_function(KERNEL_IDLE, timeout=60_000)
-            page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
-            page.wait_for_function(f"() => ({CODE_CELLS})().every(cell => cell.count !== null)", timeout=300_000)
-            page.wait_for_function(KERNEL_IDLE, timeout=300_000)
-            widget = page.locator(".jp-OutputArea-output:has(.widget-slider)").first
-            widget.scroll_into_view_if_needed()
-            shown = widget.inner_text()
-            assert "N_opt" in shown
-            handle = widget.locator(".noUi-handle, .ui-slider-handle").first
-            handle.click()
-            for _ in range(5):
-                page.keyboard.press("ArrowRight")
-            expect(widget).not_to_have_text(shown, timeout=10_000)
-        finally:
-            browser.close()
-    assert (ROOT / "notebooks" / notebook).read_bytes() == source, "the browser must not save over the sources"
+    with notebook_in_lab(lab, "06_training_at_scale.ipynb") as (page, _):
+        widget = page.locator(".jp-OutputArea-output:has(.widget-slider)").first
+        widget.scroll_into_view_if_needed()
+        shown = widget.inner_text()
+        assert "N_opt" in shown
+        widget.locator(".noUi-handle, .ui-slider-handle").first.click()
+        for _ in range(5):
+            page.keyboard.press("ArrowRight")
+        expect(widget).not_to_have_text(shown, timeout=10_000)
 
 
 def test_long_sequences_extrapolation_explorer_follows_its_scheme_picker(lab):
     """07's widget: picking another position scheme changes the loss line it shows."""
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
-    notebook = "07_long_sequences.ipynb"
-    source = (ROOT / "notebooks" / notebook).read_bytes()
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_page(viewport={"width": 1280, "height": 1000})
-            page.goto(f"{lab}/lab/tree/notebooks/{notebook}")
-            page.wait_for_selector(".jp-Notebook", timeout=60_000)
-            page.wait_for_function(KERNEL_IDLE, timeout=60_000)
-            page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
-            page.wait_for_function(f"() => ({CODE_CELLS})().every(cell => cell.count !== null)", timeout=300_000)
-            page.wait_for_function(KERNEL_IDLE, timeout=300_000)
-            widget = page.locator(".jp-OutputArea-output:has(.widget-dropdown)").first
-            widget.scroll_into_view_if_needed()
-            expect(widget).to_contain_text("learned", timeout=30_000)
-            widget.locator("select").first.select_option(label="alibi")
-            expect(widget).to_contain_text("16x the training length", timeout=10_000)
-            cells = page.evaluate(CODE_CELLS)
-        finally:
-            browser.close()
-    assert [output for cell in cells for output in cell["outputs"] if output.startswith("error")] == []
-    assert (ROOT / "notebooks" / notebook).read_bytes() == source, "the browser must not save over the sources"
+    with notebook_in_lab(lab, "07_long_sequences.ipynb") as (page, _):
+        widget = page.locator(".jp-OutputArea-output:has(.widget-dropdown)").first
+        widget.scroll_into_view_if_needed()
+        expect(widget).to_contain_text("learned", timeout=30_000)
+        widget.locator("select").first.select_option(label="alibi")
+        expect(widget).to_contain_text("16x the training length", timeout=10_000)
 
 
 def test_in_context_learning_prompt_builder_follows_its_controls(lab):
     """Notebook 08's prompt builder: choosing another label-word set rewrites the prompt it shows."""
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
-    notebook = "08_in_context_learning.ipynb"
-    source = (ROOT / "notebooks" / notebook).read_bytes()
-    page_errors = []
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_page(viewport={"width": 1280, "height": 1000})
-            page.on("pageerror", lambda error: page_errors.append(str(error)))
-            page.goto(f"{lab}/lab/tree/notebooks/{notebook}")
-            page.wait_for_selector(".jp-Notebook", timeout=60_000)
-            page.wait_for_function(KERNEL_IDLE, timeout=60_000)
-            page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
-            page.wait_for_function(f"() => ({CODE_CELLS})().every(cell => cell.count !== null)", timeout=240_000)
-            page.wait_for_function(KERNEL_IDLE, timeout=240_000)
-            widget = page.locator(".jp-OutputArea-output:has(.widget-slider)").first
-            widget.scroll_into_view_if_needed()
-            expect(widget).to_contain_text("lion -> animal . pear -> fruit . cow ->", timeout=30_000)
-            widget.locator("select").nth(1).select_option(label="yes / no")
-            expect(widget).to_contain_text("lion -> yes . pear -> no . cow ->", timeout=10_000)
-            cells = page.evaluate(CODE_CELLS)
-        finally:
-            browser.close()
-
-    errors = [output for cell in cells for output in cell["outputs"] if output.startswith("error")]
-    assert errors == [] and page_errors == []
-    assert (ROOT / "notebooks" / notebook).read_bytes() == source, "the browser must not save over the sources"
+    with notebook_in_lab(lab, "08_in_context_learning.ipynb", timeout_ms=240_000) as (page, run):
+        widget = page.locator(".jp-OutputArea-output:has(.widget-slider)").first
+        widget.scroll_into_view_if_needed()
+        expect(widget).to_contain_text("lion -> animal . pear -> fruit . cow ->", timeout=30_000)
+        widget.locator("select").nth(1).select_option(label="yes / no")
+        expect(widget).to_contain_text("lion -> yes . pear -> no . cow ->", timeout=10_000)
+    assert run.page_errors == []
