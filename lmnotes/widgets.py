@@ -297,7 +297,7 @@ def prompt_builder_html(model, tokenizer, demonstrations: Sequence[tuple[str, ob
     ``template``, and the model's probability for each label word after it (best first)."""
     k = checks.integer("k", k, low=0, high=len(demonstrations))
     prompt = prompting.build_prompt(list(demonstrations[:k]), query, label_words, template, separator)
-    labels, words = prompting._label_words(label_words)  # the same parsing build_prompt uses
+    labels, words = prompting.icl._label_words(label_words)  # the same parsing build_prompt uses
     probs = prompting.continuation_logprobs(model, tokenizer, [prompt], words)[0].softmax(-1)
     rows = []
     for i in probs.argsort(descending=True).tolist():

@@ -1,0 +1,26 @@
+"""Prompting (book chapter 3): one module per idea.
+
+- :mod:`lmnotes.prompting.icl`: prompts as text to continue, label-word scoring, k-shot prompts and
+  in-context learning (sections 1.1.2 and 3.1).
+
+Later sections of chapter 3 add their own modules here (chain of thought and other reasoning,
+retrieval and tools, learned prompts). The names below are re-exported so that
+``lmnotes.prompting.build_prompt`` and friends keep working.
+"""
+
+from lmnotes.prompting.icl import (
+    DEFAULT_TEMPLATE,
+    build_prompt,
+    classify_by_label_words,
+    continuation_logprobs,
+    few_shot_accuracy,
+    icl_baselines,
+    icl_ceiling,
+    next_token_distribution,
+    order_accuracies,
+)
+
+__all__ = [
+    "DEFAULT_TEMPLATE", "build_prompt", "classify_by_label_words", "continuation_logprobs",
+    "few_shot_accuracy", "icl_baselines", "icl_ceiling", "next_token_distribution", "order_accuracies",
+]
