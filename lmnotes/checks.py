@@ -150,15 +150,34 @@ def tensor(name: str, value: Any, *, ndim: int | None = None, dtype: str | None 
     return value
 
 
-def model_kind(name: str, model: Any, kind: str) -> None:
+def model(name: str, value: Any):
+    """A torch module (an lmnotes or transformers model)."""
+    import torch
+
+    if not isinstance(value, torch.nn.Module):
+        raise TypeError(f"{name} must be a model (a torch.nn.Module), got {_describe(value)}")
+    return value
+
+
+def tokenizer(name: str, value: Any):
+    """A tokenizer: anything with ``encode`` and ``decode`` (lmnotes tokenizers, transformers ones)."""
+    if isinstance(value, (str, bytes)) or not all(callable(getattr(value, m, None)) for m in ("encode", "decode")):
+        raise TypeError(f"{name} must be a tokenizer (with encode and decode), got {_describe(value)}")
+    return value
+
+
+def model_kind(name: str, model: Any, kind: str, *, unknown_ok: bool = False) -> None:
     """``model`` must be a causal (left-to-right) or a masked (bidirectional) language model.
 
     ``kind`` is ``"causal"`` or ``"masked"``. lmnotes models say what they are through their config's
     ``causal`` flag or their class; transformers models through ``config.is_decoder`` /
-    ``is_encoder_decoder`` and the architecture name.
+    ``is_encoder_decoder`` and the architecture name. ``unknown_ok`` lets through a module whose kind
+    cannot be told (a custom model): only a model known to be of the other kind is refused.
     """
     choice("kind", kind, ("causal", "masked"))
     actual = _model_kind(model)
+    if actual is None and unknown_ok and isinstance(model, _torch_module()):
+        return
     if actual is None:
         raise TypeError(f"{name} must be a language model (an lmnotes or transformers model), "
                         f"got {_describe(model)}")
@@ -166,6 +185,12 @@ def model_kind(name: str, model: Any, kind: str) -> None:
         need = "a causal (left-to-right) LM such as GPT" if kind == "causal" else \
             "a masked LM such as the Encoder (BERT)"
         raise TypeError(f"{name} must be {need}, got {type(model).__name__}, a {actual} model")
+
+
+def _torch_module():
+    import torch
+
+    return torch.nn.Module
 
 
 def _model_kind(model: Any) -> str | None:
