@@ -410,3 +410,24 @@ def test_mismatched_or_corrupt_checkpoints_raise_clear_errors(tmp_path):
         load_checkpoint(foreign, make_model())
     with pytest.raises(ValueError, match="not found"):
         load_checkpoint(tmp_path / "missing.safetensors", make_model())
+
+
+def test_a_tampered_checkpoint_fails_its_sha256(tmp_path):
+    from safetensors import safe_open
+    from safetensors.torch import save_file
+
+    model = make_model()
+    path = save_checkpoint(tmp_path / "ok.safetensors", model, run(model, VAL, steps=3))
+    load_checkpoint(path, make_model())  # intact: loads
+    flipped = tmp_path / "flipped.safetensors"
+    data = bytearray(path.read_bytes())
+    data[-1] ^= 0xFF  # one byte of the last tensor
+    flipped.write_bytes(bytes(data))
+    with pytest.raises(ValueError, match="sha256"):
+        load_checkpoint(flipped, make_model())
+    with safe_open(path, framework="pt") as file:
+        metadata, tensors = file.metadata(), {k: file.get_tensor(k) for k in file.keys()}
+    edited = tmp_path / "edited.safetensors"
+    save_file(tensors, edited, metadata={**metadata, "lmnotes": metadata["lmnotes"].replace('"lr"', '"lr" ', 1)})
+    with pytest.raises(ValueError, match="sha256"):
+        load_checkpoint(edited, make_model())
