@@ -7,7 +7,9 @@ both ``lmnotes.checkpoints.load(name)`` and ``transformers``' ``from_pretrained(
   loading never executes code);
 * ``tokenizer.json`` + ``tokenizer_config.json``: the tokenizer, as a ``transformers`` fast tokenizer;
 * ``lmnotes.json``: what lmnotes adds — the recipe that made it, the figures that recipe measured
-  (validation loss, training time) and the sha256 of ``model.safetensors``, verified on every load.
+  (validation loss, training time), the sha256 of ``model.safetensors`` and of every other file of the
+  bundle (``files``), and the sha256 of the record itself (``record_sha256``); all verified on every
+  load, so an edited ``config.json``, a swapped ``tokenizer.json`` or a hand-edited record is caught.
 
 A model with no ``transformers`` counterpart (``RegressionGPT``, which reads vectors, not tokens) is
 bundled *natively*: ``model.safetensors`` + ``config.json`` (its lmnotes config) + ``lmnotes.json``, no
@@ -54,6 +56,8 @@ def available() -> list[str]:
 
 def path(name: str) -> Path:
     """The folder of bundled model ``name`` (usable with ``transformers``' ``from_pretrained``)."""
+    if not isinstance(name, str):
+        raise TypeError(f"name must be the name of a bundled model (a str), got {type(name).__name__} {name!r}")
     names = available()
     if name not in names:
         raise ValueError(f"no bundled model named {name!r}; available: {names or 'none installed'}")
@@ -62,7 +66,7 @@ def path(name: str) -> Path:
 
 def info(name: str) -> dict:
     """The record of a bundled model: recipe, measured figures, sizes and sha256."""
-    return json.loads((path(name) / META).read_text())
+    return _read_record(path(name))
 
 
 def sha256(file: Path) -> str:
@@ -74,20 +78,60 @@ def sha256(file: Path) -> str:
 
 
 def verify(folder: Path) -> dict:
-    """Check that ``folder`` holds a complete bundle whose weights match their recorded sha256."""
+    """Check that ``folder`` holds a complete bundle whose files all match their recorded sha256."""
+    if not isinstance(folder, (str, Path)):
+        raise TypeError(f"folder must be a path (str or Path), got {type(folder).__name__} {folder!r}")
     folder = Path(folder)
-    meta = json.loads((folder / META).read_text()) if (folder / META).is_file() else {}
+    if not folder.is_dir():
+        raise ValueError(f"folder must be a checkpoint folder, got {str(folder)!r} (not a folder)")
+    meta = _read_record(folder) if (folder / META).is_file() else {}
     needed = ("config.json", WEIGHTS) + (() if meta.get("native") else ("tokenizer.json",)) + (META,)
     missing = [f for f in needed if not (folder / f).is_file()]
     if missing:
         raise ValueError(f"checkpoint folder {folder.name!r} is incomplete: missing {missing}")
-    actual = sha256(folder / WEIGHTS)
-    if actual != meta.get("sha256"):
-        raise ValueError(
-            f"checkpoint {folder.name!r} is corrupt or was modified: {WEIGHTS} has sha256 {actual[:12]}..., "
-            f"its record says {str(meta.get('sha256'))[:12]}...; re-create it with `./course recipe {folder.name}`"
-        )
+    redo = f"re-create it with `./course recipe {folder.name}`"
+    if meta.get("record_sha256") != _record_sha256(meta):
+        raise ValueError(f"checkpoint {folder.name!r}: {META} was edited (its record_sha256 does not match); {redo}")
+    recorded = dict(meta.get("files") or {}, **{WEIGHTS: meta.get("sha256")})
+    for file in sorted(set(recorded) | set(needed) - {META}):
+        actual = sha256(folder / file) if (folder / file).is_file() else None
+        if actual != recorded.get(file):
+            raise ValueError(
+                f"checkpoint {folder.name!r} is corrupt or was modified: {file} has sha256 {str(actual)[:12]}..., "
+                f"its record says {str(recorded.get(file))[:12]}...; {redo}"
+            )
     return meta
+
+
+def _read_record(folder: Path) -> dict:
+    try:
+        record = json.loads((folder / META).read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise ValueError(f"checkpoint {folder.name!r}: {META} is not valid JSON ({error}); the bundle is corrupt") from None
+    if not isinstance(record, dict):
+        raise ValueError(f"checkpoint {folder.name!r}: {META} must hold a JSON object, got {type(record).__name__}")
+    return record
+
+
+def _record_sha256(record: dict) -> str:
+    """sha256 of the record without its own ``record_sha256`` field, in canonical JSON."""
+    body = {k: v for k, v in record.items() if k != "record_sha256"}
+    return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
+
+
+def seal(folder: Path, record: dict[str, Any]) -> dict:
+    """Write ``lmnotes.json`` for the bundle in ``folder``: ``record`` plus the sha256 of the weights,
+    of every other file (``files``) and of the record itself. Returns what was written."""
+    folder = Path(folder)
+    record = dict(record)
+    record["sha256"] = sha256(folder / WEIGHTS)
+    record["size_bytes"] = (folder / WEIGHTS).stat().st_size
+    record["files"] = {f.name: sha256(f) for f in sorted(folder.iterdir())
+                       if f.is_file() and f.name not in (META, WEIGHTS)}
+    record.pop("record_sha256", None)
+    record["record_sha256"] = _record_sha256(record)
+    (folder / META).write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
+    return record
 
 
 def load(name: str, device: str | None = None) -> Bundled:
@@ -101,8 +145,8 @@ def load_folder(folder: str | Path, device: str | None = None) -> Bundled:
 
     from lmnotes.models.convert import from_hf
 
-    folder = Path(folder)
     meta = verify(folder)
+    folder = Path(folder)
     if meta.get("native"):
         return _load_native(folder, meta, device)
     kind = AutoConfig.from_pretrained(folder).model_type
@@ -142,11 +186,7 @@ def save(folder: Path, hf_model, tokenizer, meta: dict[str, Any]) -> dict:
     tokenizer.save_pretrained(folder)
     for extra in ("generation_config.json",):
         (folder / extra).unlink(missing_ok=True)
-    record = dict(meta)
-    record["sha256"] = sha256(folder / WEIGHTS)
-    record["size_bytes"] = (folder / WEIGHTS).stat().st_size
-    (folder / META).write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
-    return record
+    return seal(folder, meta)
 
 
 #: lmnotes models bundled natively (no transformers counterpart): class name -> (module, config class)
@@ -164,11 +204,7 @@ def save_native(folder: Path, model, meta: dict[str, Any]) -> dict:
     folder.mkdir(parents=True, exist_ok=True)
     save_file({k: v.contiguous() for k, v in model.state_dict().items()}, folder / WEIGHTS)
     (folder / "config.json").write_text(json.dumps(model.config.to_dict(), indent=2, sort_keys=True) + "\n")
-    record = dict(meta, native=True, model_class=name)
-    record["sha256"] = sha256(folder / WEIGHTS)
-    record["size_bytes"] = (folder / WEIGHTS).stat().st_size
-    (folder / META).write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
-    return record
+    return seal(folder, dict(meta, native=True, model_class=name))
 
 
 def _load_native(folder: Path, meta: dict, device: str | None) -> Bundled:

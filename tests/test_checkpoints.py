@@ -51,6 +51,37 @@ def test_corrupt_or_incomplete_bundle_is_refused(tmp_path):
         checkpoints.load_folder(bad)
 
 
+@pytest.mark.parametrize("file, edit", [
+    ("config.json", lambda text: text.replace('"num_hidden_layers": 4', '"num_hidden_layers": 3')),
+    ("tokenizer.json", lambda text: text.replace('"<unk>"', '"<UNK>"', 1)),
+    ("tokenizer_config.json", lambda text: text.replace("{", '{"model_max_length": 7, ', 1)),
+    ("lmnotes.json", lambda text: text.replace('"description": "', '"description": "EDITED ', 1)),
+])
+def test_every_file_of_a_bundle_is_verified(tmp_path, file, edit):
+    bad = tmp_path / "toyworld-bert"
+    shutil.copytree(checkpoints.path("toyworld-bert"), bad)
+    checkpoints.verify(bad)  # the intact copy passes
+    text = (bad / file).read_text()
+    assert edit(text) != text, "the edit must change the file"
+    (bad / file).write_text(edit(text))
+    with pytest.raises(ValueError, match=f"{file}.*(sha256|edited)|(edited|sha256).*{file}"):
+        checkpoints.load_folder(bad)
+
+
+def test_a_bundle_with_an_unreadable_record_or_a_bad_folder_gets_a_clear_error(tmp_path):
+    bad = tmp_path / "toyworld-bert"
+    shutil.copytree(checkpoints.path("toyworld-bert"), bad)
+    (bad / "lmnotes.json").write_text("{not json")
+    with pytest.raises(ValueError, match="lmnotes.json is not valid JSON"):
+        checkpoints.load_folder(bad)
+    with pytest.raises(ValueError, match="folder"):
+        checkpoints.load_folder(tmp_path / "nowhere")
+    with pytest.raises(TypeError, match="folder"):
+        checkpoints.load_folder(3)
+    with pytest.raises(TypeError, match="name"):
+        checkpoints.load(None)
+
+
 def test_unknown_name_lists_what_is_available():
     with pytest.raises(ValueError, match="toyworld-gpt"):
         checkpoints.load("gpt-5")
