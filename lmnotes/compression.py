@@ -27,7 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from lmnotes.training import IGNORE_INDEX
+from lmnotes.training import IGNORE_INDEX, evaluating
 
 #: the components of ``parameter_breakdown``, in the order a forward pass meets them
 COMPONENTS = ("embeddings", "attention", "feed-forward", "layer norms", "pooler", "MLM head",
@@ -269,9 +269,7 @@ def head_importance(model: nn.Module, score_fn: Callable[[nn.Module], float]) ->
     fixed held-out batch (use minus the accuracy for a task). A large value marks a head the model
     needs; values near zero (or below) mark heads that can go (Michel et al. 2019).
     """
-    was_training = model.training
-    model.eval()
-    try:
+    with evaluating(model):
         base = _score(score_fn, model)
         attentions = _attentions(model)
         cost = torch.zeros(len(attentions), attentions[0].n_head)
@@ -279,8 +277,6 @@ def head_importance(model: nn.Module, score_fn: Callable[[nn.Module], float]) ->
             for head in range(attn.n_head):
                 with heads_removed(model, [(layer, head)]):
                     cost[layer, head] = _score(score_fn, model) - base
-    finally:
-        model.train(was_training)
     return cost
 
 
@@ -304,16 +300,12 @@ def pruning_curve(model: nn.Module, score_fn: Callable[[nn.Module], float],
     """``score_fn`` after removing the first 0, 1, ..., len(order) heads of ``order`` together."""
     order = list(order)
     _check_heads(model, order)
-    was_training = model.training
-    model.eval()
-    try:
+    with evaluating(model):
         scores = []
         with torch.no_grad():
             for k in range(len(order) + 1):
                 with heads_removed(model, order[:k]):
                     scores.append(_score(score_fn, model))
-    finally:
-        model.train(was_training)
     return scores
 
 

@@ -48,7 +48,7 @@ from torch import nn
 
 from lmnotes import checks
 from lmnotes.models import GPT, Encoder
-from lmnotes.training import IGNORE_INDEX, History, train
+from lmnotes.training import IGNORE_INDEX, History, evaluating, train
 
 TASKS = ("classify", "pair", "regress", "tag", "span")
 MODES = ("scratch", "probe", "full")
@@ -331,10 +331,8 @@ class FineTuned:
             ids, types, start, end = _encode_input(self.model.backbone, self.tokenizer, x, self.task, index)
             rows.append(_Encoded(ids, types, start, end, dummy))
         pad_id = _special(self.tokenizer, "pad", "eos") or 0
-        was_training = self.model.training
-        self.model.eval()
         out = []
-        try:
+        with evaluating(self.model):
             for i in range(0, len(rows), batch_size):
                 chunk = rows[i:i + batch_size]
                 batch = _collate(chunk, self.task, pad_id, with_targets=False)
@@ -349,8 +347,6 @@ class FineTuned:
                 else:
                     spans = best_span(y[..., 0], y[..., 1], self.max_span_length, batch["answer_mask"])
                     out += [(s - r.answer_start, e - r.answer_start) for (s, e), r in zip(spans.tolist(), chunk)]
-        finally:
-            self.model.train(was_training)
         return out
 
     def _name(self, k: int):

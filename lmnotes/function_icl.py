@@ -79,17 +79,14 @@ def error_curves(model, n_tasks: int = 2000, seed: int = 1_000_003) -> dict[str,
     """Squared error (per dimension) after 0..n-1 in-context examples, on ``n_tasks`` fresh random
     tasks, for ``model`` (a ``RegressionGPT``) and every estimator of ``ESTIMATORS``."""
     from lmnotes.models.regression import RegressionGPT
+    from lmnotes.training import evaluating
 
     if not isinstance(model, RegressionGPT):
         raise TypeError(f"model must be a RegressionGPT, got {type(model).__name__}")
     c = model.config
     xs, ys, _ = linear_tasks(n_tasks, c.max_points, c.dim, seed)
-    was_training = model.training
-    model.eval()
-    try:
+    with evaluating(model):
         curves = {"transformer": squared_error(model(xs, ys), ys)}
-    finally:
-        model.train(was_training)
     for name in ESTIMATORS:
         curves[name] = squared_error(predictions(name, xs, ys), ys)
     return {name: [v / c.dim for v in curve.tolist()] for name, curve in curves.items()}

@@ -23,6 +23,7 @@ from lmnotes import checks
 from lmnotes.models.encdec import EncoderDecoder
 from lmnotes.models.gpt import GPT
 from lmnotes.models.layers import KVCache
+from lmnotes.training import evaluating
 
 
 def top_k_filter(logits: torch.Tensor, k: int) -> torch.Tensor:
@@ -227,9 +228,7 @@ def generate(
                            encoder_input_ids=encoder_input_ids, encoder_attention_mask=encoder_attention_mask)
     check_stop = _stop_checker(stop, tokenizer, idx.shape[1])
     idx, mask = _left_align(idx, attention_mask)
-    was_training = model.training
-    model.eval()
-    try:
+    with evaluating(model):
         step = _stepper(model, use_cache, encoder_input_ids, encoder_attention_mask)
         finished = torch.zeros(idx.shape[0], dtype=torch.bool, device=idx.device)
         for _ in range(max_new_tokens):
@@ -253,8 +252,6 @@ def generate(
                 if finished.all():
                     break
         return idx
-    finally:
-        model.train(was_training)
 
 
 def _stepper(model, use_cache, encoder_input_ids, encoder_attention_mask) -> _Stepper:
@@ -296,9 +293,7 @@ def beam_search(
     idx, attention_mask = _left_align(idx, attention_mask)
     B, T = idx.shape
     check_stop = _stop_checker(stop, tokenizer, T)
-    was_training = model.training
-    model.eval()
-    try:
+    with evaluating(model):
         if encoder_input_ids is not None:
             encoder_input_ids = encoder_input_ids.repeat_interleave(num_beams, 0)
             if encoder_attention_mask is not None:
@@ -329,8 +324,6 @@ def beam_search(
         final = scores / lengths.view(B, num_beams).clamp(min=1) ** length_penalty
         best = final.argmax(-1) + torch.arange(B, device=idx.device) * num_beams
         return ids[best]
-    finally:
-        model.train(was_training)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -376,11 +369,7 @@ def continuation_nll(model: nn.Module, ids: torch.Tensor, prompt_len: int) -> fl
     (B, T) after the first ``prompt_len``: the quality half of a diversity-quality trade-off."""
     checks.tensor("ids", ids, ndim=2, dtype="int")
     prompt_len = checks.size("prompt_len", prompt_len, high=ids.shape[1] - 1)
-    was_training = model.training
-    model.eval()
-    try:
+    with evaluating(model):
         logp = model(ids[:, :-1]).float().log_softmax(-1)
         picked = logp.gather(-1, ids[:, 1:, None])[..., 0][:, prompt_len - 1:]
         return -picked.mean().item()
-    finally:
-        model.train(was_training)

@@ -143,6 +143,24 @@ def batch_loss(model: nn.Module, batch: Any) -> torch.Tensor:
     )
 
 
+@contextlib.contextmanager
+def evaluating(model: nn.Module):
+    """Eval mode for code that only reads ``model`` (dropout off); on exit, even after an error,
+    every submodule's train/eval mode and every parameter's ``requires_grad`` are as they were
+    (a frozen backbone inside a training model stays frozen and in eval mode)."""
+    checks.model("model", model)
+    modes = [(module, module.training) for module in model.modules()]
+    flags = [(param, param.requires_grad) for param in model.parameters()]
+    model.eval()
+    try:
+        yield model
+    finally:
+        for module, training in modes:
+            module.training = training
+        for param, requires_grad in flags:
+            param.requires_grad_(requires_grad)
+
+
 @torch.no_grad()
 def evaluate(
     model: nn.Module,
@@ -161,15 +179,11 @@ def evaluate(
     if callable(batches) or not isinstance(batches, Iterable):
         raise TypeError(f"batches must be an iterable of batches (e.g. a list), got {_describe(batches)}")
     device = _model_device(model) if device is None else torch.device(device)
-    was_training = model.training
-    model.eval()
-    try:
+    with evaluating(model):
         losses = []
         for batch in batches:
             with _autocast(autocast, device):
                 losses.append(float(loss_fn(model, _to_device(batch, device))))
-    finally:
-        model.train(was_training)
     if not losses:
         raise ValueError("batches must hold at least one batch, got an empty iterable")
     return sum(losses) / len(losses)
@@ -388,13 +402,9 @@ batches drawn without a generator) at the start of a fresh run, not on resume.
     def run_eval(step: int) -> None:
         if eval_fn is None or step in history.eval_steps:
             return
-        was_training = model.training
-        model.eval()
-        try:
+        with evaluating(model):
             with torch.no_grad():
                 result = eval_fn(model)
-        finally:
-            model.train(was_training)
         metrics = {"loss": result} if not isinstance(result, Mapping) else result
         for name, value in metrics.items():
             history.eval_metrics.setdefault(name, []).append(_as_float(value, f"eval_fn's {name!r}"))
