@@ -27,9 +27,10 @@ from dataclasses import dataclass
 
 import torch
 
+from lmnotes import checks
 from lmnotes.data import toyworld
 from lmnotes.objectives import IGNORE_INDEX, bert_mask, corrupt, replace_tokens
-from lmnotes.training import lm_loss
+from lmnotes.training import evaluating, lm_loss
 
 # --------------------------------------------------------------------------------------------
 # Special ids, one document per row, and batches: one maker per objective
@@ -62,17 +63,12 @@ class Specials:
 
 def toy_specials(tokenizer) -> Specials:
     """The special ids of a toy-world tokenizer (lmnotes ``WordTokenizer`` or a bundled model's)."""
+    checks.tokenizer("tokenizer", tokenizer)
     return Specials(*(_token_id(tokenizer, f"<{name}>") for name in ("pad", "unk", "bos", "eos", "mask", "sep")))
 
 
-def _check_seed(seed) -> int:
-    if isinstance(seed, bool) or not isinstance(seed, int):
-        raise ValueError(f"seed must be an int, got {seed!r}")
-    return seed
-
-
 def _generator(seed) -> torch.Generator:
-    return torch.Generator().manual_seed(_check_seed(seed))
+    return torch.Generator().manual_seed(checks.integer("seed", seed))
 
 
 def document_rows(tokenizer, documents: Sequence[str], block_size: int) -> torch.Tensor:
@@ -81,10 +77,8 @@ def document_rows(tokenizer, documents: Sequence[str], block_size: int) -> torch
     Each training context then starts at the start of a document (<eos> is the separator the
     bundled toy-world models saw between documents), so a tiny model meets every document whole.
     """
-    if isinstance(block_size, bool) or not isinstance(block_size, int) or block_size < 2:
-        raise ValueError(f"block_size must be an int >= 2, got {block_size!r}")
-    if not documents or not all(isinstance(d, str) and d for d in documents):
-        raise ValueError("documents must be a non-empty list of non-empty strings")
+    block_size = checks.size("block_size", block_size, low=2, high=checks.MAX_LENGTH)
+    documents = _documents(documents)
     sp = toy_specials(tokenizer)
     rows = torch.full((len(documents), block_size), sp.pad, dtype=torch.long)
     for r, document in enumerate(documents):
@@ -94,6 +88,26 @@ def document_rows(tokenizer, documents: Sequence[str], block_size: int) -> torch
                              f"{block_size - 1}: raise block_size or drop long documents")
         rows[r, :len(ids)] = torch.tensor(ids)
     return rows
+
+
+def _documents(documents) -> list[str]:
+    documents = checks.texts("documents", documents)
+    if not all(documents):
+        raise ValueError("documents must be a non-empty list of non-empty strings")
+    return documents
+
+
+def _check_rows(rows, batch_size, vocab_size: int | None = None) -> int:
+    """``rows`` (N, T) token ids (within ``vocab_size`` if given) and ``batch_size``; returns the latter."""
+    checks.tensor("rows", rows, ndim=2, dtype="int")
+    if rows.numel() == 0:
+        raise ValueError(f"rows must hold at least one row of tokens, got shape {tuple(rows.shape)}")
+    if vocab_size is not None:
+        vocab_size = checks.size("vocab_size", vocab_size, low=2)
+        if rows.min() < 0 or rows.max() >= vocab_size:
+            raise ValueError(f"rows must hold ids in [0, vocab_size={vocab_size}), got values from "
+                             f"{int(rows.min())} to {int(rows.max())}")
+    return checks.size("batch_size", batch_size, high=checks.MAX_EXAMPLES)
 
 
 def _sample_rows(rows: torch.Tensor, batch_size: int, generator: torch.Generator) -> torch.Tensor:
@@ -106,6 +120,8 @@ def causal_lm_batches(rows: torch.Tensor, *, batch_size: int, pad_id: int,
 
     ``labels[t]`` is ``input_ids[t + 1]``, -100 where that is padding (nothing left to predict).
     """
+    batch_size = _check_rows(rows, batch_size)
+    pad_id = checks.integer("pad_id", pad_id, low=0)
     generator = _generator(seed)
 
     def batch(step: int) -> dict[str, torch.Tensor]:
@@ -126,6 +142,7 @@ def masked_lm_batches(rows: torch.Tensor, *, batch_size: int, vocab_size: int, s
     ``mask_fraction`` become the mask token and ``random_fraction`` a random word (BERT's 80/10/10 by
     default; 1.0 / 0.0 is the all-[MASK] ablation of §1.3.1).
     """
+    batch_size = _check_rows(rows, batch_size, vocab_size)
     generator = _generator(seed)
 
     def batch(step: int) -> dict[str, torch.Tensor]:
@@ -147,13 +164,14 @@ def corrupted_token_accuracy(model, rows: torch.Tensor, *, vocab_size: int, spec
     ``random_fraction=1`` all a random word, both 0 left unchanged (the model then sees the answer,
     as every token of a fine-tuning input is seen). The probe of the pre-train / fine-tune mismatch
     of §1.3.1."""
-    model.eval()
     m = bert_mask(rows, mask_id=specials.mask, vocab_size=vocab_size, special_ids=specials.all,
                   mask_rate=mask_rate, mask_fraction=mask_fraction, random_fraction=random_fraction,
-                  generator=_check_seed(seed))
+                  generator=checks.integer("seed", seed))
     chosen = m.labels != IGNORE_INDEX
     attention = (rows != specials.pad).long()
-    predicted = model(m.inputs, attention_mask=attention).argmax(-1)
+    checks.model_kind("model", checks.model("model", model), "masked", unknown_ok=True)
+    with evaluating(model):
+        predicted = model(m.inputs, attention_mask=attention).argmax(-1)
     return (predicted[chosen] == m.labels[chosen]).float().mean().item()
 
 
@@ -165,6 +183,7 @@ def replaced_token_batches(rows: torch.Tensor, *, batch_size: int, vocab_size: i
     ``objectives.replace_tokens``); ``labels`` is 1 where a token was replaced and 0 where it is
     original, at *every* real position (-100 on padding): see :func:`detection_loss`.
     """
+    batch_size = _check_rows(rows, batch_size, vocab_size)
     generator = _generator(seed)
 
     def batch(step: int) -> dict[str, torch.Tensor]:
@@ -192,8 +211,8 @@ def detection_scores(model, batch: dict[str, torch.Tensor]) -> dict[str, float]:
     (the share of original tokens), ``recall`` = share of replaced tokens caught, ``precision`` =
     share of tokens flagged as replaced that were.
     """
-    model.eval()
-    predicted = model.tag(batch["input_ids"], attention_mask=batch["attention_mask"]).argmax(-1)
+    with evaluating(checks.model("model", model)):
+        predicted = model.tag(batch["input_ids"], attention_mask=batch["attention_mask"]).argmax(-1)
     real = batch["labels"] != IGNORE_INDEX
     truth, guess = batch["labels"][real] == 1, predicted[real] == 1
     return {"accuracy": (truth == guess).float().mean().item(), "baseline": (~truth).float().mean().item(),
@@ -228,7 +247,12 @@ def mlm_sampler(model, *, specials: Specials,
 
 def show(tokenizer, ids: torch.Tensor | Sequence[int], sentinel_ids: Sequence[int] = ()) -> str:
     """Token ids as text; ids in ``sentinel_ids`` (beyond the tokenizer's vocabulary) print as <s0>, <s1> ..."""
-    ids = ids.tolist() if isinstance(ids, torch.Tensor) else list(ids)
+    checks.tokenizer("tokenizer", tokenizer)
+    if isinstance(ids, torch.Tensor):
+        ids = checks.tensor("ids", ids, ndim=1, dtype="int").tolist()
+    elif isinstance(ids, (str, bytes)) or not isinstance(ids, Sequence):
+        raise TypeError(f"ids must be a 1-d tensor or a list of token ids, got {type(ids).__name__}")
+    ids = [checks.integer("ids", i) for i in ids]
     names = {s: f"<s{i}>" for i, s in enumerate(sentinel_ids)}
     return " ".join(names[i] if i in names else tokenizer.decode([i]) for i in ids)
 
@@ -246,6 +270,7 @@ def sequence_log_prob(model, ids: torch.Tensor, attention_mask: torch.Tensor | N
     not predicted. ``attention_mask`` (B, T), 1 on tokens and 0 on right padding, leaves the padding
     out of the sum.
     """
+    checks.model_kind("model", checks.model("model", model), "causal", unknown_ok=True)
     if not isinstance(ids, torch.Tensor):
         raise TypeError(f"ids must be a (B, T) LongTensor of token ids, got {type(ids).__name__}")
     if ids.dim() != 2 or ids.shape[1] < 2:
@@ -353,12 +378,11 @@ def cloze_items(n: int, seed: int, kinds: Sequence[str] | str = CLOZE_KINDS,
     Facts and stories come from ``world`` (default ``toyworld.facts(0)``, the world of the
     pre-training corpus), so the texts agree with what the bundled models read.
     """
-    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-        raise ValueError(f"n must be a positive int, got {n!r}")
+    n = checks.size("n", n, high=checks.MAX_EXAMPLES)
     kinds = (kinds,) if isinstance(kinds, str) else tuple(kinds)
     if not kinds or any(k not in CLOZE_KINDS for k in kinds):
         raise ValueError(f"kinds must be a non-empty selection of {CLOZE_KINDS}, got {kinds!r}")
-    rng = random.Random(_check_seed(seed))
+    rng = random.Random(checks.integer("seed", seed))
     world = toyworld.facts(0) if world is None else world
     return [_CLOZE_MAKERS[kinds[i % len(kinds)]](rng, world) for i in range(n)]
 
@@ -366,11 +390,9 @@ def cloze_items(n: int, seed: int, kinds: Sequence[str] | str = CLOZE_KINDS,
 def random_blanks(documents: Sequence[str], n: int, seed: int) -> list[ClozeItem]:
     """``n`` items that blank one uniformly chosen word of a uniformly chosen document; the candidates are
     the whole toy-world vocabulary. Unlike :func:`cloze_items`, either side may decide the answer."""
-    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-        raise ValueError(f"n must be a positive int, got {n!r}")
-    if not documents or not all(isinstance(d, str) and d for d in documents):
-        raise ValueError("documents must be a non-empty list of non-empty strings")
-    rng, vocabulary = random.Random(_check_seed(seed)), tuple(toyworld.vocabulary())
+    n = checks.size("n", n, high=checks.MAX_EXAMPLES)
+    documents = _documents(documents)
+    rng, vocabulary = random.Random(checks.integer("seed", seed)), tuple(toyworld.vocabulary())
     items = []
     for _ in range(n):
         words = tuple(rng.choice(documents).split())
@@ -413,11 +435,18 @@ def fill_in_blank(model, tokenizer, items: Sequence[ClozeItem], method: str) -> 
       text is most likely (:func:`sequence_log_prob`): the right context counts too, at the price
       of one pass per candidate.
     """
-    if method not in FILL_METHODS:
-        raise ValueError(f"method must be one of {FILL_METHODS}, got {method!r}")
-    if not items or not all(isinstance(item, ClozeItem) for item in items):
+    checks.choice("method", method, FILL_METHODS)
+    checks.model_kind("model", checks.model("model", model), "masked" if method == "masked" else "causal",
+                      unknown_ok=True)
+    checks.tokenizer("tokenizer", tokenizer)
+    if isinstance(items, (str, bytes)) or not isinstance(items, Sequence) or not items \
+            or not all(isinstance(item, ClozeItem) for item in items):
         raise ValueError("items must be a non-empty list of ClozeItem (see cloze_items)")
-    model.eval()
+    with evaluating(model):
+        return _fill_in_blank(model, tokenizer, items, method)
+
+
+def _fill_in_blank(model, tokenizer, items: Sequence[ClozeItem], method: str) -> list[str]:
     ids, mask, blanks = _encode_items(tokenizer, items)
     rows = torch.arange(len(items))
     if method == "masked":
@@ -462,6 +491,10 @@ def denoising_pairs(sequences: Sequence[torch.Tensor], kind: str, *, seed: int,
     ``options`` go to the corruption (``vocab_size``, ``mask_id``, ``sentinel_ids`` ...); sequence i
     is corrupted with generator seed ``seed + i``, so the same seed gives the same pairs.
     """
+    seed = checks.integer("seed", seed)
+    if isinstance(sequences, (str, bytes, torch.Tensor)) or not isinstance(sequences, Sequence) or not sequences:
+        raise TypeError(f"sequences must be a non-empty list of 1-d id tensors, got {type(sequences).__name__}"
+                        f"{' (empty)' if isinstance(sequences, Sequence) and not sequences else ''}")
     return [corrupt(ids, kind, generator=seed + i, **options) for i, ids in enumerate(sequences)]
 
 
@@ -474,7 +507,10 @@ def seq2seq_batch(pairs: Sequence[tuple[torch.Tensor, torch.Tensor]], *, bos_id:
     ``<bos> target`` and must predict ``labels`` = ``target <eos>`` (-100 on padding). Both sides
     are right-padded, so the causal decoder never sees its padding.
     """
-    if not pairs:
+    bos_id, eos_id = checks.integer("bos_id", bos_id, low=0), checks.integer("eos_id", eos_id, low=0)
+    pad_id = checks.integer("pad_id", pad_id, low=0)
+    if isinstance(pairs, (str, bytes)) or not isinstance(pairs, Sequence) or not pairs \
+            or not all(isinstance(p, (tuple, list)) and len(p) == 2 for p in pairs):
         raise ValueError("pairs must be a non-empty list of (source, target) id tensors")
     B = len(pairs)
     S = max(len(src) for src, _ in pairs)
@@ -507,8 +543,8 @@ def seq2seq_accuracy(model, batch: dict[str, torch.Tensor]) -> dict[str, float]:
     When every token is right under teacher forcing, greedy decoding reproduces the target exactly,
     so ``exact`` is the share of texts the model would restore word for word.
     """
-    model.eval()
-    predicted = _seq2seq_logits(model, batch).argmax(-1)
+    with evaluating(checks.model("model", model)):
+        predicted = _seq2seq_logits(model, batch).argmax(-1)
     counts = batch["labels"] != IGNORE_INDEX
     right = (predicted == batch["labels"]) & counts
     return {"token_accuracy": right.sum().item() / counts.sum().item(),

@@ -50,7 +50,7 @@ class WordTokenizer(Tokenizer):
 
     def encode(self, text: str) -> list[int]:
         """Split on single spaces; unknown words become ``<unk>``. "" gives []."""
-        pieces = check_text(text).split(" ") if text else []
+        pieces = check_text(text).split(" ") if check_text(text) else []
         if "" in pieces:
             raise ValueError(
                 "text must be words separated by single spaces (no leading, trailing or double spaces), "
