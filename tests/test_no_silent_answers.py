@@ -19,7 +19,7 @@ def tok():
 
 def tiny(cls, config_cls, tok, **kw):
     torch.manual_seed(0)
-    return cls(config_cls(vocab_size=tok.vocab_size, block_size=16, n_layer=1, n_head=2, n_embd=16, **kw))
+    return cls(config_cls(**{**dict(vocab_size=tok.vocab_size, block_size=16, n_layer=1, n_head=2, n_embd=16), **kw}))
 
 
 def test_label_words_outside_the_vocabulary_are_refused(tok):
@@ -72,3 +72,36 @@ def test_training_refuses_an_infinite_lr_and_stops_on_weights_gone_nan(tok):
         train(model, batch, steps=2, lr=float("inf"), progress=False)
     with pytest.raises(ValueError, match="lr"):
         train(model, batch, steps=3, lr=1e300, warmup=0, grad_clip=None, progress=False)
+
+
+def test_fill_in_the_blank_refuses_a_model_of_the_wrong_kind():
+    from lmnotes import pretraining as P
+    from lmnotes.recipes import toyworld_tokenizer
+
+    words = toyworld_tokenizer()
+    items = P.cloze_items(2, seed=0)
+    gpt, encoder = tiny(GPT, GPTConfig, words, block_size=64), tiny(Encoder, EncoderConfig, words, block_size=64)
+    assert len(P.fill_in_blank(encoder, words, items, "masked")) == 2
+    with pytest.raises(TypeError, match="model must be a masked LM"):
+        P.fill_in_blank(gpt, words, items, "masked")
+    with pytest.raises(TypeError, match="model must be a causal"):
+        P.fill_in_blank(encoder, words, items, "rescore")
+    with pytest.raises(TypeError, match="tokenizer must be a tokenizer"):
+        P.fill_in_blank(encoder, None, items, "masked")
+
+
+def test_functions_that_read_a_model_restore_its_modes_and_flags(tok):
+    from lmnotes.generation import continuation_nll, generate
+    from lmnotes.training import evaluate
+
+    model = tiny(GPT, GPTConfig, tok).train()
+    model.blocks[0].eval()  # a submodule in another mode than its parent
+    model.lm_head.weight.requires_grad_(False)
+    modes = [m.training for m in model.modules()]
+    flags = [p.requires_grad for p in model.parameters()]
+    ids = torch.randint(0, tok.vocab_size, (2, 6))
+    generate(model, ids[:, :2], 3)
+    continuation_nll(model, ids, 2)
+    evaluate(model, [(ids[:, :-1], ids[:, 1:])])
+    assert [m.training for m in model.modules()] == modes
+    assert [p.requires_grad for p in model.parameters()] == flags
