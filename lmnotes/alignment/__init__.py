@@ -2,4 +2,6 @@
 (:func:`lmnotes.training.train`) and the one sampler (:mod:`lmnotes.generation`).
 
 Modules (each added with the notebook that teaches it):
+- ``sft``: supervised fine-tuning with the loss on responses only (Eq. 4.3-4.4), multi-turn
+  assistant-only masks (Eq. 4.5-4.7), greedy responses and their accuracy and gold reward.
 """
