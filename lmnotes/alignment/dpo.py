@@ -17,14 +17,14 @@ be computed exactly) and any causal LM, whose sequence log-probabilities come fr
 
 from __future__ import annotations
 
-import math
+import copy
 from collections.abc import Sequence
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from lmnotes import checks
+from lmnotes.alignment.rewards import bradley_terry_loss
 from lmnotes.training import History, train
 
 
@@ -49,8 +49,8 @@ def dpo_loss(policy_chosen: torch.Tensor, policy_rejected: torch.Tensor, ref_cho
     beta = _beta(beta)
     _same_shape(policy_chosen=policy_chosen, policy_rejected=policy_rejected, ref_chosen=ref_chosen,
                 ref_rejected=ref_rejected)
-    margin = (policy_chosen - ref_chosen) - (policy_rejected - ref_rejected)
-    return -F.logsigmoid(beta * margin).mean()
+    # the Bradley-Terry loss (Eq. 4.37) of the implicit rewards beta log(pi / pi_ref)
+    return bradley_terry_loss(beta * (policy_chosen - ref_chosen), beta * (policy_rejected - ref_rejected))
 
 
 def implicit_reward(policy_logps: torch.Tensor, ref_logps: torch.Tensor, beta: float) -> torch.Tensor:
@@ -238,22 +238,50 @@ def lm_dpo_loss(policy: nn.Module, reference: nn.Module, batch: dict[str, torch.
     return dpo_loss(pc, pr, rc, rr, beta)
 
 
-def spearman(x: Sequence[float], y: Sequence[float]) -> float:
-    """Spearman's rank correlation of two equally long sequences (ties get their mean rank)."""
-    x, y = torch.as_tensor(x, dtype=torch.float64).flatten(), torch.as_tensor(y, dtype=torch.float64).flatten()
-    if len(x) != len(y) or len(x) < 2:
-        raise ValueError(f"x and y must have one length of at least 2, got {len(x)} and {len(y)}")
+def lm_dpo(policy: nn.Module, tokenizer, pairs: Sequence, beta: float, *, steps: int = 60, lr: float = 3e-4,
+           batch_size: int = 16, seed: int = 0, progress: bool = False) -> tuple[nn.Module, History]:
+    """DPO of a causal LM on ``PreferencePair`` s (:func:`lmnotes.data.toyworld.preference_pairs`):
+    a copy of ``policy`` is trained, ``policy`` itself stays as the frozen reference. Each of the
+    ``steps`` AdamW updates (through :func:`lmnotes.training.train`) draws ``batch_size`` pairs.
+    Returns the trained copy and the history."""
+    beta = _beta(beta)
+    checks.model_kind("policy", policy, "causal")
+    pairs = list(pairs)
+    if not pairs:
+        raise ValueError("pairs must hold at least one preference pair, got none")
+    same = [i for i, pair in enumerate(pairs) if pair.chosen == pair.rejected]
+    if same:
+        raise ValueError(f"pairs must have chosen != rejected; pair {same[0]} has both {pairs[same[0]].chosen!r}")
+    steps, batch_size = checks.size("steps", steps), checks.size("batch_size", batch_size)
+    reference = copy.deepcopy(policy).eval()
+    for p in reference.parameters():
+        p.requires_grad_(False)
+    trained = copy.deepcopy(policy)
+    order = torch.Generator().manual_seed(checks.integer("seed", seed))
+    pad = tokenizer.pad_token_id or 0
 
-    def ranks(v):
-        order = v.argsort()
-        r = torch.empty_like(v)
-        r[order] = torch.arange(len(v), dtype=v.dtype)
-        for value in v.unique():  # mean rank for ties
-            tied = v == value
-            r[tied] = r[tied].mean()
-        return r
+    def batches(step: int) -> dict[str, torch.Tensor]:
+        pick = [pairs[i] for i in torch.randint(len(pairs), (batch_size,), generator=order).tolist()]
+        return preference_batch(tokenizer, [q.prompt for q in pick], [q.chosen for q in pick],
+                                [q.rejected for q in pick], pad_token_id=pad)
 
-    rx, ry = ranks(x), ranks(y)
-    rx, ry = rx - rx.mean(), ry - ry.mean()
-    denominator = math.sqrt(float((rx * rx).sum() * (ry * ry).sum()))
-    return float((rx * ry).sum()) / denominator if denominator else 0.0
+    history = train(trained, batches, steps=steps, lr=lr, warmup=min(10, steps - 1), weight_decay=0.0,
+                    loss_fn=lambda model, batch: lm_dpo_loss(model, reference, batch, beta), seed=seed,
+                    progress=progress)
+    return trained.eval(), history
+
+
+@torch.no_grad()
+def kl_to_reference(policy: nn.Module, reference: nn.Module, tokenizer, prompts: Sequence[str], n: int = 16,
+                    *, max_new_tokens: int = 12, seed: int = 0) -> float:
+    """Monte-Carlo KL(pi || pi_ref) in nats per response: the mean of log pi(y) - log pi_ref(y) over
+    ``n`` responses sampled from ``policy`` for each prompt (temperature 1, up to the first ".")."""
+    from lmnotes.alignment.best_of_n import sample_responses
+
+    check_same_vocab(policy, reference)
+    prompts = checks.texts("prompts", prompts)
+    total = 0.0
+    for i, prompt in enumerate(prompts):
+        s = sample_responses(policy, tokenizer, prompt, n, max_new_tokens=max_new_tokens, seed=seed + i)
+        total += float((s.logps - sequence_logprobs(reference, s.input_ids, s.response_mask)).sum())
+    return total / (n * len(prompts))
