@@ -105,7 +105,8 @@ def test_lm_dpo_raises_the_margin_of_its_training_pairs():
     policy, _ = dpo.lm_dpo(reference, tok, pairs, 0.5, steps=15, lr=3e-3, batch_size=8)
     assert before == pytest.approx(math.log(2), abs=1e-5)
     assert dpo.lm_dpo_loss(policy, reference, batch, 0.5).item() < before - 0.05
-    assert dpo.kl_to_reference(policy, reference, tok, [pairs[0].prompt], n=4) > 0.0
+    assert dpo.kl_to_reference(reference, reference, tok, [pairs[0].prompt], n=8) == 0.0
+    assert dpo.kl_to_reference(policy, reference, tok, [pairs[0].prompt], n=256) > 0.0
 
 
 # ---------------------------------------------------------------------------------------------- best-of-N
@@ -133,7 +134,8 @@ def test_expected_best_of_n_is_the_mean_at_1_and_the_best_at_m():
 def test_best_of_n_kl_matches_the_formula_without_ties_and_falls_below_it_with_them():
     g = torch.Generator().manual_seed(0)
     scores = torch.randn(4096, generator=g, dtype=torch.float64)
-    tiny = torch.full((4096,), -20.0, dtype=torch.float64)  # every response rare: no ties in effect
+    tiny = torch.full((4096,), -40.0, dtype=torch.float64)  # every response rare (F + p - F cancels in floats)
+    assert bon.best_of_n_kl(scores, tiny, 1) == pytest.approx(0.0, abs=1e-9)
     for n in (2, 16, 64):
         assert bon.best_of_n_kl(scores, tiny, n) == pytest.approx(bon.kl_bound(n), rel=0.02)
     # a policy that puts 0.8 on one response (every 5th sample of 5, the same score)

@@ -94,9 +94,11 @@ def best_of_n_kl(selector, logps, n: int) -> float:
     m = len(logp)
     s = _scores("selector", selector).sort(stable=True).values
     below = torch.searchsorted(s, s, right=False).double() / m  # share of samples scored strictly lower
-    p = logp.exp()
-    below = torch.minimum(below, 1 - p)
-    log_bon = torch.log(torch.clamp((below + p) ** n - below ** n, min=1e-300))
+    below = torch.minimum(below, 1 - logp.exp())
+    # log((F + p)^N - F^N) = N log F + log(expm1(N log1p(p / F))), stable when p << F (no cancellation)
+    x = n * torch.log1p(logp.exp() / below.clamp_min(1e-300))
+    log_expm1 = torch.where(x > 30, x, torch.log(torch.expm1(x.clamp_max(30))))
+    log_bon = torch.where(below > 0, n * torch.log(below.clamp_min(1e-300)) + log_expm1, n * logp)
     return float((_subset_weights(m, n) * (log_bon - logp)).sum())
 
 
