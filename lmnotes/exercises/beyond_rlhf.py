@@ -11,14 +11,14 @@ from lmnotes.exercises import Exercise, as_number, register
 def _diagnose_optimal_policy(answer: Any) -> str | None:
     value = as_number(answer)
     want = math.e / (1 + math.e)  # pi_ref = (1/2, 1/2), r = (1, 0), beta = 1
+    if value is not None and (abs(value - math.e / 2) < 1e-3 or abs(value - math.e) < 1e-3):
+        return "divide by Z: the tilted weights 0.5 e and 0.5 must add up to 1"
     if value is None or not 0 <= value <= 1:
         return f"expected a probability between 0 and 1, got {type(answer).__name__} {answer!r}"
     if abs(value - want) < 1e-3:
         return None
     if abs(value - 0.5) < 1e-3:
         return "0.5 is pi_ref itself: the reward tilts it by exp(r / beta) before normalising"
-    if abs(value - math.e / 2) < 1e-3 or value > 0.99:
-        return "divide by Z: the tilted weights 0.5 e and 0.5 must add up to 1"
     if abs(value - math.exp(0.5) / (1 + math.exp(0.5))) < 1e-3:
         return "that is beta = 2; here beta = 1, so the tilt is exp(r / 1)"
     return f"{value:.3g} is not it: pi*(y) is proportional to pi_ref(y) exp(r(y) / beta)"
