@@ -107,7 +107,7 @@ def test_cloze_items_reject_bad_arguments():
         P.cloze_items(3, seed=0, kinds=("facts",))
     with pytest.raises(ValueError, match="n must"):
         P.cloze_items(0, seed=0)
-    with pytest.raises(ValueError, match="seed"):
+    with pytest.raises(TypeError, match="seed must be an integer"):
         P.cloze_items(3, seed="0")
 
 

@@ -13,10 +13,14 @@ from collections.abc import Callable, Iterator, Sequence
 import torch
 from torch.utils.data import Dataset
 
+from lmnotes import checks
+
 IGNORE_INDEX = -100  # target value that losses skip (PyTorch's cross_entropy default)
 
 
-def _check_ids(ids) -> torch.Tensor:
+def _stream_and_sizes(ids, batch_size, block_size) -> tuple[torch.Tensor, int, int]:
+    """``ids`` one stream of integer token ids (>= 2 of them, none negative), ``batch_size`` and a
+    ``block_size`` that fits in it."""
     if not isinstance(ids, torch.Tensor):
         raise TypeError(f"ids must be a 1-D integer torch.Tensor, got {type(ids).__name__}")
     if ids.dtype.is_floating_point or ids.dtype.is_complex or ids.dtype == torch.bool:
@@ -25,21 +29,14 @@ def _check_ids(ids) -> torch.Tensor:
         raise ValueError(f"ids must be 1-D (one token stream), got shape {tuple(ids.shape)}")
     if ids.numel() < 2:
         raise ValueError(f"ids must hold at least 2 tokens, got {ids.numel()}")
-    return ids.long()
-
-
-def _check_positive(name: str, value) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be a positive int, got {value!r}")
-    return value
-
-
-def _check_block(ids: torch.Tensor, block_size) -> int:
-    _check_positive("block_size", block_size)
+    if ids.min() < 0:
+        raise ValueError(f"ids must be token ids >= 0, got {int(ids.min())}")
+    batch_size = checks.size("batch_size", batch_size, high=checks.MAX_EXAMPLES)
+    block_size = checks.size("block_size", block_size)
     if block_size > len(ids) - 1:
         raise ValueError(f"block_size must be at most len(ids) - 1 = {len(ids) - 1} "
                          f"(a block needs one extra token for its targets), got {block_size}")
-    return block_size
+    return ids.long(), batch_size, block_size
 
 
 def lm_batch(ids: torch.Tensor, batch_size: int, block_size: int,
@@ -49,9 +46,7 @@ def lm_batch(ids: torch.Tensor, batch_size: int, block_size: int,
     The offsets come from ``generator`` (torch's global generator if None); all ``B * (T + 1)``
     tokens are fetched with one gather, as in nanoGPT's ``get_batch``.
     """
-    ids = _check_ids(ids)
-    _check_positive("batch_size", batch_size)
-    _check_block(ids, block_size)
+    ids, batch_size, block_size = _stream_and_sizes(ids, batch_size, block_size)
     if generator is not None and not isinstance(generator, torch.Generator):
         raise TypeError(f"generator must be a torch.Generator or None, got {type(generator).__name__}")
     starts = torch.randint(len(ids) - block_size, (batch_size,), generator=generator)
@@ -63,9 +58,7 @@ def lm_eval_batches(ids: torch.Tensor, batch_size: int, block_size: int
                     ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
     """Every non-overlapping block of the stream, in order, ``batch_size`` blocks at a time (the last
     batch may be smaller; the tail shorter than a block is dropped): a deterministic evaluation pass."""
-    ids = _check_ids(ids)
-    _check_positive("batch_size", batch_size)
-    _check_block(ids, block_size)
+    ids, batch_size, block_size = _stream_and_sizes(ids, batch_size, block_size)
     n_blocks = (len(ids) - 1) // block_size
     x = ids[: n_blocks * block_size].view(n_blocks, block_size)
     y = ids[1: n_blocks * block_size + 1].view(n_blocks, block_size)
