@@ -105,3 +105,14 @@ def test_functions_that_read_a_model_restore_its_modes_and_flags(tok):
     evaluate(model, [(ids[:, :-1], ids[:, 1:])])
     assert [m.training for m in model.modules()] == modes
     assert [p.requires_grad for p in model.parameters()] == flags
+
+
+@pytest.mark.parametrize("call, match", [
+    (lambda tw: tw.icl_documents(1, 0, n_lines=10**12), "n_lines must be an integer in"),
+    (lambda tw: tw.corpus(10**12, 0), "n_tokens must be an integer in"),
+])
+def test_runaway_sizes_are_refused_up_front(call, match):
+    from lmnotes.data import toyworld
+
+    with pytest.raises(ValueError, match=match):
+        call(toyworld)

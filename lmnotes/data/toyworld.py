@@ -721,7 +721,7 @@ def icl_documents(n: int, seed: int, n_lines: int = 16, p_fixed: float = 0.4,
     query, ``response`` is its label.
     """
     checks.size("n", n, high=checks.MAX_EXAMPLES)
-    checks.integer("n_lines", n_lines, 1)
+    checks.size("n_lines", n_lines, high=checks.MAX_LENGTH)
     p_fixed = checks.probability("p_fixed", p_fixed)
     tasks = _check_tasks("tasks", tasks, tuple(ICL_TASKS))
     rng = random.Random(checks.integer("seed", seed))
@@ -763,7 +763,7 @@ def corpus(n_tokens: int, seed: int, mixture: dict[str, float] | None = None,
     separately so the caller decides how to join them (an end-of-text token) or to keep each
     context one document (bursty ICL training).
     """
-    checks.integer("n_tokens", n_tokens, 1)
+    checks.size("n_tokens", n_tokens, high=checks.MAX_SIZE)
     rng, world = random.Random(checks.integer("seed", seed)), _world(world)
     mixture = dict(MIXTURE if mixture is None else mixture)
     unknown = [k for k in mixture if k not in MIXTURE]
