@@ -57,6 +57,20 @@ def test_smoke_scaling_recipe_stores_sha256_checked_curves_on_the_same_tokens(tm
     assert [r["tokens"] for r in results["data_sweep"]] == [3 * 16 * 64, 6 * 16 * 64]
 
 
+def test_smoke_learning_to_prompt_recipe_stores_every_method_and_the_best_lr(tmp_path):
+    from lmnotes import efficient, scaling
+
+    record = recipes.run("learning-to-prompt", tmp_path, smoke=True)
+    assert record["sha256"] == scaling.results_sha256(tmp_path / "results.json")
+    results = scaling.family_results("learning-to-prompt", tmp_path)
+    assert {r["method"] for r in results["sweep"]} == set(efficient.METHODS)
+    assert len(results["sweep"]) == 2 * len(efficient.METHODS)  # the smoke run keeps two learning rates each
+    for method, lr in results["best_lr"].items():
+        best = max((r for r in results["sweep"] if r["method"] == method), key=lambda r: r["dev_accuracy"])
+        assert best["lr"] == lr
+    assert [r["size"] for r in results["lora_ranks"]] == [2]
+
+
 def test_unknown_recipe_lists_the_known_ones(tmp_path):
     with pytest.raises(ValueError, match="toyworld-gpt"):
         recipes.run("nope", tmp_path)
