@@ -134,8 +134,10 @@ CHAPTERS = [
              "available": False,
              "measures": "accuracy with and without worked steps; self-consistency vs samples; "
                          "retrieval and tool use"},
-            {"file": "10_learning_to_prompt.ipynb", "title": "Learning to prompt", "available": False,
-             "measures": "prompt search curve; soft prompts vs LoRA vs full fine-tuning; compression"},
+            {"file": "10_learning_to_prompt.ipynb", "title": "Learning to prompt", "available": True,
+             "measures": "APE-style prompt search with its dev-test gap; prompt tuning, prefix tuning, LoRA and "
+                         "full fine-tuning vs share of trainable parameters, LR sweeps; context distillation; "
+                         "prompt length reduction by self-information vs random deletion"},
         ],
     },
     {
