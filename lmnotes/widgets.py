@@ -437,6 +437,7 @@ def trainable_share_explorer(model, measured: Mapping[tuple[str, int], float] | 
     return W.VBox([W.HBox([pick, slider]), view])
 
 
+# ----------------------------------------------------------------------------------------------
 # Best-of-N (notebook 13)
 
 
