@@ -4,6 +4,8 @@
 * ``linear_attention`` / ``LinearAttentionState``: causal linear attention (Katharopoulos et al.
   2020, section 2.3.2) in its parallel form (all positions at once) and its recurrent form (one
   token at a time with a fixed-size state), which compute the same outputs.
+* ``sharing_run``: one MHA / GQA / MQA model trained and evaluated (the ``kv-sharing`` recipe runs
+  it over seeds, notebook 07 re-runs seed 0 live).
 * ``position_config``: one small decoder-only configuration per position scheme (2.3.5).
 * ``rope_scaled``: RoPE stretched to a longer context by position interpolation (Chen et al. 2023)
   or NTK-aware scaling of the base (bloc97 2023).
@@ -23,6 +25,7 @@ import torch
 import torch.nn.functional as F
 
 from lmnotes import checks
+from lmnotes.data import lm_batch, lm_eval_batches
 from lmnotes.models.gpt import GPT, GPTConfig
 from lmnotes.models.layers import POSITIONS
 
@@ -98,6 +101,31 @@ def position_config(pos: str, block_size: int, vocab_size: int, **overrides) -> 
     base = dict(n_layer=2, n_head=4, n_embd=64, block_size=block_size, vocab_size=vocab_size, pos=pos,
                 norm="rmsnorm", ffn="gelu", bias=False)
     return GPTConfig(**{**base, **overrides})
+
+
+def sharing_run(train_ids: torch.Tensor, val_ids: torch.Tensor, vocab_size: int, n_kv_head: int,
+                seed: int = 0, steps: int = 300, block: int = 64, eval_chars: int = 16384) -> dict:
+    """Train the RoPE ``position_config`` model with ``n_kv_head`` key/value heads (of 4 query heads:
+    4 = MHA, 2 = GQA, 1 = MQA) for ``steps`` on batches drawn with ``seed``; return its KV bytes per
+    token, parameter count and held-out loss on the first ``eval_chars`` of ``val_ids``."""
+    from lmnotes.models import GPT
+    from lmnotes.repro import seed_everything
+    from lmnotes.training import evaluate, train
+
+    checks.tensor("train_ids", train_ids, ndim=1, dtype="int")
+    checks.tensor("val_ids", val_ids, ndim=1, dtype="int")
+    n_kv_head = checks.choice("n_kv_head", n_kv_head, (1, 2, 4))
+    seed, steps = checks.integer("seed", seed, low=0), checks.size("steps", steps)
+    block, eval_chars = checks.size("block", block), checks.size("eval_chars", eval_chars, low=block)
+    seed_everything(seed)
+    config = position_config("rope", block, vocab_size, n_kv_head=n_kv_head)
+    model = GPT(config)
+    generator = torch.Generator().manual_seed(seed)
+    train(model, lambda step: lm_batch(train_ids, 16, block, generator=generator), steps=steps, lr=3e-3,
+          warmup=min(30, steps // 10), progress=False)
+    loss = evaluate(model, list(lm_eval_batches(val_ids[: eval_chars + 1], 32, block)))
+    return dict(n_kv_head=n_kv_head, seed=seed, kv_bytes=kv_bytes_per_token(config), params=model.num_params(),
+                val_loss=round(loss, 5))
 
 
 def rope_scaled(config: GPTConfig, method: str, factor: float) -> GPTConfig:

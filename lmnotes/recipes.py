@@ -14,6 +14,7 @@ a smoke run never replaces a bundled model.
 | ``toyworld-bert`` | BERT-form encoder, one token per word | toy-world mixture, BERT masking | chapter 1 (BERT, fine-tuning) |
 | ``linear-regression-icl`` | ``RegressionGPT`` on (x, y) vectors | random linear functions, d = 5 | in-context learning of a function class (notebook 08) |
 | ``scaling-char`` | 7 LLaMA-form GPTs, 5 k-810 k non-embedding parameters | Shakespeare characters | scaling laws (results only) |
+| ``kv-sharing`` | 15 small RoPE GPTs: 4/2/1 KV heads x 5 seeds | Shakespeare characters | MHA vs GQA vs MQA with spread (results only) |
 
 Every recipe is deterministic given its seed (up to CPU floating-point effects of thread counts).
 """
@@ -393,6 +394,27 @@ def scaling_char(smoke: bool = False) -> Result:
 
 
 # --------------------------------------------------------------------------------------------
+# Sharing keys and values across heads, over seeds (results, not weights)
+
+
+@recipe("kv-sharing", "MHA vs GQA vs MQA (4/2/1 key-value heads of 4) on Shakespeare characters, 300 steps, "
+                      "5 seeds each; stores held-out losses, not weights")
+def kv_sharing(smoke: bool = False) -> Result:
+    from lmnotes.longcontext import sharing_run
+
+    text_train, text_val = shakespeare_text("train"), shakespeare_text("val")
+    tok = CharTokenizer.from_text(text_train + text_val)
+    train_ids, val_ids = torch.tensor(tok.encode(text_train)), torch.tensor(tok.encode(text_val))
+    hp = dict(steps=300, seeds=[0, 1, 2, 3, 4], n_kv_heads=[4, 2, 1], block=64, eval_chars=16384)
+    if smoke:
+        hp.update(steps=3, seeds=[0, 1], eval_chars=256)
+    runs = [sharing_run(train_ids, val_ids, tok.vocab_size, kv, seed, hp["steps"], hp["block"], hp["eval_chars"])
+            for kv in hp["n_kv_heads"] for seed in hp["seeds"]]
+    figures = {f"val_loss_kv{kv}": [r["val_loss"] for r in runs if r["n_kv_head"] == kv] for kv in hp["n_kv_heads"]}
+    return Result(None, None, History(), figures, dict(hp, results=dict(runs=runs, vocab_size=tok.vocab_size)))
+
+
+# --------------------------------------------------------------------------------------------
 # Running a recipe
 
 
@@ -460,6 +482,7 @@ def result_only(name: str) -> bool:
 
 #: recipes whose product is measured results, not weights
 RESULT_RECIPES = ("scaling-char",)
+RESULT_RECIPES += ("kv-sharing",)
 
 
 def main(argv=None) -> int:

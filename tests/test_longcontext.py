@@ -224,3 +224,14 @@ def test_knn_rejects_bad_input():
         knn_lm_losses(lp, kp, t, 0.5)
     with pytest.raises(ValueError, match="share one shape"):
         knn_lm_losses(lp, kp[:3], t, [0.5])
+
+
+def test_sharing_run_rejects_bad_input():
+    from lmnotes.longcontext import sharing_run
+    ids = torch.randint(0, 11, (500,))
+    with pytest.raises(ValueError, match="n_kv_head"):
+        sharing_run(ids, ids, 11, 3)
+    with pytest.raises(ValueError, match="eval_chars"):
+        sharing_run(ids, ids, 11, 4, eval_chars=10)
+    with pytest.raises(TypeError, match="train_ids"):
+        sharing_run(ids.float(), ids, 11, 4)
