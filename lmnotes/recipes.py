@@ -16,6 +16,7 @@ a smoke run never replaces a bundled model.
 | ``toyworld-sft`` | ``toyworld-gpt`` after SFT | toy-world instructions, response-only loss | the policy and reference of RLHF/DPO |
 | ``scaling-char`` | 7 LLaMA-form GPTs, 5 k-810 k non-embedding parameters | Shakespeare characters | scaling laws (results only) |
 | ``learning-to-prompt`` | soft prompts, LoRA, full fine-tuning of ``toyworld-gpt`` | toy-world reviews | notebook 10 (results only) |
+| ``kv-sharing`` | 15 small RoPE GPTs: 4/2/1 KV heads x 5 seeds | Shakespeare characters | MHA vs GQA vs MQA with spread (results only) |
 
 Every recipe is deterministic given its seed (up to CPU floating-point effects of thread counts).
 """
@@ -441,6 +442,27 @@ def learning_to_prompt(smoke: bool = False) -> Result:
 
 
 # --------------------------------------------------------------------------------------------
+# Sharing keys and values across heads, over seeds (results, not weights)
+
+
+@recipe("kv-sharing", "MHA vs GQA vs MQA (4/2/1 key-value heads of 4) on Shakespeare characters, 300 steps, "
+                      "5 seeds each; stores held-out losses, not weights")
+def kv_sharing(smoke: bool = False) -> Result:
+    from lmnotes.longcontext import sharing_run
+
+    text_train, text_val = shakespeare_text("train"), shakespeare_text("val")
+    tok = CharTokenizer.from_text(text_train + text_val)
+    train_ids, val_ids = torch.tensor(tok.encode(text_train)), torch.tensor(tok.encode(text_val))
+    hp = dict(steps=300, seeds=[0, 1, 2, 3, 4], n_kv_heads=[4, 2, 1], block=64, eval_chars=16384)
+    if smoke:
+        hp.update(steps=3, seeds=[0, 1], eval_chars=256)
+    runs = [sharing_run(train_ids, val_ids, tok.vocab_size, kv, seed, hp["steps"], hp["block"], hp["eval_chars"])
+            for kv in hp["n_kv_heads"] for seed in hp["seeds"]]
+    figures = {f"val_loss_kv{kv}": [r["val_loss"] for r in runs if r["n_kv_head"] == kv] for kv in hp["n_kv_heads"]}
+    return Result(None, None, History(), figures, dict(hp, results=dict(runs=runs, vocab_size=tok.vocab_size)))
+
+
+# --------------------------------------------------------------------------------------------
 # Instruction alignment: toyworld-gpt after supervised fine-tuning (notebooks 11-13)
 
 #: seeds of toyworld-sft's evaluation instructions (filtered against everything the model read)
@@ -550,7 +572,7 @@ def result_only(name: str) -> bool:
 
 
 #: recipes whose product is measured results, not weights
-RESULT_RECIPES = ("scaling-char", "learning-to-prompt")
+RESULT_RECIPES = ("scaling-char", "learning-to-prompt", "kv-sharing")
 
 
 def main(argv=None) -> int:
