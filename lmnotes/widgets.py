@@ -403,6 +403,41 @@ def decoding_explorer(model, tokenizer, prompt: str = "ROMEO:\n", max_new_tokens
 
 
 # ----------------------------------------------------------------------------------------------
+# Trainable-share explorer (notebook 10)
+
+
+def trainable_share_html(model, method: str, size: int, measured: Mapping[tuple[str, int], float] | None = None) -> str:
+    """How many parameters ``method`` (``lmnotes.efficient.METHODS``) trains at ``size`` (virtual
+    tokens or LoRA rank) on a copy of ``model``, their share, and the test accuracy measured for
+    that setting when ``measured`` holds it."""
+    from lmnotes import efficient
+
+    share = efficient.trainable_share(efficient.adapter(model, method, size))
+    accuracy = (measured or {}).get((method, size))
+    measured_text = f"{accuracy:.3f}" if accuracy is not None else "not measured at this size"
+    return (f"<p><b>{html.escape(method)}</b>, size {size}: <b>{share['trainable']:,}</b> trainable of "
+            f"{share['total']:,} parameters = <b>{100 * share['share']:.3g}%</b>; test accuracy: {measured_text}</p>")
+
+
+def trainable_share_explorer(model, measured: Mapping[tuple[str, int], float] | None = None,
+                             method: str = "lora", size: int = 8) -> W.VBox:
+    """A widget: pick a method and its size (virtual tokens or rank); see the trainable parameters."""
+    from lmnotes import efficient
+
+    pick = W.Dropdown(options=list(efficient.METHODS), value=method, description="Method")
+    slider = W.IntSlider(value=size, min=1, max=32, description="Size")
+    view = W.HTML()
+
+    def show(_=None):
+        view.value = trainable_share_html(model, pick.value, slider.value, measured)
+
+    for control in (pick, slider):
+        control.observe(show, names="value")
+    show()
+    return W.VBox([W.HBox([pick, slider]), view])
+
+
+# ----------------------------------------------------------------------------------------------
 # Best-of-N (notebook 13)
 
 
