@@ -14,7 +14,7 @@ def test_exact_values_and_gradient_agree_with_enumeration():
     # unbiased estimators: the mean of many estimates approaches the exact gradient
     for baseline in rl.BASELINES:
         est = rl.gradient_variance(task, logits, baseline, n=40000, seed=0)
-        assert est["bias"] < 0.08, baseline
+        assert est["bias"] < 3 * est["noise"] + 1e-9, baseline  # unbiased: off by sampling noise only
 
 
 def test_a_baseline_cuts_the_variance_and_the_td_error_averages_to_the_advantage():

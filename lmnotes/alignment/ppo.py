@@ -40,7 +40,9 @@ from lmnotes.training import train
 
 
 class PolicyWithValue(nn.Module):
-    """A GPT policy with a value head on its last hidden states: ``forward(ids, mask) -> (logits, values)``."""
+    """A GPT policy with a value head on its last hidden states: ``forward(ids, mask) -> (logits, values)``.
+
+    The value head is a linear map of the (detached) hidden states, trained by the value loss only."""
 
     def __init__(self, policy: GPT):
         super().__init__()
@@ -53,7 +55,9 @@ class PolicyWithValue(nn.Module):
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None):
         h = hidden_states(self.policy, input_ids, attention_mask)
-        return self.policy.lm_head(h), self.value_head(h).squeeze(-1)
+        # the value head reads detached states: its loss (returns can be large under a KL penalty)
+        # never pushes the policy's own weights
+        return self.policy.lm_head(h), self.value_head(h.detach()).squeeze(-1)
 
 
 def clipped_objective(ratio: torch.Tensor, advantages: torch.Tensor, eps: float = 0.2,

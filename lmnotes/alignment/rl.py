@@ -175,12 +175,15 @@ def gradient_estimates(task: SequenceTask, logits: torch.Tensor, actions: torch.
 def gradient_variance(task: SequenceTask, logits: torch.Tensor, baseline: str, *, n: int = 4000,
                       seed: int = 0) -> dict[str, float]:
     """Per-sample estimates at ``logits``: ``variance`` (their total variance, the trace of the
-    covariance) and ``bias`` (the norm of their mean minus the exact gradient, relative to its norm)."""
+    covariance), ``bias`` (the norm of their mean minus the exact gradient, relative to its norm) and
+    ``noise`` (what sampling alone gives that relative error: ``sqrt(variance / n) / |exact|``)."""
     g = gradient_estimates(task, logits, sample(task, logits, n, torch.Generator().manual_seed(seed)), baseline)
     g = g.flatten(1)
     exact = exact_gradient(task, logits).flatten()
-    return {"variance": float(g.var(0).sum()),
-            "bias": float((g.mean(0) - exact).norm() / exact.norm().clamp(min=1e-12))}
+    norm = exact.norm().clamp(min=1e-12)
+    variance = float(g.var(0).sum())
+    return {"variance": variance, "bias": float((g.mean(0) - exact).norm() / norm),
+            "noise": float((variance / n) ** 0.5 / norm)}
 
 
 def reinforce(task: SequenceTask, baseline: str, *, steps: int = 300, batch_size: int = 8, lr: float = 0.1,
