@@ -148,7 +148,7 @@ CHAPTERS = [
         "notebooks": [
             {"file": "11_instruction_alignment.ipynb", "title": "Instruction alignment", "available": False,
              "measures": "response-only SFT, data efficiency, quality vs quantity, weak-to-strong"},
-            {"file": "12_rlhf.ipynb", "title": "RLHF", "available": False,
+            {"file": "12_rlhf.ipynb", "title": "RLHF", "available": True,
              "measures": "policy-gradient variance; reward-model pairwise accuracy; PPO with a KL "
                          "penalty; reward over-optimisation"},
             {"file": "13_beyond_rlhf.ipynb", "title": "DPO and beyond", "available": True,

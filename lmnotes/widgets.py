@@ -9,6 +9,7 @@
 * ``compute_optimal_explorer``: the compute-optimal split of a FLOP budget (06);
 * ``extrapolation_explorer``: a position scheme's held-out loss past its training length (07);
 * ``prompt_builder``: a k-shot prompt from a template, label words and demonstrations (08);
+* ``kl_tradeoff_explorer``: PPO's proxy reward, gold reward and KL for a chosen KL coefficient (12);
 * ``best_of_n_explorer``: best-of-N's gold and proxy reward and its KL against N (13).
 
 Written against what ipywidgets 7.7 (Colab) and 8 (JupyterLab 4) share: plain Dropdown / Text /
@@ -403,6 +404,36 @@ def decoding_explorer(model, tokenizer, prompt: str = "ROMEO:\n", max_new_tokens
 
 
 # ----------------------------------------------------------------------------------------------
+# RLHF (notebook 12)
+
+
+def kl_tradeoff_html(runs: Sequence[Mapping], beta: float) -> str:
+    """What the PPO run with KL coefficient ``beta`` (one of ``runs``, each a ``PPORun.to_dict()``) ended at."""
+    beta = checks.real("beta", beta, low=0)
+    run = next((r for r in runs if r["beta"] == beta), None)
+    if run is None:
+        raise ValueError(f"beta must be one of the runs' {[r['beta'] for r in runs]}, got {beta!r}")
+    peak = max(range(len(run["gold"])), key=run["gold"].__getitem__)
+    return (f"<b>beta = {beta:g}</b> after {len(run['gold'])} PPO iterations: proxy reward "
+            f"{run['proxy'][0]:.3g} -> {run['proxy'][-1]:.3g}, gold reward {run['gold'][0]:.3g} -> "
+            f"{run['gold'][-1]:.3g} (best {run['gold'][peak]:.3g} at iteration {peak}), KL to the reference "
+            f"{run['kl'][-1]:.3g} nats, distinct-2 {run['distinct2'][0]:.3g} -> {run['distinct2'][-1]:.3g}")
+
+
+def kl_tradeoff_explorer(runs: Sequence[Mapping]) -> W.VBox:
+    """A dropdown over the stored runs' KL coefficients showing where each PPO run ended."""
+    betas = [r["beta"] for r in runs]
+    if not betas:
+        raise ValueError("runs must hold at least one PPO run")
+    pick = W.Dropdown(options=[(f"beta = {b:g}", b) for b in betas], value=betas[-1], description="KL coef.")
+    view = W.HTML()
+
+    def show(_=None):
+        view.value = kl_tradeoff_html(runs, pick.value)
+
+    pick.observe(show, names="value")
+    show()
+    return W.VBox([pick, view])
 # Trainable-share explorer (notebook 10)
 
 

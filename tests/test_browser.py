@@ -253,6 +253,18 @@ def test_in_context_learning_prompt_builder_follows_its_controls(lab):
     assert run.page_errors == []
 
 
+def test_rlhf_kl_tradeoff_explorer_follows_its_beta(lab):
+    """Notebook 12's KL trade-off: choosing beta = 0 shows that run's end (gold falls, KL grows)."""
+    from playwright.sync_api import expect
+
+    with notebook_in_lab(lab, "12_rlhf.ipynb", timeout_ms=240_000) as (page, run):
+        widget = page.locator(".jp-OutputArea-output:has(.widget-dropdown)").first
+        widget.scroll_into_view_if_needed()
+        expect(widget).to_contain_text("beta = 3 after", timeout=30_000)
+        widget.locator("select").first.select_option(label="beta = 0")
+        expect(widget).to_contain_text("beta = 0 after", timeout=10_000)
+    assert run.page_errors == []
+
 def test_learning_to_prompt_trainable_share_explorer_follows_its_method(lab):
     """Notebook 10's trainable-share explorer: choosing full fine-tuning shows 100% trainable."""
     from playwright.sync_api import expect

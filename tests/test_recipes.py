@@ -123,3 +123,15 @@ def test_icl_accuracy_is_chance_free_for_a_model_that_copies_the_last_label():
     acc4 = recipes.icl_accuracy(CopyLastLabel(), tok, 4, n=400)
     assert acc0 < 0.05  # nothing to copy: never the label word (the argmax of zeros is token 0)
     assert 0.4 < acc4 < 0.6  # the previous label matches the query's class half the time
+
+
+def test_smoke_rlhf_recipe_stores_reward_model_and_ppo_curves(tmp_path):
+    from lmnotes import scaling
+
+    record = recipes.run("rlhf-toyworld", tmp_path, smoke=True)
+    assert record["sha256"] == scaling.results_sha256(tmp_path / "results.json")
+    results = scaling.family_results("rlhf-toyworld", tmp_path)
+    assert [r["pairs"] for r in results["reward_models"]] == [20, 40]
+    assert all(0 <= r["accuracy"] <= 1 for r in results["reward_models"] + results["budget"])
+    assert [r["beta"] for r in results["ppo"]] == [0.0, 0.3] and results["ensemble_ppo"]["beta"] == 0.0
+    assert all(len(r["gold"]) == len(r["kl"]) == 2 for r in results["ppo"])

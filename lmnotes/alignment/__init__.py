@@ -8,6 +8,11 @@ Modules (each added with the notebook that teaches it):
   (Eq. 4.35-4.38), the listwise Plackett-Luce loss (Eq. 4.58-4.61), ``RewardModel`` (a GPT backbone
   plus a bias-free head at the last token), ``train_reward_model`` (through ``lmnotes.training.train``),
   ``score``, ``pairwise_accuracy`` and ``spearman``.
+- ``rl``: reinforcement-learning basics computed exactly (section 4.3.1): REINFORCE with and without a
+  baseline on a small sequence task, values, advantages and TD errors (Eq. 4.25-4.31), gradient
+  variance; potential-based reward shaping on a tabular MDP (section 4.4.1.2).
+- ``ppo``: PPO from scratch (section 4.3.3): a value head, the clipped objective in its standard
+  form, the per-token KL penalty against the reference (Eq. 4.51-4.56), GAE; Gao et al.'s fits.
 - ``dpo``: direct preference optimisation (section 4.4.2, Eq. 4.73-4.82): the DPO loss, the optimal
   policy pi_ref exp(r / beta) / Z, the implicit reward, the exact check on a ``CategoricalPolicy``,
   sequence log-probabilities and DPO of a causal LM, Monte-Carlo KL to the reference.

@@ -223,3 +223,42 @@ def spearman(a, b) -> float:
     if denom == 0:
         raise ValueError("a and b must each hold at least two different values (a rank correlation needs spread)")
     return float((ra * rb).sum() / denom)
+
+
+def held_out_pairs(n: int, seed: int, exclude: Sequence[str]) -> list:
+    """``n`` preference pairs whose prompts occur nowhere in ``exclude`` (the training prompts)."""
+    from lmnotes.data import preference_pairs
+
+    n = checks.size("n", n, high=checks.MAX_EXAMPLES)
+    seen = set(checks.texts("exclude", list(exclude), allow_empty_list=True))
+    pool = [p for p in preference_pairs(4 * n, seed=seed) if p.prompt not in seen]
+    if len(pool) < n:
+        raise ValueError(f"only {len(pool)} of {4 * n} pairs have unseen prompts; ask for fewer than n={n}")
+    return pool[:n]
+
+
+def evaluate(model: RewardModel, tokenizer, pairs: Sequence) -> dict[str, float]:
+    """``accuracy`` (pairwise, against the hidden reward's order) and ``spearman`` (rank correlation of
+    the scores of every chosen and rejected response with their hidden rewards) on ``pairs``."""
+    pairs = list(pairs)
+    prompts = [p.prompt for p in pairs]
+    rc = score(model, tokenizer, prompts, [p.chosen for p in pairs])
+    rr = score(model, tokenizer, prompts, [p.rejected for p in pairs])
+    truth_c = torch.tensor([p.chosen_reward for p in pairs])
+    truth_r = torch.tensor([p.rejected_reward for p in pairs])
+    better = truth_c > truth_r  # noisy labels may have flipped a pair: judge against the hidden reward
+    accuracy = pairwise_accuracy(torch.where(better, rc, rr), torch.where(better, rr, rc))
+    return {"accuracy": accuracy, "spearman": spearman(torch.cat([rc, rr]), torch.cat([truth_c, truth_r]))}
+
+
+class Ensemble:
+    """The mean score of several reward models (section 4.4.1.4), called like a reward function."""
+
+    def __init__(self, models: Sequence[RewardModel], tokenizer):
+        models = list(models)
+        if not models or not all(isinstance(m, RewardModel) for m in models):
+            raise TypeError("models must be a non-empty list of RewardModel")
+        self.models, self.tokenizer = models, tokenizer
+
+    def __call__(self, prompts: Sequence[str], responses: Sequence[str]) -> torch.Tensor:
+        return torch.stack([score(m, self.tokenizer, prompts, responses) for m in self.models]).mean(0)
