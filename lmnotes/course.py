@@ -148,8 +148,9 @@ CHAPTERS = [
             {"file": "12_rlhf.ipynb", "title": "RLHF", "available": False,
              "measures": "policy-gradient variance; reward-model pairwise accuracy; PPO with a KL "
                          "penalty; reward over-optimisation"},
-            {"file": "13_beyond_rlhf.ipynb", "title": "DPO and beyond", "available": False,
-             "measures": "DPO vs the KL-regularised optimum; PRM vs ORM; best-of-N"},
+            {"file": "13_beyond_rlhf.ipynb", "title": "DPO and beyond", "available": True,
+             "measures": "DPO vs the KL-regularised optimum; DPO on the tiny GPT; best-of-N and its KL; "
+                         "AI-label noise, soft vs hard labels"},
         ],
     },
 ]

@@ -8,7 +8,8 @@
 * ``decoding_explorer``: greedy, beam, temperature, top-k and top-p continuations of a prompt (05);
 * ``compute_optimal_explorer``: the compute-optimal split of a FLOP budget (06);
 * ``extrapolation_explorer``: a position scheme's held-out loss past its training length (07);
-* ``prompt_builder``: a k-shot prompt from a template, label words and demonstrations (08).
+* ``prompt_builder``: a k-shot prompt from a template, label words and demonstrations (08);
+* ``best_of_n_explorer``: best-of-N's gold and proxy reward and its KL against N (13).
 
 Written against what ipywidgets 7.7 (Colab) and 8 (JupyterLab 4) share: plain Dropdown / Text /
 HTML / VBox widgets wired with ``observe``, no Output-widget tricks, no third-party widgets.
@@ -399,3 +400,31 @@ def decoding_explorer(model, tokenizer, prompt: str = "ROMEO:\n", max_new_tokens
         w.observe(show, names="value")
     show()
     return W.VBox([method, temperature, top_k, top_p, seed, view])
+
+
+# ----------------------------------------------------------------------------------------------
+# Best-of-N (notebook 13)
+
+
+def best_of_n_html(table: Mapping[int, Mapping[str, float]], n: int) -> str:
+    """One row of a best-of-N table ``{N: {"gold", "proxy", "kl", "bound"}}``: the rewards of the
+    response best-of-N keeps and its KL from the policy, beside N = 1 and the formula."""
+    n = checks.choice("n", n, list(table))
+    row, first = table[n], table[min(table)]
+    return (f"<div class='lmnotes-best-of-n'><b>best of {n}</b>: proxy reward {row['proxy']:.3f} "
+            f"({row['proxy'] - first['proxy']:+.3f} vs N = {min(table)}), gold reward {row['gold']:.3f} "
+            f"({row['gold'] - first['gold']:+.3f}); KL from the policy {row['kl']:.3f} nats "
+            f"(log N - (N-1)/N = {row['bound']:.3f})</div>")
+
+
+def best_of_n_explorer(table: Mapping[int, Mapping[str, float]]) -> W.VBox:
+    """Pick N; see what best-of-N buys in proxy and gold reward and what it costs in KL (13)."""
+    ns = sorted(table)
+    n = W.Dropdown(options=ns, value=ns[0], description="N")
+    out = W.HTML(best_of_n_html(table, n.value))
+
+    def show(_=None):
+        out.value = best_of_n_html(table, n.value)
+
+    n.observe(show, names="value")
+    return W.VBox([n, out])

@@ -251,3 +251,17 @@ def test_in_context_learning_prompt_builder_follows_its_controls(lab):
         widget.locator("select").nth(1).select_option(label="yes / no")
         expect(widget).to_contain_text("lion -> yes . pear -> no . cow ->", timeout=10_000)
     assert run.page_errors == []
+
+
+def test_beyond_rlhf_best_of_n_explorer_follows_n(lab):
+    """Notebook 13's best-of-N explorer: choosing N = 16 shows that row and its KL formula."""
+    from playwright.sync_api import expect
+
+    with notebook_in_lab(lab, "13_beyond_rlhf.ipynb", timeout_ms=240_000) as (page, run):
+        widget = page.locator(".jp-OutputArea-output:has(.lmnotes-best-of-n)").first
+        widget.scroll_into_view_if_needed()
+        expect(widget).to_contain_text("best of 1", timeout=30_000)
+        widget.locator("select").first.select_option(label="16")
+        expect(widget).to_contain_text("best of 16", timeout=10_000)
+        expect(widget).to_contain_text("= 1.835", timeout=10_000)
+    assert run.page_errors == []
