@@ -327,6 +327,38 @@ def share_layers(model: nn.Module) -> nn.Module:
     return model
 
 
+#: notebook 04's sharing comparison: name -> (teacher blocks the model starts from, shared or not)
+SHARING_SETTINGS = {"4 layers": ((1, 1, 1, 1), False), "4 layers, shared": ((1, 1, 1, 1), True),
+                    "1 layer": ((1,), False)}
+
+
+def sharing_curves(teacher: nn.Module, batches: Sequence, score_fn: Callable[[nn.Module], float], *,
+                   steps: int, eval_every: int = 15, lr: float = 1e-3,
+                   settings: Mapping[str, tuple[Sequence[int], bool]] = SHARING_SETTINGS) -> dict[str, dict]:
+    """Train one model per setting from the same start on the same ``batches`` and return, per
+    setting, ``{"params", "eval_steps", "eval_loss"}`` (``score_fn`` every ``eval_every`` updates).
+
+    Each model is ``student_from_teacher(teacher, layers)``, made ALBERT-shared (``share_layers``)
+    where the setting says so; training is ``lmnotes.training.train`` (warm-up 5 updates, seed 0)."""
+    from lmnotes import checks
+    from lmnotes.training import train
+
+    steps, eval_every = checks.size("steps", steps), checks.size("eval_every", eval_every)
+    if len(batches) < steps:
+        raise ValueError(f"batches must hold at least steps = {steps} batches, got {len(batches)}")
+    out = {}
+    for name, (layers, shared) in dict(settings).items():
+        model = student_from_teacher(teacher, list(layers))
+        if shared:
+            share_layers(model)
+        history = train(model, list(batches), steps=steps, lr=checks.positive("lr", lr), warmup=min(5, steps - 1),
+                        progress=False,
+                        eval_fn=score_fn, eval_every=eval_every)
+        out[name] = {"params": sum(p.numel() for p in model.parameters()), "eval_steps": list(history.eval_steps),
+                     "eval_loss": [float(v) for v in history.eval_loss]}
+    return out
+
+
 # ----------------------------------------------------------------------------------------------
 # Parameter counts of published models from their configurations (book Table 2.2)
 

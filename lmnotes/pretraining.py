@@ -155,6 +155,49 @@ def masked_lm_batches(rows: torch.Tensor, *, batch_size: int, vocab_size: int, s
     return batch
 
 
+def stream_mlm_batches(ids: torch.Tensor, *, steps: int, batch_size: int, block_size: int, vocab_size: int,
+                       specials: Specials, seed: int) -> list[dict[str, torch.Tensor]]:
+    """``steps`` masked-LM batches ``{"input_ids", "labels"}`` of random ``block_size`` windows of one
+    token stream (``lmnotes.data.lm_batch``) under BERT's 15% / 80-10-10 masking, as ``toyworld-bert``
+    was pre-trained; the windows and the masking draw from one generator seeded with ``seed``."""
+    from lmnotes.data import lm_batch
+
+    steps = checks.size("steps", steps)
+    generator = _generator(seed)
+    out = []
+    for _ in range(steps):
+        mk = bert_mask(lm_batch(ids, batch_size, block_size, generator)[0], mask_id=specials.mask,
+                       vocab_size=vocab_size, special_ids=specials.all, generator=generator)
+        out.append({"input_ids": mk.inputs, "labels": mk.labels})
+    return out
+
+
+def masked_blocks(ids: torch.Tensor, *, block_size: int, vocab_size: int, specials: Specials,
+                  seed: int) -> dict[str, torch.Tensor]:
+    """One fixed masked-LM batch: ``ids`` cut into consecutive ``block_size`` blocks (a trailing part
+    block is dropped), masked once with BERT's recipe (``seed``). For held-out measurements."""
+    ids = checks.tensor("ids", ids, ndim=1)
+    block_size = checks.size("block_size", block_size, low=2)
+    n = len(ids) // block_size
+    if n < 1:
+        raise ValueError(f"ids must hold at least block_size = {block_size} tokens, got {len(ids)}")
+    mk = bert_mask(ids[: n * block_size].view(n, block_size), mask_id=specials.mask, vocab_size=vocab_size,
+                   special_ids=specials.all, generator=_check_seed(seed))
+    return {"input_ids": mk.inputs, "labels": mk.labels}
+
+
+@torch.no_grad()
+def mlm_scores(model, batch: dict[str, torch.Tensor]) -> dict[str, float]:
+    """A masked LM on one batch: ``"MLM loss"``, the mean cross-entropy over the selected positions
+    (nats per blank), and ``"accuracy"``, the share of those whose top prediction is the original."""
+    if not isinstance(batch, dict) or not {"input_ids", "labels"} <= set(batch):
+        raise TypeError("batch must be a dict with input_ids and labels (see masked_blocks)")
+    logits = model(batch["input_ids"])
+    chosen = batch["labels"] != IGNORE_INDEX
+    accuracy = (logits.argmax(-1)[chosen] == batch["labels"][chosen]).float().mean().item()
+    return {"MLM loss": lm_loss(logits, batch["labels"]).item(), "accuracy": accuracy}
+
+
 @torch.no_grad()
 def corrupted_token_accuracy(model, rows: torch.Tensor, *, vocab_size: int, specials: Specials,
                              mask_fraction: float, random_fraction: float, mask_rate: float = 0.15,

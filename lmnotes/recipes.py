@@ -18,6 +18,7 @@ a smoke run never replaces a bundled model.
 | ``rlhf-toyworld`` | reward models on ``toyworld-gpt``, PPO on ``toyworld-sft`` | preference pairs, ranked lists, instructions | notebook 12's curves (results only) |
 | ``learning-to-prompt`` | soft prompts, LoRA, full fine-tuning of ``toyworld-gpt`` | toy-world reviews | notebook 10 (results only) |
 | ``kv-sharing`` | 15 small RoPE GPTs: 4/2/1 KV heads x 5 seeds | Shakespeare characters | MHA vs GQA vs MQA with spread (results only) |
+| ``toyworld-bert-seeds`` | ``toyworld-bert``, its students and fine-tunings | toy world | notebook 04's multi-seed runs (results only) |
 
 Every recipe is deterministic given its seed (up to CPU floating-point effects of thread counts).
 """
@@ -157,9 +158,14 @@ def toyworld_tokenizer() -> WordTokenizer:
 
 def toyworld_stream(tok: WordTokenizer, n_tokens: int, seed: int) -> torch.Tensor:
     """The toy-world mixture as one stream, documents separated by ``<eos>``."""
+    return documents_stream(tok, toyworld.corpus(n_tokens, seed))
+
+
+def documents_stream(tok: WordTokenizer, documents) -> torch.Tensor:
+    """``documents`` as one stream of ids, each followed by ``<eos>`` (as the toy-world recipes read text)."""
     eos = tok.vocab["<eos>"]
     ids: list[int] = []
-    for doc in toyworld.corpus(n_tokens, seed):
+    for doc in checks.texts("documents", documents):
         ids.extend(tok.encode(doc))
         ids.append(eos)
     return torch.tensor(ids)
@@ -464,6 +470,82 @@ def kv_sharing(smoke: bool = False) -> Result:
 
 
 # --------------------------------------------------------------------------------------------
+# Notebook 04's multi-seed runs (stored, so that the notebook re-runs one seed live)
+
+#: notebook 04, section 2: the stream its students train on, and its held-out masked batches
+BERT_EFFICIENCY = dict(block_size=64, train_tokens=150_000, train_seed=1, val_tokens=40_000, val_seed=2,
+                       val_blocks=64, val_mask_seed=123, rank_mask_seed=321)
+
+
+def bert_efficiency_data(tok, hp: dict | None = None) -> dict:
+    """What notebook 04's section 2 measures on, for ``tok`` the tokenizer of bundled ``toyworld-bert``: ``train_ids`` (a toy-world stream the small models
+    train on), ``val_batch`` (every measurement) and ``rank_batch`` (only for ranking heads), both
+    masked blocks of held-out text that occurs neither in ``toyworld-bert``'s pre-training data nor in
+    ``train_ids`` (``lmnotes.data.overlap.unseen_corpus``); ``val_documents`` are those documents."""
+    from lmnotes import pretraining
+    from lmnotes.data import overlap
+
+    hp = dict(BERT_EFFICIENCY, **(hp or {}))
+    T, n = hp["block_size"], hp["val_blocks"]
+    train_docs = toyworld.corpus(hp["train_tokens"], seed=hp["train_seed"])
+    val_docs = overlap.unseen_corpus("toyworld-bert", hp["val_tokens"], seed=hp["val_seed"], besides=train_docs)
+    val_ids = documents_stream(tok, val_docs)
+    if len(val_ids) < 2 * n * T:
+        raise ValueError(f"val_tokens = {hp['val_tokens']} leave {len(val_ids)} unseen tokens, fewer than the "
+                         f"{2 * n * T} two batches of val_blocks = {n} need")
+    sp, V = pretraining.toy_specials(tok), len(tok)
+    return dict(train_ids=documents_stream(tok, train_docs), val_documents=val_docs,
+                val_batch=pretraining.masked_blocks(val_ids[: n * T], block_size=T, vocab_size=V, specials=sp,
+                                                    seed=hp["val_mask_seed"]),
+                rank_batch=pretraining.masked_blocks(val_ids[n * T: 2 * n * T], block_size=T, vocab_size=V,
+                                                     specials=sp, seed=hp["rank_mask_seed"]))
+
+
+@recipe("toyworld-bert-seeds", "notebook 04's runs over 3 seeds on toyworld-bert: cross-layer sharing (3 settings, "
+                               "3 batch orders) and fine-tuning on sentiment and agree/contradict pairs; results only")
+def toyworld_bert_seeds(smoke: bool = False) -> Result:
+    from lmnotes import compression, finetuning, pretraining
+    from lmnotes.data import tasks
+
+    bert = checkpoints.load("toyworld-bert")
+    model, tok = bert.model, bert.tokenizer
+    hp = dict(BERT_EFFICIENCY, seeds=[0, 1, 2], share_steps=60, share_batch_size=16, share_eval_every=15,
+              finetune_steps={"classify": 160, "pair": 160, "regress": 80, "tag": 80, "span": 80}, finetune_lr=1e-3)
+    if smoke:
+        hp.update(seeds=[0], share_steps=3, share_eval_every=3, val_blocks=4, val_tokens=3000,
+                  finetune_steps={"classify": 2, "pair": 2, "regress": 2, "tag": 2, "span": 2})
+    start = time.perf_counter()
+    data = bert_efficiency_data(tok, hp)
+    score = lambda m: pretraining.mlm_scores(m, data["val_batch"])["MLM loss"]  # noqa: E731
+    sharing = []
+    for seed in hp["seeds"]:
+        batches = pretraining.stream_mlm_batches(data["train_ids"], steps=hp["share_steps"],
+                                                 batch_size=hp["share_batch_size"], block_size=hp["block_size"],
+                                                 vocab_size=len(tok), specials=pretraining.toy_specials(tok),
+                                                 seed=1 + seed)
+        sharing.append(compression.sharing_curves(model, batches, score, steps=hp["share_steps"],
+                                                  eval_every=hp["share_eval_every"]))
+    sets, _ = tasks.application_sets()
+    fine = {}
+    for task in ("classify", "pair"):
+        train_set, test_set, options = sets[task]
+        if smoke:
+            train_set, test_set = train_set[:8], test_set[:8]
+        fine[task] = [finetuning.evaluate(finetuning.finetune(model, tok, train_set, task=task, mode="full",
+                                                              steps=hp["finetune_steps"][task], lr=hp["finetune_lr"],
+                                                              seed=seed, **options), test_set)["accuracy"]
+                      for seed in hp["seeds"]]
+    figures = dict(steps=hp["share_steps"], train_minutes=round((time.perf_counter() - start) / 60, 2),
+                   sharing_final_loss={name: [round(run[name]["eval_loss"][-1], 5) for run in sharing]
+                                       for name in compression.SHARING_SETTINGS},
+                   finetune_accuracy={task: [round(v, 5) for v in values] for task, values in fine.items()})
+    results = dict(sharing=[{name: dict(c, eval_loss=[round(v, 5) for v in c["eval_loss"]]) for name, c in run.items()}
+                            for run in sharing],
+                   finetune_accuracy=fine, val_documents=len(data["val_documents"]))
+    return Result(None, None, History(), figures, dict(hp, results=results))
+
+
+# --------------------------------------------------------------------------------------------
 # Instruction alignment: toyworld-gpt after supervised fine-tuning (notebooks 11-13)
 
 #: seeds of toyworld-sft's evaluation instructions (filtered against everything the model read)
@@ -646,7 +728,7 @@ def result_only(name: str) -> bool:
 
 
 #: recipes whose product is measured results, not weights
-RESULT_RECIPES = ("scaling-char", "learning-to-prompt", "kv-sharing", "rlhf-toyworld")
+RESULT_RECIPES = ("scaling-char", "learning-to-prompt", "kv-sharing", "rlhf-toyworld", "toyworld-bert-seeds")
 
 
 def main(argv=None) -> int:

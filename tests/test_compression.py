@@ -256,3 +256,31 @@ def test_student_from_teacher_keeps_the_chosen_layers():
         student_from_teacher(teacher, [3])
     with pytest.raises(ValueError, match="layers must be"):
         student_from_teacher(teacher, [])
+
+
+def test_sharing_curves_train_each_setting_from_the_same_start_and_count_shared_weights_once():
+    from lmnotes.compression import sharing_curves
+
+    teacher = tiny(n_layer=2)
+    g = torch.Generator().manual_seed(3)
+    batches = []
+    for _ in range(4):
+        x = torch.randint(6, 40, (4, 8), generator=g)
+        labels = torch.full_like(x, -100)
+        labels[:, ::3] = x[:, ::3]
+        batches.append({"input_ids": x.masked_fill(labels != -100, 5), "labels": labels})
+    score = lambda m: F.cross_entropy(m(batches[0]["input_ids"]).flatten(0, 1), batches[0]["labels"].flatten(),
+                                      ignore_index=-100).item()
+    settings = {"2 layers": ((1, 1), False), "2 shared": ((1, 1), True), "1 layer": ((1,), False)}
+    curves = sharing_curves(teacher, batches, score, steps=4, eval_every=2, settings=settings)
+    assert list(curves) == list(settings) and curves["2 layers"]["eval_steps"] == [0, 2, 4]
+    block = sum(p.numel() for p in teacher.blocks[1].parameters())
+    assert curves["2 layers"]["params"] - curves["2 shared"]["params"] == block
+    assert curves["2 shared"]["params"] == curves["1 layer"]["params"]
+    start = score(student_from_teacher(teacher, [1, 1]))
+    assert curves["2 layers"]["eval_loss"][0] == pytest.approx(start) == curves["2 shared"]["eval_loss"][0]
+    assert curves["2 layers"]["eval_loss"][-1] < start  # it trained
+    again = sharing_curves(teacher, batches, score, steps=4, eval_every=2, settings=settings)
+    assert again == curves  # deterministic
+    with pytest.raises(ValueError, match="batches"):
+        sharing_curves(teacher, batches, score, steps=5)

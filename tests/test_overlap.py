@@ -11,6 +11,7 @@ from __future__ import annotations
 import pytest
 
 from lmnotes.data import overlap, tasks, toyworld
+from lmnotes import checkpoints, recipes
 from lmnotes.recipes import toyworld_stream, toyworld_tokenizer
 
 
@@ -43,6 +44,20 @@ def test_seen_matches_whole_words_inside_one_document():
     assert overlap.seen_in_training("toyworld-bert", ["zebra zebra zebra zebra"]) == [False]
 
 
+def test_seen_in_checks_a_notebooks_own_training_text():
+    docs = ["anna lives in oslo . anna has a cat .", "the food is great ."]
+    assert overlap.seen_in(docs, ["anna has a cat", "has a cat . the", "the food is great ."]) == [True, False, True]
+    with pytest.raises(TypeError, match="documents"):
+        overlap.seen_in("one text", ["a"])
+
+
+def test_unseen_corpus_leaves_out_pre_training_and_given_documents():
+    docs = overlap.unseen_corpus("toyworld-bert", 3000, seed=5)
+    assert docs and not any(overlap.seen_in_training("toyworld-bert", docs))
+    fewer = overlap.unseen_corpus("toyworld-bert", 3000, seed=5, besides=docs[:3])
+    assert len(fewer) <= len(docs) - 3 and not any(overlap.seen_in(docs[:3], fewer))
+
+
 def test_unseen_filters_and_report_counts():
     reviews = toyworld.reviews(60, seed=7)
     report = overlap.overlap_report("toyworld-bert", reviews)
@@ -68,32 +83,32 @@ def test_bad_input(bad, error):
 EVALUATION_SETS: dict[str, tuple] = {}
 
 
-# notebook 04 (toyworld-bert), section 3: each test set as the notebook builds it, after dropping
-# the items of its fine-tuning set and those of the pre-training text
-def _nb04(test, train):
-    def build():
-        in_train = {x for x, _ in train()}
-        fresh = [(x, y) for x, y in test() if x not in in_train]
-        return overlap.unseen("toyworld-bert", fresh, text=tasks.record_text)
-    return ("toyworld-bert", build, tasks.record_text)
+# notebook 04 (toyworld-bert), section 3: each test set as the notebook builds it (tasks.application_sets
+# drops the items of its fine-tuning set and those of the pre-training text); section 1's NSP pairs
+def _nb04(task):
+    return ("toyworld-bert", lambda: tasks.application_sets("toyworld-bert")[0][task][1], tasks.record_text)
 
 
-def _nb04_reviews(n, seed, target):
-    return lambda: [(r.text, getattr(r, target)) for r in toyworld.reviews(n, seed=seed, p_negation=0.0, p_contrast=0.0)]
+def _nb04_nsp():
+    train, test = tasks.next_sentence_pairs(400, seed=11), tasks.next_sentence_pairs(300, seed=12)
+    return overlap.unseen("toyworld-bert", [p for p in test if p not in train], text=tasks.record_text)
 
 
-_NAMES = [p.name for p in toyworld.facts(0).people]
-EVALUATION_SETS.update({
-    "04 classify": _nb04(_nb04_reviews(300, 2, "label"), _nb04_reviews(400, 1, "label")),
-    "04 regress": _nb04(_nb04_reviews(300, 2, "score"), _nb04_reviews(400, 1, "score")),
-    "04 pair (and task 2)": _nb04(lambda: tasks.agree_pairs(300, seed=2, people=_NAMES[16:]),
-                                  lambda: tasks.agree_pairs(400, seed=1, people=_NAMES[:16])),
-    "04 tag": _nb04(lambda: [(s.text, tasks.bio_tags(s.text)) for s in toyworld.stories(300, seed=2)],
-                    lambda: [(s.text, tasks.bio_tags(s.text)) for s in toyworld.stories(300, seed=1)]),
-    "04 span": _nb04(lambda: tasks.fact_qa(300, seed=2), lambda: tasks.fact_qa(400, seed=1)),
-    "04 next sentence": _nb04(lambda: tasks.next_sentence_pairs(300, seed=12),
-                              lambda: tasks.next_sentence_pairs(400, seed=11)),
-})
+EVALUATION_SETS.update({f"04 {task}": _nb04(task) for task in ("classify", "regress", "pair", "tag", "span")})
+EVALUATION_SETS["04 next sentence"] = ("toyworld-bert", _nb04_nsp, tasks.record_text)
+# notebook 04, section 2: the held-out masked-LM text of every distillation, pruning and sharing measurement
+def _nb04_held_out():
+    return recipes.bert_efficiency_data(checkpoints.load("toyworld-bert").tokenizer)["val_documents"]
+
+
+EVALUATION_SETS["04 held-out MLM text"] = ("toyworld-bert", _nb04_held_out, None)
+
+
+def test_nb04_held_out_text_is_unseen_by_the_students_too():
+    # the small models of 04 section 2 train on train_ids: no held-out document occurs there either
+    docs = _nb04_held_out()
+    train = toyworld.corpus(recipes.BERT_EFFICIENCY["train_tokens"], seed=recipes.BERT_EFFICIENCY["train_seed"])
+    assert len(docs) > 500 and not any(overlap.seen_in(train, docs))
 
 
 # notebook 02 (toyworld-gpt): the 300 test reviews (the first 150 are also the prompting queries)
@@ -103,10 +118,51 @@ EVALUATION_SETS["02 test reviews"] = (
     lambda r: r.text)
 
 
+# notebook 03: the held-out mixture and per-kind documents scored by toyworld-gpt (kinds that have
+# unseen documents; facts and questions have none and are labelled as seen there), and the cloze items
+# both bundled models fill in
+def _nb03_kind(kind):
+    docs = [d for d in toyworld.corpus(3000, seed=7, mixture={kind: 1}) if len(d.split()) < 127]
+    return overlap.unseen("toyworld-gpt", docs)
+
+
+for _kind in ("stories", "reviews", "arithmetic", "instructions", "icl"):
+    EVALUATION_SETS[f"03 held-out {_kind}"] = ("toyworld-gpt", lambda kind=_kind: _nb03_kind(kind), None)
+EVALUATION_SETS["03 held-out mixture"] = (
+    "toyworld-gpt", lambda: overlap.unseen("toyworld-gpt", toyworld.corpus(20_000, seed=7)), None)
+
+
+def _cloze_words(item):
+    return " ".join(item.words)
+
+
+def _nb03_cloze():
+    from lmnotes import pretraining
+
+    drawn = pretraining.cloze_items(150, seed=2024, world=toyworld.facts(1))
+    return overlap.unseen("toyworld-gpt", drawn, text=_cloze_words)
+
+
+def test_toyworld_bert_read_a_prefix_of_what_toyworld_gpt_read():
+    # why notebook 03 filters its cloze items against toyworld-gpt only: same seed, 2 M of the 3 M tokens
+    bert, gpt = overlap.training_documents("toyworld-bert"), overlap.training_documents("toyworld-gpt")
+    assert gpt[:len(bert)] == bert
+
+
+for _model in ("toyworld-gpt", "toyworld-bert"):
+    EVALUATION_SETS[f"03 cloze items ({_model})"] = (_model, _nb03_cloze, _cloze_words)
+
+
+def test_nb03_facts_and_questions_have_no_unseen_document():
+    # why notebook 03 labels those two kinds "seen": the knowledge base is small enough to be read whole
+    assert not _nb03_kind("facts") and not _nb03_kind("questions")
+
+
 def test_nb04_filter_drops_the_reviews_toyworld_bert_read():
     # the filter is not a formality: without it, about a third of 04's test reviews were in pre-training
-    raw = _nb04_reviews(300, 2, "label")()
+    raw = [(r.text, r.label) for r in toyworld.reviews(300, seed=2, p_negation=0.0, p_contrast=0.0)]
     assert overlap.overlap_report("toyworld-bert", raw, text=tasks.record_text)["seen"] > 50
+    assert tasks.application_sets("toyworld-bert")[1]["classify"][1] > 50
 
 
 def _icl_curve_documents(k):  # notebook 08's ICL curve, k >= 2 demonstrations: the unseen documents

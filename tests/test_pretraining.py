@@ -224,3 +224,32 @@ def test_corrupted_token_accuracy_sees_the_answer_only_when_tokens_stay():
     assert pt.corrupted_token_accuracy(Copy(), rows, mask_fraction=0.0, random_fraction=0.0, **options) == 1.0
     assert pt.corrupted_token_accuracy(Copy(), rows, mask_fraction=1.0, random_fraction=0.0, **options) == 0.0
     assert pt.corrupted_token_accuracy(Copy(), rows, mask_fraction=0.0, random_fraction=1.0, **options) < 0.2
+
+
+def test_stream_mlm_batches_mask_random_windows_repeatably():
+    stream = torch.tensor([t for d in DOCS * 4 for t in TOK.encode(d) + [SP.eos]])
+    batches = P.stream_mlm_batches(stream, steps=3, batch_size=5, block_size=8, vocab_size=V, specials=SP, seed=2)
+    assert len(batches) == 3 and batches[0]["input_ids"].shape == (5, 8)
+    chosen = batches[0]["labels"] != -100
+    assert chosen.any() and not torch.isin(batches[0]["labels"][chosen], torch.tensor(SP.all)).any()
+    again = P.stream_mlm_batches(stream, steps=3, batch_size=5, block_size=8, vocab_size=V, specials=SP, seed=2)
+    assert all(torch.equal(a["input_ids"], b["input_ids"]) for a, b in zip(batches, again))
+
+
+def test_masked_blocks_and_mlm_scores():
+    stream = torch.tensor([t for d in DOCS * 3 for t in TOK.encode(d) + [SP.eos]])
+    batch = P.masked_blocks(stream, block_size=8, vocab_size=V, specials=SP, seed=0)
+    assert batch["input_ids"].shape == (len(stream) // 8, 8)
+    chosen = batch["labels"] != -100
+    assert torch.equal(batch["labels"][chosen], stream[: batch["labels"].numel()].view(-1, 8)[chosen])
+    model = tiny("encoder")
+    scores = P.mlm_scores(model, batch)
+    with torch.no_grad():
+        logits = model(batch["input_ids"])
+    expected = torch.nn.functional.cross_entropy(logits[chosen], batch["labels"][chosen]).item()
+    assert scores["MLM loss"] == pytest.approx(expected, rel=1e-5)
+    assert scores["accuracy"] == pytest.approx((logits[chosen].argmax(-1) == batch["labels"][chosen]).float().mean().item())
+    with pytest.raises(ValueError, match="block_size"):
+        P.masked_blocks(stream[:5], block_size=8, vocab_size=V, specials=SP, seed=0)
+    with pytest.raises(TypeError, match="batch"):
+        P.mlm_scores(model, batch["input_ids"])

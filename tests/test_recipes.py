@@ -135,3 +135,23 @@ def test_smoke_rlhf_recipe_stores_reward_model_and_ppo_curves(tmp_path):
     assert all(0 <= r["accuracy"] <= 1 for r in results["reward_models"] + results["budget"])
     assert [r["beta"] for r in results["ppo"]] == [0.0, 0.3] and results["ensemble_ppo"]["beta"] == 0.0
     assert all(len(r["gold"]) == len(r["kl"]) == 2 for r in results["ppo"])
+def test_smoke_bert_seeds_recipe_stores_sha256_checked_runs_whose_first_seed_reruns_the_same(tmp_path):
+    from lmnotes import compression, pretraining, scaling
+
+    record = recipes.run("toyworld-bert-seeds", tmp_path, smoke=True)
+    assert not (tmp_path / "model.safetensors").exists()  # results, not weights
+    stored = scaling.family_results("toyworld-bert-seeds", tmp_path)
+    assert set(stored["sharing"][0]) == set(compression.SHARING_SETTINGS)
+    assert set(stored["finetune_accuracy"]) == {"classify", "pair"}
+    # re-running the first batch order here lands on the stored curve (what notebook 04 shows)
+    bert = checkpoints.load("toyworld-bert")
+    hp = stored["meta"]["hparams"]
+    data = recipes.bert_efficiency_data(bert.tokenizer, hp)
+    batches = pretraining.stream_mlm_batches(data["train_ids"], steps=hp["share_steps"], batch_size=hp["share_batch_size"],
+                                             block_size=hp["block_size"], vocab_size=len(bert.tokenizer),
+                                             specials=pretraining.toy_specials(bert.tokenizer), seed=1)
+    live = compression.sharing_curves(bert.model, batches,
+                                      lambda m: pretraining.mlm_scores(m, data["val_batch"])["MLM loss"],
+                                      steps=hp["share_steps"], eval_every=hp["share_eval_every"])
+    assert live["1 layer"]["eval_loss"] == pytest.approx(stored["sharing"][0]["1 layer"]["eval_loss"], abs=1e-4)
+    assert record["figures"]["sharing_final_loss"]["1 layer"][0] == pytest.approx(live["1 layer"]["eval_loss"][-1], abs=1e-4)

@@ -60,19 +60,33 @@ def training_documents(name: str) -> tuple[str, ...]:
     return tuple(documents)
 
 
-@functools.lru_cache(maxsize=2)
-def _haystack(name: str) -> str:
+def _join(documents: Iterable[str]) -> str:
     # one string, every document padded with spaces and cut off from the next by a newline, so that a
     # search for " words " matches whole words inside a single document only
-    return "\n".join(f" {' '.join(d.split())} " for d in training_documents(name))
+    return "\n".join(f" {' '.join(d.split())} " for d in documents)
+
+
+@functools.lru_cache(maxsize=2)
+def _haystack(name: str) -> str:
+    return _join(training_documents(name))
+
+
+def _occurs(haystack: str, texts: list[str]) -> list[bool]:
+    return [f" {' '.join(t.split())} " in haystack for t in texts]
 
 
 def seen_in_training(name: str, texts: Sequence[str]) -> list[bool]:
     """For each text, whether it occurs (as whole words, inside one document) in ``name``'s
     pre-training data."""
     texts = checks.texts("texts", texts)
-    haystack = _haystack(checks.choice("name", name, MODELS))
-    return [f" {' '.join(t.split())} " in haystack for t in texts]
+    return _occurs(_haystack(checks.choice("name", name, MODELS)), texts)
+
+
+def seen_in(documents: Sequence[str], texts: Sequence[str]) -> list[bool]:
+    """For each text, whether it occurs (as whole words, inside one document) in ``documents``: the
+    check of :func:`seen_in_training` against text a notebook trains on itself."""
+    documents = checks.texts("documents", documents)
+    return _occurs(_join(documents), checks.texts("texts", texts))
 
 
 def _text_of(record: Any, text: Callable[[Any], str] | str | None) -> str:
@@ -116,3 +130,18 @@ def unseen(name: str, records: Iterable, text: Callable[[Any], str] | str | None
         raise ValueError("records must hold at least one record")
     seen = seen_in_training(name, [_text_of(r, text) for r in records])
     return [r for r, s in zip(records, seen) if not s]
+
+
+def unseen_corpus(name: str, n_tokens: int, seed: int, *, besides: Sequence[str] = ()) -> list[str]:
+    """Held-out toy-world text for ``name``: the documents of ``toyworld.corpus(n_tokens, seed)``
+    that occur neither in its pre-training data nor (as whole words) in ``besides``, the documents a
+    notebook trains on itself. Short documents (a review, a fact) repeat across seeds, so this keeps
+    roughly half."""
+    from lmnotes.data import toyworld
+
+    name = checks.choice("name", name, MODELS)
+    docs = unseen(name, toyworld.corpus(checks.size("n_tokens", n_tokens), seed=checks.integer("seed", seed)))
+    besides = checks.texts("besides", besides, allow_empty_list=True)
+    if besides:
+        docs = [d for d, seen in zip(docs, seen_in(besides, docs)) if not seen]
+    return docs

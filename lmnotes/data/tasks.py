@@ -9,7 +9,9 @@ Each builder returns examples in the formats ``lmnotes.finetuning.finetune`` tak
 * ``fact_qa(n, seed)``: ``((question, context of three facts), (start, end))``, the answer's word
   position in the context;
 * ``next_sentence_pairs(n, seed)``: ``((sentence A, sentence B), "IsNext" | "NotNext")``, BERT's
-  next-sentence prediction on toy-world stories (B is A's successor or a sentence of another story).
+  next-sentence prediction on toy-world stories (B is A's successor or a sentence of another story);
+* ``application_sets()``: notebook 04's five tasks, train and test sets, every test item the
+  fine-tuning set or the bundled model's pre-training holds left out.
 """
 
 from __future__ import annotations
@@ -164,3 +166,35 @@ def review_split(n_train: int = 3000, n_dev: int = 200, n_test: int = 300, seed:
         out[name] = fresh[:n]
         known |= {x for x, _ in out[name]}
     return out
+def application_sets(model: str = "toyworld-bert") -> tuple[dict[str, tuple], dict[str, tuple[int, int]]]:
+    """Notebook 04's five fine-tuning tasks (§1.4), each ``(train, test, options)`` for
+    ``lmnotes.finetuning.finetune(..., task=name, **options)``, and for each the number of test items
+    dropped ``(in the fine-tuning set, in model's pre-training text)``.
+
+    Plain reviews (no negation or contrast) for classify and regress; agree/contradict pairs with 16
+    people to train on and the 8 others to test on; BIO tags of stories; fact-QA spans. Every test
+    item seen in fine-tuning or (``lmnotes.data.overlap``) in ``model``'s pre-training is left out.
+    """
+    from lmnotes.data import overlap
+
+    reviews_train, reviews_test = (toyworld.reviews(n, seed=seed, p_negation=0.0, p_contrast=0.0)
+                                   for n, seed in ((400, 1), (300, 2)))
+    stories_train, stories_test = toyworld.stories(300, seed=1), toyworld.stories(300, seed=2)
+    names = [p.name for p in toyworld.facts(0).people]
+    raw = {
+        "classify": ([(r.text, r.label) for r in reviews_train], [(r.text, r.label) for r in reviews_test],
+                     dict(labels=toyworld.REVIEW_LABELS)),
+        "pair": (agree_pairs(400, seed=1, people=names[:16]), agree_pairs(300, seed=2, people=names[16:]),
+                 dict(labels=AGREEMENT)),
+        "regress": ([(r.text, r.score) for r in reviews_train], [(r.text, r.score) for r in reviews_test], {}),
+        "tag": ([(s.text, bio_tags(s.text)) for s in stories_train], [(s.text, bio_tags(s.text)) for s in stories_test],
+                dict(labels=BIO_TAGS)),
+        "span": (fact_qa(400, seed=1), fact_qa(300, seed=2), {}),
+    }
+    sets, dropped = {}, {}
+    for task, (train, test, options) in raw.items():
+        in_train = {x for x, _ in train}
+        fresh = [(x, y) for x, y in test if x not in in_train]
+        kept = overlap.unseen(model, fresh, text=record_text)
+        sets[task], dropped[task] = (train, kept, options), (len(test) - len(fresh), len(fresh) - len(kept))
+    return sets, dropped
