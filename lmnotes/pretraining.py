@@ -182,7 +182,7 @@ def masked_blocks(ids: torch.Tensor, *, block_size: int, vocab_size: int, specia
     if n < 1:
         raise ValueError(f"ids must hold at least block_size = {block_size} tokens, got {len(ids)}")
     mk = bert_mask(ids[: n * block_size].view(n, block_size), mask_id=specials.mask, vocab_size=vocab_size,
-                   special_ids=specials.all, generator=_check_seed(seed))
+                   special_ids=specials.all, generator=checks.integer("seed", seed))
     return {"input_ids": mk.inputs, "labels": mk.labels}
 
 
