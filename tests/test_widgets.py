@@ -164,3 +164,15 @@ def test_prompt_builder_shows_the_prompt_and_label_word_probabilities_and_follow
         widgets.prompt_builder_html(model, tok, demos, "cow", verbalizers["a/f"], "{input} -> {output} .", 4)
     with pytest.raises(ValueError, match="templates and verbalizers"):
         widgets.prompt_builder(model, tok, demos, "cow", [], verbalizers)
+
+
+def test_cascade_explorer_shows_the_accuracy_of_the_chosen_share():
+    box = widgets.cascade_explorer([0.0, 0.5, 1.0], [0.4, 0.7, 0.9])
+    slider, view = box.children
+    assert "0% sent" in view.value and "accuracy 0.400" in view.value and "strong alone 0.900" in view.value
+    slider.value = 0.5
+    assert "50% sent" in view.value and "accuracy 0.700" in view.value
+    with pytest.raises(ValueError, match="share"):
+        widgets.cascade_html([0.0, 1.0], [0.4, 0.9], 0.3)
+    with pytest.raises(ValueError, match="shares and accuracy"):
+        widgets.cascade_html([0.0, 1.0], [0.4], 0.0)
