@@ -16,6 +16,8 @@ a smoke run never replaces a bundled model.
 | ``toyworld-sft`` | ``toyworld-gpt`` after SFT | toy-world instructions, response-only loss | the policy and reference of RLHF/DPO |
 | ``sft-studies`` | SFT runs on ``toyworld-gpt`` and from scratch | toy-world instructions | notebook 11's curves (results only) |
 | ``scaling-char`` | 7 LLaMA-form GPTs, 5 k-810 k non-embedding parameters | Shakespeare characters | scaling laws (results only) |
+| ``learning-to-prompt`` | soft prompts, LoRA, full fine-tuning of ``toyworld-gpt`` | toy-world reviews | notebook 10 (results only) |
+| ``kv-sharing`` | 15 small RoPE GPTs: 4/2/1 KV heads x 5 seeds | Shakespeare characters | MHA vs GQA vs MQA with spread (results only) |
 
 Every recipe is deterministic given its seed (up to CPU floating-point effects of thread counts).
 """
@@ -394,6 +396,73 @@ def scaling_char(smoke: bool = False) -> Result:
     return Result(None, None, History(), figures, dict(hp, results=results))
 
 
+#: notebook 10's label-word task: a review, then "->", then the word of its label
+ADAPT_TEMPLATE = "{input} ->"
+
+
+@recipe("learning-to-prompt", "prompt tuning, prefix tuning, LoRA and full fine-tuning of the frozen toyworld-gpt "
+                              "on review polarity: LR sweeps, 3 seeds of LoRA and full, LoRA rank 2; stores "
+                              "accuracies, not weights")
+def learning_to_prompt(smoke: bool = False) -> Result:
+    from lmnotes import efficient
+    from lmnotes.data import tasks
+
+    base = checkpoints.load("toyworld-gpt").model.eval()
+    tok = toyworld_tokenizer()
+    hp = dict(steps=300, batch_size=32, n_train=3000, n_dev=200, n_test=300, split_seed=31, seeds=[0, 1, 2],
+              sizes={"prompt tuning": 16, "prefix tuning": 16, "lora": 8, "full": 8}, lora_ranks=[2],
+              lrs={"prompt tuning": [1e-3, 1e-2, 1e-1, 3e-1], "prefix tuning": [1e-2, 3e-2, 1e-1],
+                   "lora": [3e-3, 1e-2, 3e-2], "full": [3e-4, 1e-3]}, seeded=["lora", "full"])
+    if smoke:
+        hp.update(steps=3, batch_size=4, n_train=40, n_dev=10, n_test=10, seeds=[0, 1],
+                  lrs={m: lrs[:2] for m, lrs in hp["lrs"].items()})
+    split = tasks.review_split(hp["n_train"], hp["n_dev"], hp["n_test"], seed=hp["split_seed"])
+    evals = {"dev": split["dev"], "test": split["test"]}
+
+    def run(method, lr, seed, size):
+        out = efficient.adapt(base, method, tok, split["train"], evals, ADAPT_TEMPLATE, toyworld.LABEL_WORDS,
+                              size=size, lr=lr, steps=hp["steps"], batch_size=hp["batch_size"], seed=seed)
+        out.pop("model")
+        print({k: (round(v, 4) if isinstance(v, float) else v) for k, v in out.items()}, flush=True)
+        return out
+
+    sweep = [run(m, lr, hp["seeds"][0], hp["sizes"][m]) for m in efficient.METHODS for lr in hp["lrs"][m]]
+    best = {m: max((r for r in sweep if r["method"] == m), key=lambda r: r["dev_accuracy"])["lr"]
+            for m in efficient.METHODS}
+    seeds = [r for r in sweep if r["lr"] == best[r["method"]]] + [
+        run(m, best[m], s, hp["sizes"][m]) for m in hp["seeded"] for s in hp["seeds"][1:]]
+    ranks = [run("lora", best["lora"], hp["seeds"][0], r) for r in hp["lora_ranks"]]
+    frozen = {name: efficient.label_accuracy(base, tok, items, ADAPT_TEMPLATE, toyworld.LABEL_WORDS)
+              for name, items in evals.items()}
+    figures = {f"{m}_test_accuracy": [round(r["test_accuracy"], 4) for r in seeds if r["method"] == m]
+               for m in efficient.METHODS}
+    figures.update(steps=hp["steps"], best_lr=best, frozen_test_accuracy=round(frozen["test"], 4))
+    results = dict(sweep=sweep, seeds=seeds, lora_ranks=ranks, best_lr=best, frozen=frozen,
+                   template=ADAPT_TEMPLATE, label_words=toyworld.LABEL_WORDS)
+    return Result(None, None, History(), figures, dict(hp, results=results))
+
+
+# --------------------------------------------------------------------------------------------
+# Sharing keys and values across heads, over seeds (results, not weights)
+
+
+@recipe("kv-sharing", "MHA vs GQA vs MQA (4/2/1 key-value heads of 4) on Shakespeare characters, 300 steps, "
+                      "5 seeds each; stores held-out losses, not weights")
+def kv_sharing(smoke: bool = False) -> Result:
+    from lmnotes.longcontext import sharing_run
+
+    text_train, text_val = shakespeare_text("train"), shakespeare_text("val")
+    tok = CharTokenizer.from_text(text_train + text_val)
+    train_ids, val_ids = torch.tensor(tok.encode(text_train)), torch.tensor(tok.encode(text_val))
+    hp = dict(steps=300, seeds=[0, 1, 2, 3, 4], n_kv_heads=[4, 2, 1], block=64, eval_chars=16384)
+    if smoke:
+        hp.update(steps=3, seeds=[0, 1], eval_chars=256)
+    runs = [sharing_run(train_ids, val_ids, tok.vocab_size, kv, seed, hp["steps"], hp["block"], hp["eval_chars"])
+            for kv in hp["n_kv_heads"] for seed in hp["seeds"]]
+    figures = {f"val_loss_kv{kv}": [r["val_loss"] for r in runs if r["n_kv_head"] == kv] for kv in hp["n_kv_heads"]}
+    return Result(None, None, History(), figures, dict(hp, results=dict(runs=runs, vocab_size=tok.vocab_size)))
+
+
 # --------------------------------------------------------------------------------------------
 # Instruction alignment: toyworld-gpt after supervised fine-tuning (notebooks 11-13)
 
@@ -605,7 +674,7 @@ def result_only(name: str) -> bool:
 
 
 #: recipes whose product is measured results, not weights
-RESULT_RECIPES = ("scaling-char", "sft-studies")
+RESULT_RECIPES = ("scaling-char", "learning-to-prompt", "kv-sharing", "sft-studies")
 
 
 def main(argv=None) -> int:

@@ -165,3 +165,12 @@ def test_nb11_evaluation_sets_are_disjoint_from_every_training_set():
     assert len(trained) > 1000
     for k in ("eval_new", "eval_seen"):
         assert len(data[k]) == 300 and not {r.prompt for r in data[k]} & trained
+# notebook 10 (toyworld-gpt): the dev and test reviews of every section, as tasks.review_split builds them
+for _part in ("dev", "test"):
+    EVALUATION_SETS[f"10 review {_part}"] = ("toyworld-gpt", lambda p=_part: tasks.review_split()[p], lambda it: it[0])
+
+
+def test_review_split_keeps_dev_and_test_apart_from_training():
+    split = tasks.review_split()
+    texts = {name: {x for x, _ in items} for name, items in split.items()}
+    assert not texts["dev"] & texts["train"] and not texts["test"] & texts["train"] and not texts["dev"] & texts["test"]
