@@ -123,3 +123,16 @@ def test_icl_accuracy_is_chance_free_for_a_model_that_copies_the_last_label():
     acc4 = recipes.icl_accuracy(CopyLastLabel(), tok, 4, n=400)
     assert acc0 < 0.05  # nothing to copy: never the label word (the argmax of zeros is token 0)
     assert 0.4 < acc4 < 0.6  # the previous label matches the query's class half the time
+
+
+def test_smoke_sft_studies_recipe_stores_sha256_checked_runs(tmp_path):
+    from lmnotes import scaling
+
+    record = recipes.run("sft-studies", tmp_path, smoke=True)
+    assert record["sha256"] == scaling.results_sha256(tmp_path / "results.json")
+    assert not (tmp_path / "model.safetensors").exists()  # results, not weights
+    results = scaling.family_results("sft-studies", tmp_path)
+    assert set(results["efficiency"]) == {"pretrained", "scratch"}
+    assert [len(runs) for runs in results["efficiency"]["pretrained"].values()] == [2]
+    w2s = results["weak_to_strong"][0]
+    assert 0 <= w2s["weak"] <= 1 and len(w2s["cascade"]["accuracy"]) == len(w2s["cascade"]["shares"])
