@@ -146,8 +146,10 @@ CHAPTERS = [
         "title": "Alignment",
         "sections": "§4.1-4.4",
         "notebooks": [
-            {"file": "11_instruction_alignment.ipynb", "title": "Instruction alignment", "available": False,
-             "measures": "response-only SFT, data efficiency, quality vs quantity, weak-to-strong"},
+            {"file": "11_instruction_alignment.ipynb", "title": "Instruction alignment", "available": True,
+             "measures": "response-only SFT checked against trl; multi-turn masks; a self-instruct loop; data "
+                         "efficiency pre-trained vs scratch; 1,000 noisy vs 100 clean; generalisation over "
+                         "tasks; forgetting vs learning rate; weak-to-strong PGR over seeds and a cascade"},
             {"file": "12_rlhf.ipynb", "title": "RLHF", "available": True,
              "measures": "policy-gradient variance; reward-model pairwise accuracy; PPO with a KL "
                          "penalty; reward over-optimisation"},

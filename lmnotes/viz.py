@@ -276,3 +276,23 @@ def _as_array(values: Any, name: str, ndim: int) -> np.ndarray:
 def _label(label: Any) -> str:
     text = str(label)
     return repr(text) if text != text.strip() or any(c in text for c in "\n\t\r") or not text else text
+
+
+def plot_token_mask(tokens: Sequence[str], mask: Sequence[float], *, per_row: int = 16, title: str | None = None,
+                    ax: Axes | None = None) -> Figure:
+    """Tokens in reading order, ``per_row`` to a line, shaded where ``mask`` is 1 (e.g. the tokens
+    SFT's loss counts) and plain where it is 0."""
+    tokens, mask = list(tokens), _as_array(mask, "mask", 1)
+    if not tokens or len(tokens) != len(mask):
+        raise ValueError(f"tokens and mask must have one equal, non-zero length; got {len(tokens)}, {len(mask)}")
+    rows = (len(tokens) + per_row - 1) // per_row
+    fig, ax = _figure(ax)
+    for i, (token, m) in enumerate(zip(tokens, mask)):
+        r, c = divmod(i, per_row)
+        ax.add_patch(matplotlib.patches.Rectangle((c, -r - 1), 0.95, 0.9, color="tab:orange" if m else "0.9"))
+        ax.text(c + 0.47, -r - 0.55, _label(token), ha="center", va="center", fontsize=FONT_SIZE - 3)
+    ax.set_xlim(0, per_row)
+    ax.set_ylim(-rows - 0.1, 0)
+    ax.axis("off")
+    _style(ax, title=title, xlabel=None, ylabel=None, grid_axis=None)
+    return fig

@@ -434,6 +434,34 @@ def kl_tradeoff_explorer(runs: Sequence[Mapping]) -> W.VBox:
     pick.observe(show, names="value")
     show()
     return W.VBox([pick, view])
+# A weak-strong cascade (notebook 11)
+
+
+def cascade_html(shares: Sequence[float], accuracy: Sequence[float], share: float) -> str:
+    """The cascade's accuracy when the weak model's least confident ``share`` of prompts go to the
+    strong model (``shares``/``accuracy``: the measured curve, from share 0 = weak alone to 1 = strong)."""
+    shares, accuracy = list(shares), list(accuracy)
+    if not shares or len(shares) != len(accuracy):
+        raise ValueError(f"shares and accuracy must have one equal, non-zero length; got {len(shares)}, {len(accuracy)}")
+    share = checks.choice("share", share, shares)
+    i = shares.index(share)
+    return (f"<span class='lmnotes-cascade'><b>{share:.0%} sent to the strong model</b>: accuracy "
+            f"{accuracy[i]:.3f} (weak alone {accuracy[0]:.3f}, strong alone {accuracy[-1]:.3f})</span>")
+
+
+def cascade_explorer(shares: Sequence[float], accuracy: Sequence[float], share: float | None = None) -> W.VBox:
+    """A slider over the share of prompts the weak model hands to the strong one, showing the accuracy."""
+    shares = [float(s) for s in shares]
+    slider = W.SelectionSlider(options=shares, value=shares[0] if share is None else share,
+                               description="to strong")
+    view = W.HTML()
+
+    def show(_=None):
+        view.value = cascade_html(shares, accuracy, slider.value)
+
+    slider.observe(show, names="value")
+    show()
+    return W.VBox([slider, view])
 # Trainable-share explorer (notebook 10)
 
 

@@ -265,6 +265,21 @@ def test_rlhf_kl_tradeoff_explorer_follows_its_beta(lab):
         expect(widget).to_contain_text("beta = 0 after", timeout=10_000)
     assert run.page_errors == []
 
+
+def test_instruction_alignment_cascade_slider_changes_the_accuracy(lab):
+    """Notebook 11: moving the cascade's slider changes the share sent to the strong model it reports."""
+    from playwright.sync_api import expect
+
+    with notebook_in_lab(lab, "11_instruction_alignment.ipynb", timeout_ms=240_000) as (page, _):
+        widget = page.locator(".jp-OutputArea-output:has(.lmnotes-cascade)").first
+        widget.scroll_into_view_if_needed()
+        expect(widget).to_contain_text("0% sent to the strong model", timeout=30_000)
+        widget.locator(".noUi-handle, .ui-slider-handle").first.click()
+        for _ in range(3):
+            page.keyboard.press("ArrowRight")
+        expect(widget).to_contain_text("30% sent to the strong model", timeout=10_000)
+
+
 def test_learning_to_prompt_trainable_share_explorer_follows_its_method(lab):
     """Notebook 10's trainable-share explorer: choosing full fine-tuning shows 100% trainable."""
     from playwright.sync_api import expect

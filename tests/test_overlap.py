@@ -185,6 +185,42 @@ def test_evaluation_sets_have_zero_overlap(label):
     assert overlap.overlap_report(model, build(), text)["seen"] == 0
 
 
+# toyworld-sft's recipe (and notebooks 11-13): instructions unseen in pre-training and in its SFT data,
+# checked against toyworld-sft's own training documents (toyworld-gpt's plus the SFT instructions)
+def _sft_eval(templates):
+    from lmnotes import checkpoints, recipes
+    from lmnotes.alignment.sft import held_out_instructions
+
+    hp = checkpoints.info("toyworld-sft")["hparams"]
+    prompts = [r.prompt for r in toyworld.instructions(hp["n_train"], seed=hp["seed"], templates=hp["templates"])]
+    return held_out_instructions(hp["n_eval"], recipes.SFT_EVAL_SEEDS[templates], exclude=prompts,
+                                 templates=templates)
+
+
+for _t in ("seen", "held_out"):
+    EVALUATION_SETS[f"toyworld-sft recipe, {_t} paraphrases"] = ("toyworld-sft", lambda t=_t: _sft_eval(t), "prompt")
+
+
+# notebook 11 (toyworld-gpt and models fine-tuned from it): the sft-studies evaluation sets, unseen in
+# pre-training (here) and in every training set of the recipe (the test below)
+def _nb11(which):
+    from lmnotes import recipes, scaling
+
+    return recipes.sft_study_data(scaling.family_results("sft-studies")["meta"]["hparams"])[which]
+
+
+for _which in ("eval_new", "eval_seen"):
+    EVALUATION_SETS[f"11 {_which}"] = ("toyworld-gpt", lambda w=_which: _nb11(w), "prompt")
+
+
+def test_nb11_evaluation_sets_are_disjoint_from_every_training_set():
+    from lmnotes import recipes, scaling
+
+    data = recipes.sft_study_data(scaling.family_results("sft-studies")["meta"]["hparams"])
+    trained = {r.prompt for k, v in data.items() if not k.startswith("eval") for r in v}
+    assert len(trained) > 1000
+    for k in ("eval_new", "eval_seen"):
+        assert len(data[k]) == 300 and not {r.prompt for r in data[k]} & trained
 # notebook 10 (toyworld-gpt): the dev and test reviews of every section, as tasks.review_split builds them
 for _part in ("dev", "test"):
     EVALUATION_SETS[f"10 review {_part}"] = ("toyworld-gpt", lambda p=_part: tasks.review_split()[p], lambda it: it[0])

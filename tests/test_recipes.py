@@ -155,3 +155,14 @@ def test_smoke_bert_seeds_recipe_stores_sha256_checked_runs_whose_first_seed_rer
                                       steps=hp["share_steps"], eval_every=hp["share_eval_every"])
     assert live["1 layer"]["eval_loss"] == pytest.approx(stored["sharing"][0]["1 layer"]["eval_loss"], abs=1e-4)
     assert record["figures"]["sharing_final_loss"]["1 layer"][0] == pytest.approx(live["1 layer"]["eval_loss"][-1], abs=1e-4)
+def test_smoke_sft_studies_recipe_stores_sha256_checked_runs(tmp_path):
+    from lmnotes import scaling
+
+    record = recipes.run("sft-studies", tmp_path, smoke=True)
+    assert record["sha256"] == scaling.results_sha256(tmp_path / "results.json")
+    assert not (tmp_path / "model.safetensors").exists()  # results, not weights
+    results = scaling.family_results("sft-studies", tmp_path)
+    assert set(results["efficiency"]) == {"pretrained", "scratch"}
+    assert [len(runs) for runs in results["efficiency"]["pretrained"].values()] == [2]
+    w2s = results["weak_to_strong"][0]
+    assert 0 <= w2s["weak"] <= 1 and len(w2s["cascade"]["accuracy"]) == len(w2s["cascade"]["shares"])

@@ -138,3 +138,15 @@ def test_notebook_figure_shows_once_as_a_cells_value(monkeypatch):
     third = viz.plot_bars(["c"], [3])
     third._ipython_display_()
     assert len(shown) == 4 and plt.get_fignums() == [third.number]  # other backends: nothing closed
+
+
+def test_token_mask_shades_the_counted_tokens_and_checks_lengths():
+    fig = viz.plot_token_mask(["user", ":", "hi", "assistant", ":", "fig", "."], [0, 0, 0, 0, 0, 1, 1], per_row=4)
+    ax = fig.axes[0]
+    assert [t.get_text() for t in ax.texts] == ["user", ":", "hi", "assistant", ":", "fig", "."]
+    colours = [matplotlib.colors.to_hex(p.get_facecolor()) for p in ax.patches]
+    assert colours.count(matplotlib.colors.to_hex("tab:orange")) == 2 and len(colours) == 7
+    assert ax.get_ylim()[0] < -1.9  # two rows of four
+    with pytest.raises(ValueError, match="equal"):
+        viz.plot_token_mask(["a", "b"], [1])
+    plt.close("all")

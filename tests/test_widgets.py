@@ -166,6 +166,16 @@ def test_prompt_builder_shows_the_prompt_and_label_word_probabilities_and_follow
         widgets.prompt_builder(model, tok, demos, "cow", [], verbalizers)
 
 
+def test_cascade_explorer_shows_the_accuracy_of_the_chosen_share():
+    box = widgets.cascade_explorer([0.0, 0.5, 1.0], [0.4, 0.7, 0.9])
+    slider, view = box.children
+    assert "0% sent" in view.value and "accuracy 0.400" in view.value and "strong alone 0.900" in view.value
+    slider.value = 0.5
+    assert "50% sent" in view.value and "accuracy 0.700" in view.value
+    with pytest.raises(ValueError, match="share"):
+        widgets.cascade_html([0.0, 1.0], [0.4, 0.9], 0.3)
+    with pytest.raises(ValueError, match="shares and accuracy"):
+        widgets.cascade_html([0.0, 1.0], [0.4], 0.0)
 def test_best_of_n_explorer_shows_the_row_of_the_chosen_n():
     table = {1: {"gold": 1.9, "proxy": 0.1, "kl": 0.0, "bound": 0.0},
              16: {"gold": 2.05, "proxy": 1.2, "kl": 1.5, "bound": 1.835}}
