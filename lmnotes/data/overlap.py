@@ -13,7 +13,8 @@ document (a review without its verdict) counts, because the model read those wor
 
 For ``toyworld-gpt`` the documents are the mixture stream *and* the bursty in-context-learning
 documents its batches drew at every step; for ``toyworld-bert`` the mixture stream; for the
-Shakespeare models the training split (the last 10% of the plays is held out).
+Shakespeare models the training split (the last 10% of the plays is held out); for
+``toyworld-reasoner`` its pool of tagged training examples (``data.reasoning.training_examples``).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from typing import Any, Callable, Iterable, Sequence
 from lmnotes import checks
 
 #: bundled models whose pre-training text this module can rebuild
-MODELS = ("toyworld-gpt", "toyworld-bert", "shakespeare-char", "shakespeare-bpe")
+MODELS = ("toyworld-gpt", "toyworld-bert", "shakespeare-char", "shakespeare-bpe", "toyworld-reasoner")
 
 
 def _hparams(name: str) -> dict:
@@ -44,6 +45,10 @@ def training_documents(name: str) -> tuple[str, ...]:
     from lmnotes.data import toyworld
 
     hp = _hparams(name)
+    if name == "toyworld-reasoner":
+        from lmnotes.data import reasoning
+
+        return tuple(e.text for e in reasoning.training_examples(hp["train_examples"], seed=hp["seed"]))
     documents = list(toyworld.corpus(hp["train_tokens"], seed=hp["seed"]))
     if name == "toyworld-gpt":
         # recipes.toyworld_gpt: every step, round(batch * icl_share) ICL documents of

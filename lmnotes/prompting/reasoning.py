@@ -19,11 +19,11 @@ from lmnotes import checks
 from lmnotes.generation import generate
 
 
-def token_id(tokenizer, token: str) -> int:
-    """The id of ``token`` in ``tokenizer``'s vocabulary (ValueError if it has none)."""
+def token_id(tokenizer, token: str, name: str = "token") -> int:
+    """The id of ``token`` in ``tokenizer``'s vocabulary (a ValueError naming ``name`` if it has none)."""
     vocab = getattr(tokenizer, "vocab", None)
     if vocab is None or token not in vocab:
-        raise ValueError(f"tokenizer has no token {token!r}")
+        raise ValueError(f"{name}: the tokenizer has no token {token!r}")
     return vocab[token]
 
 
@@ -46,7 +46,7 @@ def complete(model, tokenizer, prompts: Sequence[str], max_new_tokens: int = 64,
     ``generator``), cut after the first of the ``stop`` tokens; a final ``<eos>`` is dropped."""
     prompts = checks.texts("prompts", prompts)
     batch_size = checks.size("batch_size", batch_size)
-    stops = [token_id(tokenizer, t) for t in checks.texts("stop", stop)]
+    stops = [token_id(tokenizer, t, "stop") for t in checks.texts("stop", stop)]
     eos = tokenizer.vocab.get("<eos>")
     pad = tokenizer.vocab.get("<pad>", 0)
     sampling = dict(do_sample=True, temperature=temperature, generator=generator) if do_sample else {}
