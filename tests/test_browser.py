@@ -251,3 +251,18 @@ def test_in_context_learning_prompt_builder_follows_its_controls(lab):
         widget.locator("select").nth(1).select_option(label="yes / no")
         expect(widget).to_contain_text("lion -> yes . pear -> no . cow ->", timeout=10_000)
     assert run.page_errors == []
+
+
+def test_advanced_prompting_voting_explorer_follows_its_votes_slider(lab):
+    """Notebook 09's voting explorer: more votes change the vote it shows for the first problem."""
+    from playwright.sync_api import expect
+
+    with notebook_in_lab(lab, "09_advanced_prompting.ipynb", timeout_ms=240_000) as (page, run):
+        widget = page.locator(".jp-OutputArea-output:has(.widget-slider)").first
+        widget.scroll_into_view_if_needed()
+        expect(widget).to_contain_text("majority vote: 182 (wrong)", timeout=30_000)
+        widget.locator(".noUi-handle, .ui-slider-handle").first.click()  # the first slider: votes k
+        for _ in range(8):  # k = 1 -> 9
+            page.keyboard.press("ArrowRight")
+        expect(widget).to_contain_text("majority vote: 181 (right)", timeout=10_000)
+    assert run.page_errors == []
