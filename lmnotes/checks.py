@@ -150,6 +150,13 @@ def tensor(name: str, value: Any, *, ndim: int | None = None, dtype: str | None 
     return value
 
 
+def instance(name: str, value: Any, cls: type) -> Any:
+    """``value`` must be an instance of ``cls`` (e.g. an lmnotes ``GPT``, where only it has the hook used)."""
+    if not isinstance(value, cls):
+        raise TypeError(f"{name} must be a {cls.__name__}, got {_describe(value)}")
+    return value
+
+
 def model_kind(name: str, model: Any, kind: str) -> None:
     """``model`` must be a causal (left-to-right) or a masked (bidirectional) language model.
 

@@ -117,8 +117,9 @@ CHAPTERS = [
              "measures": "noise and duplication vs held-out loss; pre- vs post-norm; activations; "
                          "distributed training as exact arithmetic; a fitted scaling law"},
             {"file": "07_long_sequences.ipynb", "title": "Long sequences", "available": True,
-             "measures": "KV-cache speed-up; KV bytes per token for MHA/GQA/MQA; linear attention; length "
-                         "extrapolation per position scheme; RoPE interpolation and NTK scaling"},
+             "measures": "KV-cache speed-up; KV bytes per token for MHA/GQA/MQA and their loss over 5 seeds; "
+                         "linear attention; sliding windows with and without attention sinks; a kNN-LM lambda "
+                         "sweep; length extrapolation per position scheme; RoPE interpolation and NTK scaling"},
         ],
     },
     {
@@ -134,8 +135,10 @@ CHAPTERS = [
              "available": True,
              "measures": "accuracy with and without worked steps; least-to-most; self-refinement with a perfect and "
                          "a noisy verifier; self-consistency vs samples; prompt ensembling; retrieval and tool use"},
-            {"file": "10_learning_to_prompt.ipynb", "title": "Learning to prompt", "available": False,
-             "measures": "prompt search curve; soft prompts vs LoRA vs full fine-tuning; compression"},
+            {"file": "10_learning_to_prompt.ipynb", "title": "Learning to prompt", "available": True,
+             "measures": "APE-style prompt search with its dev-test gap; prompt tuning, prefix tuning, LoRA and "
+                         "full fine-tuning vs share of trainable parameters, LR sweeps; context distillation; "
+                         "prompt length reduction by self-information vs random deletion"},
         ],
     },
     {
@@ -148,8 +151,9 @@ CHAPTERS = [
             {"file": "12_rlhf.ipynb", "title": "RLHF", "available": False,
              "measures": "policy-gradient variance; reward-model pairwise accuracy; PPO with a KL "
                          "penalty; reward over-optimisation"},
-            {"file": "13_beyond_rlhf.ipynb", "title": "DPO and beyond", "available": False,
-             "measures": "DPO vs the KL-regularised optimum; PRM vs ORM; best-of-N"},
+            {"file": "13_beyond_rlhf.ipynb", "title": "DPO and beyond", "available": True,
+             "measures": "DPO vs the KL-regularised optimum; DPO on the tiny GPT; best-of-N and its KL; "
+                         "AI-label noise, soft vs hard labels"},
         ],
     },
 ]

@@ -4,9 +4,17 @@
 * ``linear_attention`` / ``LinearAttentionState``: causal linear attention (Katharopoulos et al.
   2020, section 2.3.2) in its parallel form (all positions at once) and its recurrent form (one
   token at a time with a fixed-size state), which compute the same outputs.
+* ``sharing_run``: one MHA / GQA / MQA model trained and evaluated (the ``kv-sharing`` recipe runs
+  it over seeds, notebook 07 re-runs seed 0 live).
 * ``position_config``: one small decoder-only configuration per position scheme (2.3.5).
 * ``rope_scaled``: RoPE stretched to a longer context by position interpolation (Chen et al. 2023)
   or NTK-aware scaling of the base (bloc97 2023).
+* ``window_mask`` / ``token_losses`` / ``sink_attention``: sliding-window attention with and
+  without attention-sink tokens (StreamingLLM, Xiao et al. 2024; section 2.3.2), through the GPT's
+  ``visible`` mask; the loss at every position; how much attention the first tokens draw.
+* ``hidden_states`` / ``knn_distribution`` / ``knn_lm_losses``: a kNN-LM (Khandelwal et al. 2020,
+  Eq. 2.67-2.68): a datastore of (context vector, next token), a distribution from the nearest
+  neighbours, interpolated with the model's by lambda.
 """
 
 from __future__ import annotations
@@ -17,7 +25,8 @@ import torch
 import torch.nn.functional as F
 
 from lmnotes import checks
-from lmnotes.models.gpt import GPTConfig
+from lmnotes.data import lm_batch, lm_eval_batches
+from lmnotes.models.gpt import GPT, GPTConfig
 from lmnotes.models.layers import POSITIONS
 
 ROPE_SCALINGS = ("interpolation", "ntk")
@@ -94,6 +103,31 @@ def position_config(pos: str, block_size: int, vocab_size: int, **overrides) -> 
     return GPTConfig(**{**base, **overrides})
 
 
+def sharing_run(train_ids: torch.Tensor, val_ids: torch.Tensor, vocab_size: int, n_kv_head: int,
+                seed: int = 0, steps: int = 300, block: int = 64, eval_chars: int = 16384) -> dict:
+    """Train the RoPE ``position_config`` model with ``n_kv_head`` key/value heads (of 4 query heads:
+    4 = MHA, 2 = GQA, 1 = MQA) for ``steps`` on batches drawn with ``seed``; return its KV bytes per
+    token, parameter count and held-out loss on the first ``eval_chars`` of ``val_ids``."""
+    from lmnotes.models import GPT
+    from lmnotes.repro import seed_everything
+    from lmnotes.training import evaluate, train
+
+    checks.tensor("train_ids", train_ids, ndim=1, dtype="int")
+    checks.tensor("val_ids", val_ids, ndim=1, dtype="int")
+    n_kv_head = checks.choice("n_kv_head", n_kv_head, (1, 2, 4))
+    seed, steps = checks.integer("seed", seed, low=0), checks.size("steps", steps)
+    block, eval_chars = checks.size("block", block), checks.size("eval_chars", eval_chars, low=block)
+    seed_everything(seed)
+    config = position_config("rope", block, vocab_size, n_kv_head=n_kv_head)
+    model = GPT(config)
+    generator = torch.Generator().manual_seed(seed)
+    train(model, lambda step: lm_batch(train_ids, 16, block, generator=generator), steps=steps, lr=3e-3,
+          warmup=min(30, steps // 10), progress=False)
+    loss = evaluate(model, list(lm_eval_batches(val_ids[: eval_chars + 1], 32, block)))
+    return dict(n_kv_head=n_kv_head, seed=seed, kv_bytes=kv_bytes_per_token(config), params=model.num_params(),
+                val_loss=round(loss, 5))
+
+
 def rope_scaled(config: GPTConfig, method: str, factor: float) -> GPTConfig:
     """A copy of a RoPE ``config`` that covers ``factor`` times its context.
 
@@ -115,3 +149,131 @@ def rope_scaled(config: GPTConfig, method: str, factor: float) -> GPTConfig:
     if d <= 2:
         raise ValueError(f"NTK scaling needs a head size above 2, got {d}")
     return replace(config, rope_theta=config.rope_theta * factor ** (d / (d - 2)), block_size=block_size)
+
+
+# --------------------------------------------------------------------------------------------
+# Sliding-window attention and attention sinks (section 2.3.2)
+
+
+def window_mask(length: int, window: int, sinks: int = 0) -> torch.Tensor:
+    """Bool (length, length) pattern for ``GPT(..., visible=...)``: query i sees key j when
+    i - window < j <= i (a sliding window over the last ``window`` tokens), and also the first
+    ``sinks`` tokens of the text (StreamingLLM's attention sinks), always."""
+    length = checks.size("length", length)
+    window = checks.size("window", window)
+    sinks = checks.integer("sinks", sinks, low=0, high=length)
+    q = torch.arange(length)[:, None]
+    k = torch.arange(length)[None, :]
+    return (k <= q) & ((k > q - window) | (k < sinks))
+
+
+def token_losses(model, ids: torch.Tensor, visible: torch.Tensor | None = None) -> torch.Tensor:
+    """Next-token loss (nats) at every position of ``ids`` (B, T): a (B, T - 1) tensor, token t
+    predicted from tokens < t+1 under the attention pattern ``visible`` ((T - 1, T - 1), see
+    ``window_mask``; None = the model's own causal mask)."""
+    checks.instance("model", model, GPT)
+    checks.tensor("ids", ids, ndim=2, dtype="int")
+    if ids.shape[1] < 2:
+        raise ValueError(f"ids must hold at least 2 tokens per row, got shape {tuple(ids.shape)}")
+    with torch.no_grad():
+        logits = model.eval()(ids[:, :-1], visible=visible)
+    return F.cross_entropy(logits.transpose(1, 2), ids[:, 1:], reduction="none")
+
+
+def sink_attention(model, ids: torch.Tensor, sinks: int = 1, start: int = 1) -> list[float]:
+    """Per layer, the mean share of attention (over heads, rows and queries at positions >=
+    ``start``) that full causal attention gives to the first ``sinks`` tokens. Large LLMs put much
+    of it there (the attention sink); a uniform spread would give about sinks / (position + 1)."""
+    checks.instance("model", model, GPT)
+    checks.tensor("ids", ids, ndim=2, dtype="int")
+    sinks = checks.size("sinks", sinks, high=ids.shape[1])
+    start = checks.integer("start", start, low=0, high=ids.shape[1] - 1)
+    attentions = [block.attn for block in model.blocks]
+    for attn in attentions:
+        attn.save_attention = True
+    try:
+        with torch.no_grad():
+            model.eval()(ids)
+        return [attn.attention[:, :, start:, :sinks].sum(-1).mean().item() for attn in attentions]
+    finally:
+        for attn in attentions:
+            attn.save_attention = False
+            attn.attention = None
+
+
+# --------------------------------------------------------------------------------------------
+# kNN-LM: memory as a datastore of context vectors (section 2.3.3, Eq. 2.67-2.68)
+
+
+def hidden_states(model, ids: torch.Tensor, block: int, batch_size: int = 8):
+    """Run ``model`` over the 1-D token stream ``ids`` in non-overlapping blocks of ``block`` tokens.
+
+    Returns ``(keys, next_tokens, log_probs)``: the vector the output layer reads at every position
+    (N, n_embd), the token that follows it (N,), and the model's own log-distribution (N, V). The
+    keys with their next tokens are a kNN-LM datastore; from text the model did not train on they
+    are also the queries."""
+    checks.instance("model", model, GPT)
+    checks.tensor("ids", ids, ndim=1, dtype="int")
+    block = checks.size("block", block, high=model.config.block_size)
+    batch_size = checks.size("batch_size", batch_size)
+    n = (len(ids) - 1) // block
+    if n < 1:
+        raise ValueError(f"ids must hold more than block={block} tokens, got {len(ids)}")
+    x = ids[: n * block].view(n, block)
+    y = ids[1 : n * block + 1].reshape(-1)
+    keys, log_probs = [], []
+    hook = model.lm_head.register_forward_pre_hook(lambda module, args: keys.append(args[0]))
+    try:
+        with torch.no_grad():
+            for i in range(0, n, batch_size):
+                log_probs.append(model.eval()(x[i : i + batch_size]).log_softmax(-1))
+    finally:
+        hook.remove()
+    return (torch.cat(keys).reshape(-1, model.config.n_embd), y,
+            torch.cat(log_probs).reshape(-1, model.config.vocab_size))
+
+
+def knn_distribution(queries: torch.Tensor, keys: torch.Tensor, values: torch.Tensor, vocab_size: int,
+                     k: int = 64, temperature: float = 10.0, chunk: int = 1024) -> torch.Tensor:
+    """p_kNN(y | x) of Eq. 2.67: the ``k`` keys nearest each query (squared L2 distance d) vote for
+    their next token with weight softmax(-d / temperature). Shapes (Q, C), (N, C), (N,) -> (Q, V)."""
+    checks.tensor("queries", queries, ndim=2, dtype="float")
+    checks.tensor("keys", keys, ndim=2, dtype="float")
+    checks.tensor("values", values, ndim=1, dtype="int")
+    if queries.shape[1] != keys.shape[1] or len(values) != len(keys):
+        raise ValueError(f"queries (Q, C) and keys (N, C) must share C, and values must have N entries; got "
+                         f"{tuple(queries.shape)}, {tuple(keys.shape)}, {tuple(values.shape)}")
+    vocab_size = checks.size("vocab_size", vocab_size)
+    k = checks.size("k", k, high=len(keys))
+    temperature = checks.positive("temperature", temperature)
+    chunk = checks.size("chunk", chunk)
+    if int(values.max()) >= vocab_size or int(values.min()) < 0:
+        raise ValueError(f"values must be token ids in [0, {vocab_size - 1}], got [{int(values.min())}, {int(values.max())}]")
+    key_norms = keys.pow(2).sum(-1)
+    out = []
+    for q in queries.split(chunk):
+        distance = q.pow(2).sum(-1, keepdim=True) - 2 * q @ keys.T + key_norms  # squared L2
+        nearest, index = distance.topk(k, dim=-1, largest=False)
+        weights = (-nearest / temperature).softmax(-1)
+        out.append(torch.zeros(len(q), vocab_size, dtype=weights.dtype).scatter_add_(1, values[index], weights))
+    return torch.cat(out)
+
+
+def knn_lm_losses(log_probs: torch.Tensor, knn_probs: torch.Tensor, targets: torch.Tensor,
+                  lambdas) -> list[float]:
+    """Mean loss (nats/token) of Eq. 2.68, p = lambda p_kNN + (1 - lambda) p_LM, for each lambda in
+    ``lambdas`` (lambda = 0 is the model alone, 1 the datastore alone)."""
+    checks.tensor("log_probs", log_probs, ndim=2, dtype="float")
+    checks.tensor("knn_probs", knn_probs, ndim=2, dtype="float")
+    checks.tensor("targets", targets, ndim=1, dtype="int")
+    if log_probs.shape != knn_probs.shape or len(targets) != len(log_probs):
+        raise ValueError(f"log_probs and knn_probs must share one shape (N, V) and targets have N entries; got "
+                         f"{tuple(log_probs.shape)}, {tuple(knn_probs.shape)}, {tuple(targets.shape)}")
+    if isinstance(lambdas, (str, bytes)) or not hasattr(lambdas, "__iter__"):
+        raise TypeError(f"lambdas must be a list of numbers in [0, 1], got {type(lambdas).__name__}")
+    lambdas = [checks.probability("lambdas", lam) for lam in lambdas]
+    if not lambdas:
+        raise ValueError("lambdas must hold at least one value")
+    p_lm = log_probs.gather(1, targets[:, None])[:, 0].exp()
+    p_knn = knn_probs.gather(1, targets[:, None])[:, 0]
+    return [-(lam * p_knn + (1 - lam) * p_lm).clamp_min(1e-30).log().mean().item() for lam in lambdas]

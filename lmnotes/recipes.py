@@ -14,7 +14,10 @@ a smoke run never replaces a bundled model.
 | ``toyworld-bert`` | BERT-form encoder, one token per word | toy-world mixture, BERT masking | chapter 1 (BERT, fine-tuning) |
 | ``toyworld-reasoner`` | LLaMA-form GPT, one token per word | tagged arithmetic formats and passage reading | chain of thought, voting, retrieval, tools (notebook 09) |
 | ``linear-regression-icl`` | ``RegressionGPT`` on (x, y) vectors | random linear functions, d = 5 | in-context learning of a function class (notebook 08) |
+| ``toyworld-sft`` | ``toyworld-gpt`` after SFT | toy-world instructions, response-only loss | the policy and reference of RLHF/DPO |
 | ``scaling-char`` | 7 LLaMA-form GPTs, 5 k-810 k non-embedding parameters | Shakespeare characters | scaling laws (results only) |
+| ``learning-to-prompt`` | soft prompts, LoRA, full fine-tuning of ``toyworld-gpt`` | toy-world reviews | notebook 10 (results only) |
+| ``kv-sharing`` | 15 small RoPE GPTs: 4/2/1 KV heads x 5 seeds | Shakespeare characters | MHA vs GQA vs MQA with spread (results only) |
 
 Every recipe is deterministic given its seed (up to CPU floating-point effects of thread counts).
 """
@@ -493,6 +496,116 @@ def scaling_char(smoke: bool = False) -> Result:
     return Result(None, None, History(), figures, dict(hp, results=results))
 
 
+#: notebook 10's label-word task: a review, then "->", then the word of its label
+ADAPT_TEMPLATE = "{input} ->"
+
+
+@recipe("learning-to-prompt", "prompt tuning, prefix tuning, LoRA and full fine-tuning of the frozen toyworld-gpt "
+                              "on review polarity: LR sweeps, 3 seeds of LoRA and full, LoRA rank 2; stores "
+                              "accuracies, not weights")
+def learning_to_prompt(smoke: bool = False) -> Result:
+    from lmnotes import efficient
+    from lmnotes.data import tasks
+
+    base = checkpoints.load("toyworld-gpt").model.eval()
+    tok = toyworld_tokenizer()
+    hp = dict(steps=300, batch_size=32, n_train=3000, n_dev=200, n_test=300, split_seed=31, seeds=[0, 1, 2],
+              sizes={"prompt tuning": 16, "prefix tuning": 16, "lora": 8, "full": 8}, lora_ranks=[2],
+              lrs={"prompt tuning": [1e-3, 1e-2, 1e-1, 3e-1], "prefix tuning": [1e-2, 3e-2, 1e-1],
+                   "lora": [3e-3, 1e-2, 3e-2], "full": [3e-4, 1e-3]}, seeded=["lora", "full"])
+    if smoke:
+        hp.update(steps=3, batch_size=4, n_train=40, n_dev=10, n_test=10, seeds=[0, 1],
+                  lrs={m: lrs[:2] for m, lrs in hp["lrs"].items()})
+    split = tasks.review_split(hp["n_train"], hp["n_dev"], hp["n_test"], seed=hp["split_seed"])
+    evals = {"dev": split["dev"], "test": split["test"]}
+
+    def run(method, lr, seed, size):
+        out = efficient.adapt(base, method, tok, split["train"], evals, ADAPT_TEMPLATE, toyworld.LABEL_WORDS,
+                              size=size, lr=lr, steps=hp["steps"], batch_size=hp["batch_size"], seed=seed)
+        out.pop("model")
+        print({k: (round(v, 4) if isinstance(v, float) else v) for k, v in out.items()}, flush=True)
+        return out
+
+    sweep = [run(m, lr, hp["seeds"][0], hp["sizes"][m]) for m in efficient.METHODS for lr in hp["lrs"][m]]
+    best = {m: max((r for r in sweep if r["method"] == m), key=lambda r: r["dev_accuracy"])["lr"]
+            for m in efficient.METHODS}
+    seeds = [r for r in sweep if r["lr"] == best[r["method"]]] + [
+        run(m, best[m], s, hp["sizes"][m]) for m in hp["seeded"] for s in hp["seeds"][1:]]
+    ranks = [run("lora", best["lora"], hp["seeds"][0], r) for r in hp["lora_ranks"]]
+    frozen = {name: efficient.label_accuracy(base, tok, items, ADAPT_TEMPLATE, toyworld.LABEL_WORDS)
+              for name, items in evals.items()}
+    figures = {f"{m}_test_accuracy": [round(r["test_accuracy"], 4) for r in seeds if r["method"] == m]
+               for m in efficient.METHODS}
+    figures.update(steps=hp["steps"], best_lr=best, frozen_test_accuracy=round(frozen["test"], 4))
+    results = dict(sweep=sweep, seeds=seeds, lora_ranks=ranks, best_lr=best, frozen=frozen,
+                   template=ADAPT_TEMPLATE, label_words=toyworld.LABEL_WORDS)
+    return Result(None, None, History(), figures, dict(hp, results=results))
+
+
+# --------------------------------------------------------------------------------------------
+# Sharing keys and values across heads, over seeds (results, not weights)
+
+
+@recipe("kv-sharing", "MHA vs GQA vs MQA (4/2/1 key-value heads of 4) on Shakespeare characters, 300 steps, "
+                      "5 seeds each; stores held-out losses, not weights")
+def kv_sharing(smoke: bool = False) -> Result:
+    from lmnotes.longcontext import sharing_run
+
+    text_train, text_val = shakespeare_text("train"), shakespeare_text("val")
+    tok = CharTokenizer.from_text(text_train + text_val)
+    train_ids, val_ids = torch.tensor(tok.encode(text_train)), torch.tensor(tok.encode(text_val))
+    hp = dict(steps=300, seeds=[0, 1, 2, 3, 4], n_kv_heads=[4, 2, 1], block=64, eval_chars=16384)
+    if smoke:
+        hp.update(steps=3, seeds=[0, 1], eval_chars=256)
+    runs = [sharing_run(train_ids, val_ids, tok.vocab_size, kv, seed, hp["steps"], hp["block"], hp["eval_chars"])
+            for kv in hp["n_kv_heads"] for seed in hp["seeds"]]
+    figures = {f"val_loss_kv{kv}": [r["val_loss"] for r in runs if r["n_kv_head"] == kv] for kv in hp["n_kv_heads"]}
+    return Result(None, None, History(), figures, dict(hp, results=dict(runs=runs, vocab_size=tok.vocab_size)))
+
+
+# --------------------------------------------------------------------------------------------
+# Instruction alignment: toyworld-gpt after supervised fine-tuning (notebooks 11-13)
+
+#: seeds of toyworld-sft's evaluation instructions (filtered against everything the model read)
+SFT_EVAL_SEEDS = {"seen": 4_000_001, "held_out": 4_000_002}
+
+
+@recipe("toyworld-sft", "toyworld-gpt after SFT on toy-world instructions (response-only loss, all four "
+                        "paraphrases): the policy and reference model of RLHF and DPO")
+def toyworld_sft(smoke: bool = False) -> Result:
+    from lmnotes.alignment import sft
+
+    tok = toyworld_tokenizer()
+    hp = dict(base="toyworld-gpt", n_train=4000, templates="all", seed=4242, steps=600, batch_size=32, lr=1e-3,
+              warmup=30, weight_decay=0.0, response_only=True, n_eval=500)
+    if smoke:
+        hp.update(n_train=64, steps=3, warmup=1, n_eval=8)
+    model = checkpoints.load(hp["base"]).model.train()
+    records = toyworld.instructions(hp["n_train"], seed=hp["seed"], templates=hp["templates"])
+    prompts = [r.prompt for r in records]
+    evals = {name: sft.held_out_instructions(hp["n_eval"], seed, exclude=prompts, templates=name)
+             for name, seed in SFT_EVAL_SEEDS.items()}
+    val_ids = toyworld_stream(tok, 20_000 if not smoke else 2000, seed=checkpoints.info(hp["base"])["hparams"]["seed"] + 1)
+
+    def measure(m, when: str) -> dict:
+        out = {f"{when}_pretraining_val_loss": round(stream_eval(m, val_ids, 128, max_blocks=4 if smoke else None), 4)}
+        for name, records_ in evals.items():
+            scores = sft.instruction_scores(m, records_, tok)
+            out[f"{when}_accuracy_{name}_templates"] = round(scores["accuracy"], 4)
+            out[f"{when}_gold_reward_{name}_templates"] = round(scores["gold_reward"], 4)
+        return out
+
+    figures = measure(model, "before")
+    seed_everything(hp["seed"])
+    history = sft.sft(model, records, tok, steps=hp["steps"], lr=hp["lr"], batch_size=hp["batch_size"],
+                      warmup=hp["warmup"], weight_decay=hp["weight_decay"], response_only=hp["response_only"],
+                      seed=hp["seed"], progress=not smoke)
+    model.eval()
+    figures.update(measure(model, "after"), steps=history.step, n_eval={k: len(v) for k, v in evals.items()},
+                   train_minutes=round(history.train_seconds[-1] / 60, 2))
+    return Result(model, tok, history, figures, hp)
+
+
 # --------------------------------------------------------------------------------------------
 # Running a recipe
 
@@ -560,7 +673,7 @@ def result_only(name: str) -> bool:
 
 
 #: recipes whose product is measured results, not weights
-RESULT_RECIPES = ("scaling-char",)
+RESULT_RECIPES = ("scaling-char", "learning-to-prompt", "kv-sharing")
 
 
 def main(argv=None) -> int:

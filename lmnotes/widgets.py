@@ -9,7 +9,8 @@
 * ``compute_optimal_explorer``: the compute-optimal split of a FLOP budget (06);
 * ``extrapolation_explorer``: a position scheme's held-out loss past its training length (07);
 * ``prompt_builder``: a k-shot prompt from a template, label words and demonstrations (08);
-* ``voting_explorer``: sampled worked solutions, their majority vote and its accuracy vs k (09).
+* ``voting_explorer``: sampled worked solutions, their majority vote and its accuracy vs k (09);
+* ``best_of_n_explorer``: best-of-N's gold and proxy reward and its KL against N (13).
 
 Written against what ipywidgets 7.7 (Colab) and 8 (JupyterLab 4) share: plain Dropdown / Text /
 HTML / VBox widgets wired with ``observe``, no Output-widget tricks, no third-party widgets.
@@ -448,3 +449,63 @@ def voting_explorer(samples: Mapping[float, Sequence[Sequence]], truths: Sequenc
         control.observe(show, names="value")
     show()
     return W.VBox([W.HBox([temperature, k, problem]), view])
+# Trainable-share explorer (notebook 10)
+
+
+def trainable_share_html(model, method: str, size: int, measured: Mapping[tuple[str, int], float] | None = None) -> str:
+    """How many parameters ``method`` (``lmnotes.efficient.METHODS``) trains at ``size`` (virtual
+    tokens or LoRA rank) on a copy of ``model``, their share, and the test accuracy measured for
+    that setting when ``measured`` holds it."""
+    from lmnotes import efficient
+
+    share = efficient.trainable_share(efficient.adapter(model, method, size))
+    accuracy = (measured or {}).get((method, size))
+    measured_text = f"{accuracy:.3f}" if accuracy is not None else "not measured at this size"
+    return (f"<p><b>{html.escape(method)}</b>, size {size}: <b>{share['trainable']:,}</b> trainable of "
+            f"{share['total']:,} parameters = <b>{100 * share['share']:.3g}%</b>; test accuracy: {measured_text}</p>")
+
+
+def trainable_share_explorer(model, measured: Mapping[tuple[str, int], float] | None = None,
+                             method: str = "lora", size: int = 8) -> W.VBox:
+    """A widget: pick a method and its size (virtual tokens or rank); see the trainable parameters."""
+    from lmnotes import efficient
+
+    pick = W.Dropdown(options=list(efficient.METHODS), value=method, description="Method")
+    slider = W.IntSlider(value=size, min=1, max=32, description="Size")
+    view = W.HTML()
+
+    def show(_=None):
+        view.value = trainable_share_html(model, pick.value, slider.value, measured)
+
+    for control in (pick, slider):
+        control.observe(show, names="value")
+    show()
+    return W.VBox([W.HBox([pick, slider]), view])
+
+
+# ----------------------------------------------------------------------------------------------
+# Best-of-N (notebook 13)
+
+
+def best_of_n_html(table: Mapping[int, Mapping[str, float]], n: int) -> str:
+    """One row of a best-of-N table ``{N: {"gold", "proxy", "kl", "bound"}}``: the rewards of the
+    response best-of-N keeps and its KL from the policy, beside N = 1 and the formula."""
+    n = checks.choice("n", n, list(table))
+    row, first = table[n], table[min(table)]
+    return (f"<div class='lmnotes-best-of-n'><b>best of {n}</b>: proxy reward {row['proxy']:.3f} "
+            f"({row['proxy'] - first['proxy']:+.3f} vs N = {min(table)}), gold reward {row['gold']:.3f} "
+            f"({row['gold'] - first['gold']:+.3f}); KL from the policy {row['kl']:.3f} nats "
+            f"(log N - (N-1)/N = {row['bound']:.3f})</div>")
+
+
+def best_of_n_explorer(table: Mapping[int, Mapping[str, float]]) -> W.VBox:
+    """Pick N; see what best-of-N buys in proxy and gold reward and what it costs in KL (13)."""
+    ns = sorted(table)
+    n = W.Dropdown(options=ns, value=ns[0], description="N")
+    out = W.HTML(best_of_n_html(table, n.value))
+
+    def show(_=None):
+        out.value = best_of_n_html(table, n.value)
+
+    n.observe(show, names="value")
+    return W.VBox([n, out])

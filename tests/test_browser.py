@@ -265,4 +265,27 @@ def test_advanced_prompting_voting_explorer_follows_its_votes_slider(lab):
         for _ in range(8):  # k = 1 -> 9
             page.keyboard.press("ArrowRight")
         expect(widget).to_contain_text("majority vote: 181 (right)", timeout=10_000)
+def test_learning_to_prompt_trainable_share_explorer_follows_its_method(lab):
+    """Notebook 10's trainable-share explorer: choosing full fine-tuning shows 100% trainable."""
+    from playwright.sync_api import expect
+
+    with notebook_in_lab(lab, "10_learning_to_prompt.ipynb", timeout_ms=240_000) as (page, run):
+        widget = page.locator(".jp-OutputArea-output:has(.widget-slider)").first
+        widget.scroll_into_view_if_needed()
+        expect(widget).to_contain_text("lora", timeout=30_000)
+        widget.locator("select").first.select_option(label="full")
+        expect(widget).to_contain_text("= 100%", timeout=10_000)
+
+
+def test_beyond_rlhf_best_of_n_explorer_follows_n(lab):
+    """Notebook 13's best-of-N explorer: choosing N = 16 shows that row and its KL formula."""
+    from playwright.sync_api import expect
+
+    with notebook_in_lab(lab, "13_beyond_rlhf.ipynb", timeout_ms=240_000) as (page, run):
+        widget = page.locator(".jp-OutputArea-output:has(.lmnotes-best-of-n)").first
+        widget.scroll_into_view_if_needed()
+        expect(widget).to_contain_text("best of 1", timeout=30_000)
+        widget.locator("select").first.select_option(label="16")
+        expect(widget).to_contain_text("best of 16", timeout=10_000)
+        expect(widget).to_contain_text("= 1.835", timeout=10_000)
     assert run.page_errors == []

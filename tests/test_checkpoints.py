@@ -7,7 +7,7 @@ import torch
 
 from lmnotes import checkpoints
 
-BUNDLED = ["shakespeare-char", "shakespeare-bpe", "toyworld-gpt", "toyworld-bert"]
+BUNDLED = ["shakespeare-char", "shakespeare-bpe", "toyworld-gpt", "toyworld-bert", "toyworld-sft"]
 NATIVE = ["linear-regression-icl"]  # no tokenizer, no transformers counterpart
 
 

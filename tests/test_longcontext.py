@@ -1,9 +1,10 @@
 import pytest
 import torch
 
-from lmnotes.longcontext import (LinearAttentionState, kv_bytes_per_token, linear_attention, position_config,
-                                 rope_scaled)
-from lmnotes.models import GPT, GPTConfig
+from lmnotes.longcontext import (LinearAttentionState, hidden_states, knn_distribution, knn_lm_losses,
+                                 kv_bytes_per_token, linear_attention, position_config, rope_scaled,
+                                 sink_attention, token_losses, window_mask)
+from lmnotes.models import GPT, GPTConfig, KVCache
 
 
 def test_kv_bytes_mha_gqa_mqa_4_2_1():
@@ -72,3 +73,165 @@ def test_kv_bytes_exercise_names_the_mistake(capsys):
     assert "8 key/value heads" in capsys.readouterr().out
     assert not exercises.check("kv-bytes-llama2-70b", 327_680 * 2)
     assert "fp32" in capsys.readouterr().out
+
+
+# sliding windows, attention sinks and the GPT's custom-mask hook (visible=)
+
+def _tiny(seed=0, **overrides):
+    torch.manual_seed(seed)
+    return GPT(position_config("rope", 32, 11, **overrides)).eval()
+
+
+def test_window_mask_pattern():
+    m = window_mask(6, 2, sinks=1)
+    assert m.dtype == torch.bool and m.shape == (6, 6)
+    assert m[5].tolist() == [True, False, False, False, True, True]  # the sink, then the last 2
+    assert not m.triu(1).any()  # never the future
+    assert torch.equal(window_mask(6, 6), torch.ones(6, 6, dtype=torch.bool).tril())
+
+
+def test_visible_window_equals_the_configs_sliding_window():
+    ids = torch.randint(0, 11, (2, 20))
+    plain, windowed = _tiny(), _tiny(window=5)
+    torch.testing.assert_close(plain(ids, visible=window_mask(20, 5)), windowed(ids))
+    assert not torch.allclose(plain(ids), windowed(ids))  # the window does change the output
+
+
+def test_visible_sinks_keep_first_tokens_and_drop_the_middle():
+    model, ids = _tiny(), torch.randint(0, 11, (1, 24))
+    vis = window_mask(24, 4, sinks=2)
+    base = model(ids, visible=vis)[0, -1]
+    middle, sink = ids.clone(), ids.clone()
+    middle[0, 10] = (middle[0, 10] + 1) % 11  # outside the window, not a sink
+    sink[0, 1] = (sink[0, 1] + 1) % 11
+    torch.testing.assert_close(model(middle, visible=vis)[0, -1], base)
+    assert not torch.allclose(model(sink, visible=vis)[0, -1], base)
+
+
+def test_visible_with_a_cache_and_batched_masks():
+    model, ids = _tiny(), torch.randint(0, 11, (2, 12))
+    vis = window_mask(12, 3)
+    full = model(ids, visible=vis)
+    cache = KVCache()
+    model(ids[:, :8], cache=cache, visible=vis[:8, :8])
+    torch.testing.assert_close(model(ids[:, 8:], cache=cache, visible=vis[8:]), full[:, 8:])
+    torch.testing.assert_close(model(ids, visible=vis.expand(2, 12, 12)), full)
+
+
+def test_visible_rejects_bad_masks():
+    model, ids = _tiny(), torch.randint(0, 11, (1, 6))
+    with pytest.raises(ValueError, match="visible must have shape"):
+        model(ids, visible=window_mask(5, 2))
+    with pytest.raises(TypeError, match="visible must hold bool"):
+        model(ids, visible=window_mask(6, 2).float())
+
+
+def test_window_mask_rejects_bad_input():
+    with pytest.raises(ValueError, match="window"):
+        window_mask(8, 0)
+    with pytest.raises(ValueError, match="sinks"):
+        window_mask(8, 2, sinks=9)
+    with pytest.raises(TypeError, match="length"):
+        window_mask(8.5, 2)
+
+
+def test_token_losses_match_the_training_loss():
+    from lmnotes.training import lm_loss
+    model, ids = _tiny(), torch.randint(0, 11, (3, 16))
+    losses = token_losses(model, ids)
+    assert losses.shape == (3, 15)
+    torch.testing.assert_close(losses.mean(), lm_loss(model(ids[:, :-1]), ids[:, 1:]))
+    with pytest.raises(TypeError, match="model must be a GPT"):
+        token_losses(torch.nn.Linear(2, 2), ids)
+    with pytest.raises(ValueError, match="at least 2 tokens"):
+        token_losses(model, ids[:, :1])
+
+
+def test_sink_attention_matches_the_saved_weights():
+    model, ids = _tiny(), torch.randint(0, 11, (2, 16))
+    shares = sink_attention(model, ids, sinks=2, start=4)
+    assert len(shares) == 2 and all(0 < s < 1 for s in shares)
+    for block in model.blocks:
+        block.attn.save_attention = True
+    model(ids)
+    manual = [b.attn.attention[:, :, 4:, :2].sum(-1).mean().item() for b in model.blocks]
+    assert shares == pytest.approx(manual)
+    assert sink_attention(model, ids, sinks=16) == pytest.approx([1.0, 1.0])  # everything is a sink
+    with pytest.raises(ValueError, match="sinks"):
+        sink_attention(model, ids, sinks=17)
+
+
+# kNN-LM (Eq. 2.67-2.68)
+
+def test_hidden_states_are_what_the_output_layer_reads():
+    model, ids = _tiny(), torch.randint(0, 11, (50,))
+    keys, nxt, log_probs = hidden_states(model, ids, block=16, batch_size=2)
+    assert keys.shape == (48, 64) and torch.equal(nxt, ids[1:49])
+    torch.testing.assert_close(model.lm_head(keys).log_softmax(-1), log_probs)
+    torch.testing.assert_close(log_probs[:16], model(ids[None, :16])[0].log_softmax(-1))
+    with pytest.raises(ValueError, match="block"):
+        hidden_states(model, ids, block=64)
+    with pytest.raises(ValueError, match="more than block"):
+        hidden_states(model, ids[:10], block=16)
+
+
+def test_knn_distribution_against_brute_force():
+    g = torch.Generator().manual_seed(0)
+    keys, queries = torch.randn(40, 5, generator=g), torch.randn(7, 5, generator=g)
+    values = torch.randint(0, 6, (40,), generator=g)
+    p = knn_distribution(queries, keys, values, 6, k=8, temperature=2.0, chunk=3)
+    d = torch.cdist(queries, keys).pow(2)
+    nearest, index = d.sort(-1)
+    expected = torch.zeros(7, 6)
+    for i in range(7):
+        w = (-nearest[i, :8] / 2.0).softmax(-1)
+        for j in range(8):
+            expected[i, values[index[i, j]]] += w[j]
+    torch.testing.assert_close(p, expected, atol=1e-5, rtol=1e-5)
+    # a query equal to a key, k = 1: all mass on that key's next token
+    exact = knn_distribution(keys[3:4], keys, values, 6, k=1)
+    assert exact[0, values[3]] == 1.0
+
+
+def test_knn_lm_losses_end_points_and_interpolation():
+    g = torch.Generator().manual_seed(1)
+    log_probs = torch.randn(20, 6, generator=g).log_softmax(-1)
+    knn = torch.rand(20, 6, generator=g)
+    knn = knn / knn.sum(-1, keepdim=True)
+    targets = torch.randint(0, 6, (20,), generator=g)
+    lm, half, mem = knn_lm_losses(log_probs, knn, targets, [0, 0.5, 1])
+    assert lm == pytest.approx(torch.nn.functional.nll_loss(log_probs, targets).item())
+    assert mem == pytest.approx(-knn.gather(1, targets[:, None]).log().mean().item())
+    mixed = 0.5 * knn + 0.5 * log_probs.exp()
+    assert half == pytest.approx(-mixed.gather(1, targets[:, None]).log().mean().item())
+    assert half < max(lm, mem)  # the log of a mixture is concave: never worse than both ends
+
+
+def test_knn_rejects_bad_input():
+    keys, values = torch.randn(10, 4), torch.randint(0, 5, (10,))
+    with pytest.raises(ValueError, match="share C"):
+        knn_distribution(torch.randn(3, 5), keys, values, 5)
+    with pytest.raises(ValueError, match="k must"):
+        knn_distribution(torch.randn(3, 4), keys, values, 5, k=11)
+    with pytest.raises(ValueError, match="temperature"):
+        knn_distribution(torch.randn(3, 4), keys, values, 5, k=3, temperature=0)
+    with pytest.raises(ValueError, match="values must be token ids"):
+        knn_distribution(torch.randn(3, 4), keys, values, 3, k=3)
+    lp, kp, t = torch.randn(4, 5).log_softmax(-1), torch.full((4, 5), 0.2), torch.zeros(4, dtype=torch.long)
+    with pytest.raises(ValueError, match="lambdas"):
+        knn_lm_losses(lp, kp, t, [0.5, 1.5])
+    with pytest.raises(TypeError, match="lambdas"):
+        knn_lm_losses(lp, kp, t, 0.5)
+    with pytest.raises(ValueError, match="share one shape"):
+        knn_lm_losses(lp, kp[:3], t, [0.5])
+
+
+def test_sharing_run_rejects_bad_input():
+    from lmnotes.longcontext import sharing_run
+    ids = torch.randint(0, 11, (500,))
+    with pytest.raises(ValueError, match="n_kv_head"):
+        sharing_run(ids, ids, 11, 3)
+    with pytest.raises(ValueError, match="eval_chars"):
+        sharing_run(ids, ids, 11, 4, eval_chars=10)
+    with pytest.raises(TypeError, match="train_ids"):
+        sharing_run(ids.float(), ids, 11, 4)

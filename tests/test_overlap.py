@@ -157,3 +157,13 @@ def test_evaluation_sets_have_zero_overlap(label):
     model, build, text = EVALUATION_SETS[label]
     assert overlap.overlap_report(model, build(), text)["seen"] == 0
 
+
+# notebook 10 (toyworld-gpt): the dev and test reviews of every section, as tasks.review_split builds them
+for _part in ("dev", "test"):
+    EVALUATION_SETS[f"10 review {_part}"] = ("toyworld-gpt", lambda p=_part: tasks.review_split()[p], lambda it: it[0])
+
+
+def test_review_split_keeps_dev_and_test_apart_from_training():
+    split = tasks.review_split()
+    texts = {name: {x for x, _ in items} for name, items in split.items()}
+    assert not texts["dev"] & texts["train"] and not texts["test"] & texts["train"] and not texts["dev"] & texts["test"]

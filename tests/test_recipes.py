@@ -57,6 +57,36 @@ def test_smoke_scaling_recipe_stores_sha256_checked_curves_on_the_same_tokens(tm
     assert [r["tokens"] for r in results["data_sweep"]] == [3 * 16 * 64, 6 * 16 * 64]
 
 
+def test_smoke_learning_to_prompt_recipe_stores_every_method_and_the_best_lr(tmp_path):
+    from lmnotes import efficient, scaling
+
+    record = recipes.run("learning-to-prompt", tmp_path, smoke=True)
+    assert record["sha256"] == scaling.results_sha256(tmp_path / "results.json")
+    results = scaling.family_results("learning-to-prompt", tmp_path)
+    assert {r["method"] for r in results["sweep"]} == set(efficient.METHODS)
+    assert len(results["sweep"]) == 2 * len(efficient.METHODS)  # the smoke run keeps two learning rates each
+    for method, lr in results["best_lr"].items():
+        best = max((r for r in results["sweep"] if r["method"] == method), key=lambda r: r["dev_accuracy"])
+        assert best["lr"] == lr
+    assert [r["size"] for r in results["lora_ranks"]] == [2]
+def test_smoke_kv_sharing_recipe_stores_each_seed_and_head_count(tmp_path):
+    from lmnotes import longcontext, scaling
+
+    record = recipes.run("kv-sharing", tmp_path, smoke=True)
+    runs = scaling.family_results("kv-sharing", tmp_path)["runs"]
+    assert [(r["n_kv_head"], r["seed"]) for r in runs] == [(4, 0), (4, 1), (2, 0), (2, 1), (1, 0), (1, 1)]
+    assert [r["kv_bytes"] for r in runs[::2]] == [1024, 512, 256]
+    assert record["figures"]["val_loss_kv4"] == [runs[0]["val_loss"], runs[1]["val_loss"]]
+    assert runs[0]["val_loss"] != runs[1]["val_loss"]  # seeds differ
+    # a run re-done by hand lands on its stored value
+    from lmnotes.data import shakespeare_text
+    from lmnotes.tokenization import CharTokenizer
+    tok = CharTokenizer.from_text(shakespeare_text("all"))
+    ids = lambda split: torch.tensor(tok.encode(shakespeare_text(split)))
+    again = longcontext.sharing_run(ids("train"), ids("val"), tok.vocab_size, 2, 1, steps=3, eval_chars=256)
+    assert again == runs[3]
+
+
 def test_unknown_recipe_lists_the_known_ones(tmp_path):
     with pytest.raises(ValueError, match="toyworld-gpt"):
         recipes.run("nope", tmp_path)

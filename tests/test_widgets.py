@@ -183,3 +183,13 @@ def test_voting_explorer_shows_the_samples_the_vote_and_its_accuracy():
         widgets.voting_explorer({}, truths, 0.5)
     with pytest.raises(ValueError, match="k"):
         widgets.voting_html(samples, truths, 0.5, 1.0, 4, 0)
+def test_best_of_n_explorer_shows_the_row_of_the_chosen_n():
+    table = {1: {"gold": 1.9, "proxy": 0.1, "kl": 0.0, "bound": 0.0},
+             16: {"gold": 2.05, "proxy": 1.2, "kl": 1.5, "bound": 1.835}}
+    box = widgets.best_of_n_explorer(table)
+    n, view = box.children
+    assert "best of 1" in view.value and "+0.000" in view.value
+    n.value = 16
+    assert "best of 16" in view.value and "+1.100" in view.value and "= 1.835" in view.value
+    with pytest.raises(ValueError, match="n"):
+        widgets.best_of_n_html(table, 4)

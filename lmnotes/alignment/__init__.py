@@ -2,4 +2,17 @@
 (:func:`lmnotes.training.train`) and the one sampler (:mod:`lmnotes.generation`).
 
 Modules (each added with the notebook that teaches it):
+- ``sft``: supervised fine-tuning with the loss on responses only (Eq. 4.3-4.4), multi-turn
+  assistant-only masks (Eq. 4.5-4.7), greedy responses and their accuracy and gold reward.
+- ``rewards``: reward models from preferences (section 4.3.2): the Bradley-Terry pairwise loss
+  (Eq. 4.35-4.38), the listwise Plackett-Luce loss (Eq. 4.58-4.61), ``RewardModel`` (a GPT backbone
+  plus a bias-free head at the last token), ``train_reward_model`` (through ``lmnotes.training.train``),
+  ``score``, ``pairwise_accuracy`` and ``spearman``.
+- ``dpo``: direct preference optimisation (section 4.4.2, Eq. 4.73-4.82): the DPO loss, the optimal
+  policy pi_ref exp(r / beta) / Z, the implicit reward, the exact check on a ``CategoricalPolicy``,
+  sequence log-probabilities and DPO of a causal LM, Monte-Carlo KL to the reference.
+- ``best_of_n``: best-of-N sampling (section 4.4.5): expected rewards of best-of-N from samples, its
+  Monte-Carlo KL and the formula log N - (N-1)/N (Stiennon et al. 2020; Beirami et al. 2024).
+- ``feedback``: automatic preference data (section 4.4.3): a simulated AI labeller with label noise,
+  soft vs hard labels, the soft Bradley-Terry loss, reward-model heads on frozen features.
 """

@@ -20,6 +20,7 @@ from lmnotes.data.toyworld import (
     instructions,
     passkey,
     preference_pairs,
+    ranked_lists,
     reviews,
     stories,
     vocabulary,
@@ -28,6 +29,6 @@ from lmnotes.data.toyworld import (
 __all__ = [
     "IGNORE_INDEX", "Play", "overlap", "SupervisedDataset", "arithmetic", "corpus", "fact_questions", "facts",
     "hidden_reward", "icl_documents", "instructions", "lm_batch", "lm_eval_batches", "pad_collate",
-    "passkey", "preference_pairs", "reviews", "shakespeare_chars", "shakespeare_plays",
+    "passkey", "preference_pairs", "ranked_lists", "reviews", "shakespeare_chars", "shakespeare_plays",
     "shakespeare_text", "stories", "toyworld", "vocabulary",
 ]

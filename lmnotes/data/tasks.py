@@ -138,3 +138,29 @@ def record_text(example) -> str:
         first, second = x
         return second if first.endswith("?") else f"{first} {second}"
     raise TypeError(f"example must be (text, target) or ((text, text), target), got {example!r:.80}")
+
+
+def review_split(n_train: int = 3000, n_dev: int = 200, n_test: int = 300, seed: int = 31,
+                 model: str = "toyworld-gpt") -> dict[str, list[tuple[str, str]]]:
+    """Reviews as ``(text, label)`` for adapting bundled ``model`` (notebook 10, book §3.3).
+
+    ``train`` draws ``n_train`` reviews with ``seed``; ``dev`` and ``test`` draw from ``seed + 1`` and
+    ``seed + 2`` and keep the first ``n_dev`` / ``n_test`` that neither occur in the model's
+    pre-training documents (``data.overlap.unseen``) nor repeat a training text.
+    """
+    from lmnotes.data import overlap
+
+    n_train, n_dev, n_test = (checks.size(name, v) for name, v in (("n_train", n_train), ("n_dev", n_dev),
+                                                                    ("n_test", n_test)))
+    seed = checks.integer("seed", seed)
+    train = [(r.text, r.label) for r in toyworld.reviews(n_train, seed=seed)]
+    known = {x for x, _ in train}
+    out = {"train": train}
+    for offset, (name, n) in enumerate((("dev", n_dev), ("test", n_test)), start=1):
+        drawn = [(r.text, r.label) for r in toyworld.reviews(4 * n, seed=seed + offset)]
+        fresh = [it for it in overlap.unseen(model, drawn, text=lambda it: it[0]) if it[0] not in known]
+        if len(fresh) < n:
+            raise ValueError(f"only {len(fresh)} fresh {name} reviews in {4 * n} drawn; ask for fewer")
+        out[name] = fresh[:n]
+        known |= {x for x, _ in out[name]}
+    return out

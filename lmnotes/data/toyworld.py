@@ -601,6 +601,39 @@ def preference_pairs(n: int, seed: int, label_noise: float = 0.0, tasks: Sequenc
     return pairs
 
 
+
+@dataclass(frozen=True)
+class RankedList:
+    """One prompt with ``k`` responses ranked best first by :func:`hidden_reward` (all rewards differ)."""
+
+    prompt: str
+    responses: tuple[str, ...]
+    rewards: tuple[float, ...]
+
+
+def ranked_lists(n: int, seed: int, k: int = 4, tasks: Sequence[str] | None = None) -> list[RankedList]:
+    """``n`` listwise annotations: per instruction prompt, ``k`` candidates (drawn like those of
+    :func:`preference_pairs`, redrawn until their hidden rewards all differ) ranked best first
+    (book section 4.3.2: listwise ranking, Plackett-Luce)."""
+    checks.size("n", n, high=checks.MAX_EXAMPLES)
+    k = checks.integer("k", k, low=2, high=8)
+    tasks = _check_tasks("tasks", tasks, TASKS)
+    rng = random.Random(checks.integer("seed", seed))
+    lists = []
+    while len(lists) < n:
+        example = _instruction(rng, tasks, "seen", (2, 5))
+        scored: dict[float, str] = {}
+        for _ in range(20 * k):
+            response = _candidate(rng, example.task, example.words, example.answer)
+            scored.setdefault(hidden_reward(example.prompt, response), response)
+            if len(scored) == k:
+                break
+        if len(scored) < k:
+            continue
+        order = sorted(scored, reverse=True)
+        lists.append(RankedList(example.prompt, tuple(scored[r] for r in order), tuple(order)))
+    return lists
+
 # ----------------------------------------------------------------------------------------------
 # Passkey retrieval
 

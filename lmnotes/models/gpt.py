@@ -26,6 +26,7 @@ from lmnotes.models.layers import (
     check_choice,
     check_ids,
     check_mask,
+    check_visible,
     make_norm,
 )
 
@@ -130,12 +131,15 @@ class GPT(nn.Module):
         return sum(p.numel() for p in self.parameters())
 
     def forward(self, idx: torch.Tensor, attention_mask: torch.Tensor | None = None,
-                cache: KVCache | None = None) -> torch.Tensor:
+                cache: KVCache | None = None, visible: torch.Tensor | None = None) -> torch.Tensor:
         """Logits (B, T, V) for token ids ``idx`` (B, T).
 
         ``attention_mask`` (B, past + T), 1 for tokens and 0 for padding, lets a batch hold left-
         padded prompts: positions then count from each row's first real token. ``cache`` (a
         ``KVCache``) holds the keys and values of earlier tokens; it is updated in place.
+        ``visible``, a bool (T, past + T) or (B, T, past + T), is a custom attention pattern on top
+        of the causal mask (True = query may look at key), in every layer; e.g.
+        ``lmnotes.longcontext.window_mask`` for a sliding window with attention sinks.
         """
         c = self.config
         check_ids(idx, c.vocab_size)
@@ -150,6 +154,8 @@ class GPT(nn.Module):
         else:
             pos_k = torch.arange(past + T, device=idx.device)[None]
         pos_q = pos_k[:, past:]
+        if visible is not None:
+            visible = check_visible(visible, T, past + T).to(idx.device)
 
         x = self.wte(idx)
         absolute = self.positions.embed(pos_q)
@@ -159,7 +165,7 @@ class GPT(nn.Module):
         rope = self.positions.rope(pos_q)
         bias = self.positions.bias(pos_q, pos_k, bidirectional=False)
         mask, is_causal = build_mask(T, past, causal=True, window=c.window, padding=padding, bias=bias,
-                                     device=idx.device)
+                                     device=idx.device, visible=visible)
         for i, block in enumerate(self.blocks):
             x = block(x, mask, is_causal, rope, cache, layer=i)
         return self.lm_head(self.norm_f(x))

@@ -72,6 +72,15 @@ def check_mask(mask, shape: tuple[int, int], name: str = "attention_mask") -> to
     return mask.bool()
 
 
+def check_visible(visible, T: int, S: int, name: str = "visible") -> torch.Tensor:
+    """Check a custom attention mask: a bool tensor (T, S) or (B, T, S), True where a query may look."""
+    checks.tensor(name, visible, dtype="bool")
+    if visible.dim() not in (2, 3) or tuple(visible.shape[-2:]) != (T, S):
+        raise ValueError(f"{name} must have shape ({T}, {S}) or (batch, {T}, {S}) (queries x keys), "
+                         f"got {tuple(visible.shape)}")
+    return visible
+
+
 def make_norm(kind: str, dim: int, eps: float, bias: bool) -> nn.Module:
     """LayerNorm (mean and variance, section 2.2.3) or RMSNorm (root mean square only, no bias)."""
     check_choice("norm", kind, NORMS)
@@ -372,18 +381,21 @@ def build_mask(
     padding: torch.Tensor | None = None,
     bias: torch.Tensor | None = None,
     device: torch.device | None = None,
+    visible: torch.Tensor | None = None,
 ):
     """Build the mask shared by all layers and return ``(mask, is_causal)`` for ``Attention``.
 
     Queries are the last ``T`` of ``past + T`` keys. A query may look at key j when j is not in its
-    future (``causal``), within the last ``window`` keys (sliding-window attention) and not padding
-    (``padding`` is (B, past + T), 1 = token). Every query may always see itself, so that rows of
+    future (``causal``), within the last ``window`` keys (sliding-window attention), not padding
+    (``padding`` is (B, past + T), 1 = token) and, when given, where the custom bool mask
+    ``visible`` ((T, past + T) or (B, T, past + T), True = may look) allows it, e.g. a window
+    plus attention-sink tokens. Every query may always see itself, so that rows of
     padding never become all -inf (NaN after softmax). With nothing but plain causality the fused
     kernel's ``is_causal`` flag is returned instead of a tensor (fastest); with a position ``bias``
     the mask is the bias plus -inf where looking is not allowed.
     """
     S = past + T
-    if bias is None and padding is None and window is None:
+    if bias is None and padding is None and window is None and visible is None:
         if not causal or T == 1:
             return None, False
         if past == 0:
@@ -398,6 +410,8 @@ def build_mask(
     allowed = allowed[None, None]  # (1, 1, T, S)
     if padding is not None:
         allowed = allowed & padding[:, None, None, :]
+    if visible is not None:
+        allowed = allowed & (visible[:, None] if visible.dim() == 3 else visible[None, None])
     allowed = allowed | (k == q)
     if bias is None:
         return allowed, False

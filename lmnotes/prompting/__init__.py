@@ -7,6 +7,13 @@
   self-refinement (section 3.2).
 - :mod:`lmnotes.prompting.retrieval`: a BM25 retriever for retrieval-augmented answering (3.2.5).
 - :mod:`lmnotes.prompting.tools`: a calculator, and tool calls executed mid-generation (3.2.5).
+- :mod:`lmnotes.prompting.search`: prompt optimisation as an APE-style discrete search over candidate
+  prompts scored on a dev set (section 3.3.1).
+- :mod:`lmnotes.prompting.soft_prompts`: prompt tuning and prefix tuning of a frozen model (section 3.3.2).
+- :mod:`lmnotes.prompting.distillation`: context distillation, a long context moved into a student's
+  weights (section 3.3.2.1).
+- :mod:`lmnotes.prompting.length_reduction`: shortening a prompt by the self-information of its tokens
+  (section 3.3.3).
 
 Later sections of chapter 3 add their own modules here (chain of thought and other reasoning,
 retrieval and tools, learned prompts). The names below are re-exported so that
