@@ -10,6 +10,7 @@
 * ``extrapolation_explorer``: a position scheme's held-out loss past its training length (07);
 * ``prompt_builder``: a k-shot prompt from a template, label words and demonstrations (08);
 * ``kl_tradeoff_explorer``: PPO's proxy reward, gold reward and KL for a chosen KL coefficient (12);
+* ``voting_explorer``: sampled worked solutions, their majority vote and its accuracy vs k (09);
 * ``best_of_n_explorer``: best-of-N's gold and proxy reward and its KL against N (13).
 
 Written against what ipywidgets 7.7 (Colab) and 8 (JupyterLab 4) share: plain Dropdown / Text /
@@ -462,6 +463,51 @@ def cascade_explorer(shares: Sequence[float], accuracy: Sequence[float], share: 
     slider.observe(show, names="value")
     show()
     return W.VBox([slider, view])
+# Self-consistency (notebook 09)
+
+
+def voting_html(samples: Mapping[float, Sequence[Sequence]], truths: Sequence, greedy_accuracy: float,
+                temperature: float, k: int, problem: int, questions: Sequence[str] | None = None) -> str:
+    """One problem's first ``k`` sampled answers at ``temperature`` (right ones in green), their
+    majority vote, and the vote's accuracy at this k over all problems beside greedy decoding."""
+    from lmnotes.prompting import reasoning
+
+    checks.choice("temperature", temperature, list(samples))
+    runs = samples[temperature]
+    k = checks.integer("k", k, low=1, high=min(len(s) for s in runs))
+    problem = checks.integer("problem", problem, low=0, high=len(runs) - 1)
+    truth = truths[problem]
+    chips = " ".join(f"<span style='background:{'#a8e0c8' if a == truth else '#f2b89a'};padding:1px 4px'>"
+                     f"{html.escape(str(a))}</span>" for a in runs[problem][:k])
+    vote = reasoning.majority_vote(runs[problem][:k])
+    accuracy = reasoning.vote_accuracy(runs, truths, k)
+    question = f"<p><code>{html.escape(questions[problem])}</code></p>" if questions else ""
+    return (f"{question}<p>right answer <b>{html.escape(str(truth))}</b>; {k} samples at temperature "
+            f"{temperature:g}: {chips}</p><p>majority vote: <b>{html.escape(str(vote))}</b> "
+            f"({'right' if vote == truth else 'wrong'})</p><p>vote accuracy over all {len(runs)} problems at "
+            f"k = {k}: <b>{accuracy:.3f}</b> (greedy: {greedy_accuracy:.3f})</p>")
+
+
+def voting_explorer(samples: Mapping[float, Sequence[Sequence]], truths: Sequence, greedy_accuracy: float,
+                    questions: Sequence[str] | None = None) -> W.VBox:
+    """A widget over answers sampled beforehand (``{temperature: per-problem answer lists}``): pick
+    the temperature, the number of votes k and a problem."""
+    if not samples:
+        raise ValueError("samples must map at least one temperature to sampled answers")
+    temps = sorted(samples)
+    temperature = W.Dropdown(options=temps, value=temps[-1], description="Temperature")
+    k = W.IntSlider(value=1, min=1, max=min(len(s) for s in samples[temps[-1]]), description="Votes k")
+    problem = W.IntSlider(value=0, min=0, max=len(truths) - 1, description="Problem")
+    view = W.HTML()
+
+    def show(_=None):
+        view.value = voting_html(samples, truths, greedy_accuracy, temperature.value, k.value, problem.value,
+                                 questions)
+
+    for control in (temperature, k, problem):
+        control.observe(show, names="value")
+    show()
+    return W.VBox([W.HBox([temperature, k, problem]), view])
 # Trainable-share explorer (notebook 10)
 
 

@@ -280,6 +280,20 @@ def test_instruction_alignment_cascade_slider_changes_the_accuracy(lab):
         expect(widget).to_contain_text("30% sent to the strong model", timeout=10_000)
 
 
+def test_advanced_prompting_voting_explorer_follows_its_votes_slider(lab):
+    """Notebook 09's voting explorer: more votes change the vote it shows for the first problem."""
+    from playwright.sync_api import expect
+
+    with notebook_in_lab(lab, "09_advanced_prompting.ipynb", timeout_ms=240_000) as (page, run):
+        widget = page.locator(".jp-OutputArea-output:has(.widget-slider)").first
+        widget.scroll_into_view_if_needed()
+        expect(widget).to_contain_text("majority vote: 182 (wrong)", timeout=30_000)
+        widget.locator(".noUi-handle, .ui-slider-handle").first.click()  # the first slider: votes k
+        for _ in range(8):  # k = 1 -> 9
+            page.keyboard.press("ArrowRight")
+        expect(widget).to_contain_text("majority vote: 181 (right)", timeout=10_000)
+
+
 def test_learning_to_prompt_trainable_share_explorer_follows_its_method(lab):
     """Notebook 10's trainable-share explorer: choosing full fine-tuning shows 100% trainable."""
     from playwright.sync_api import expect

@@ -179,6 +179,33 @@ for _k in (2, 4, 8):
         "toyworld-gpt", lambda k=_k: _icl_curve_documents(k), ICL_RECORD)
 
 
+# notebook 09 (toyworld-reasoner): its held-out sums (as prompts, in every format), its products and its
+# retrieval prompts (every passage it builds). Sums are held out by construction (data.reasoning.reserved);
+# this checks that against the exact training pool.
+def _nb09_sums():
+    from lmnotes.data import reasoning
+
+    return [reasoning.render(p, f).prompt for n in (2, 3, 4, 5, 6, 7)
+            for p in reasoning.problems(200, seed=1, n_operands=n) for f in reasoning.ARITHMETIC_FORMATS] + [
+        reasoning.render(p, "calc").prompt for p in reasoning.problems(300, seed=11, n_operands=2)]
+
+
+def _nb09_reading():  # as the notebook scores them: the retrieved and distractor passages it never saw
+    from lmnotes.data import reasoning
+    from lmnotes.prompting import retrieval
+
+    world = toyworld.facts(777, n_people=24)
+    index = retrieval.BM25([f.text for f in world.facts])
+    prompts = [reasoning.reading(world, q, index.retrieve(q.prompt, k, exclude=ex)).prompt
+               for q in toyworld.fact_questions(200, seed=3, world=world) for k in (1, 2, 3, 4)
+               for ex in ([], [q.evidence])]
+    return overlap.unseen("toyworld-reasoner", prompts)
+
+
+EVALUATION_SETS["09 held-out sums and products"] = ("toyworld-reasoner", _nb09_sums, None)
+EVALUATION_SETS["09 retrieval passages with their questions"] = ("toyworld-reasoner", _nb09_reading, None)
+
+
 @pytest.mark.parametrize("label", sorted(EVALUATION_SETS))
 def test_evaluation_sets_have_zero_overlap(label):
     model, build, text = EVALUATION_SETS[label]

@@ -176,6 +176,23 @@ def test_cascade_explorer_shows_the_accuracy_of_the_chosen_share():
         widgets.cascade_html([0.0, 1.0], [0.4, 0.9], 0.3)
     with pytest.raises(ValueError, match="shares and accuracy"):
         widgets.cascade_html([0.0, 1.0], [0.4], 0.0)
+def test_voting_explorer_shows_the_samples_the_vote_and_its_accuracy():
+    samples = {0.5: [[5, 5, 7], [3, 4, 4]], 1.0: [[7, 5, 5], [4, 3, 3]]}
+    truths = [5, 3]
+    box = widgets.voting_explorer(samples, truths, greedy_accuracy=0.5, questions=["what is 2 + 3 ?", "1 + 2 ?"])
+    (temperature, k, problem), view = box.children[0].children, box.children[1]
+    assert temperature.value == 1.0 and "majority vote: <b>7</b> (wrong)" in view.value
+    assert "k = 1: <b>0.000</b> (greedy: 0.500)" in view.value
+    k.value = 3
+    assert "majority vote: <b>5</b> (right)" in view.value and "k = 3: <b>1.000</b>" in view.value
+    problem.value = 1
+    assert "what is" not in view.value and "1 + 2 ?" in view.value
+    temperature.value = 0.5
+    assert "majority vote: <b>4</b> (wrong)" in view.value and "k = 3: <b>0.500</b>" in view.value
+    with pytest.raises(ValueError, match="samples"):
+        widgets.voting_explorer({}, truths, 0.5)
+    with pytest.raises(ValueError, match="k"):
+        widgets.voting_html(samples, truths, 0.5, 1.0, 4, 0)
 def test_best_of_n_explorer_shows_the_row_of_the_chosen_n():
     table = {1: {"gold": 1.9, "proxy": 0.1, "kl": 0.0, "bound": 0.0},
              16: {"gold": 2.05, "proxy": 1.2, "kl": 1.5, "bound": 1.835}}

@@ -14,7 +14,8 @@ document (a review without its verdict) counts, because the model read those wor
 For ``toyworld-gpt`` the documents are the mixture stream *and* the bursty in-context-learning
 documents its batches drew at every step; for ``toyworld-bert`` the mixture stream; for the
 Shakespeare models the training split (the last 10% of the plays is held out); for ``toyworld-sft``
-those of ``toyworld-gpt`` plus its fine-tuning instructions.
+those of ``toyworld-gpt`` plus its fine-tuning instructions; for ``toyworld-reasoner`` its pool of
+tagged training examples (``data.reasoning.training_examples``).
 """
 
 from __future__ import annotations
@@ -25,7 +26,8 @@ from typing import Any, Callable, Iterable, Sequence
 from lmnotes import checks
 
 #: bundled models whose pre-training text this module can rebuild
-MODELS = ("toyworld-gpt", "toyworld-bert", "shakespeare-char", "shakespeare-bpe", "toyworld-sft")
+MODELS = ("toyworld-gpt", "toyworld-bert", "shakespeare-char", "shakespeare-bpe", "toyworld-sft",
+          "toyworld-reasoner")
 
 
 def _hparams(name: str) -> dict:
@@ -45,6 +47,10 @@ def training_documents(name: str) -> tuple[str, ...]:
     from lmnotes.data import toyworld
 
     hp = _hparams(name)
+    if name == "toyworld-reasoner":
+        from lmnotes.data import reasoning
+
+        return tuple(e.text for e in reasoning.training_examples(hp["train_examples"], seed=hp["seed"]))
     if name == "toyworld-sft":  # recipes.toyworld_sft: toyworld-gpt, then SFT on these instructions
         sft = toyworld.instructions(hp["n_train"], seed=hp["seed"], templates=hp["templates"])
         return training_documents("toyworld-gpt") + tuple(r.text for r in sft)

@@ -2,6 +2,11 @@
 
 - :mod:`lmnotes.prompting.icl`: prompts as text to continue, label-word scoring, k-shot prompts and
   in-context learning (sections 1.1.2 and 3.1).
+- :mod:`lmnotes.prompting.reasoning`: completions through ``lmnotes.generation``, majority voting
+  and self-consistency, prompt ensembling, least-to-most decomposition, a step verifier and
+  self-refinement (section 3.2).
+- :mod:`lmnotes.prompting.retrieval`: a BM25 retriever for retrieval-augmented answering (3.2.5).
+- :mod:`lmnotes.prompting.tools`: a calculator, and tool calls executed mid-generation (3.2.5).
 - :mod:`lmnotes.prompting.search`: prompt optimisation as an APE-style discrete search over candidate
   prompts scored on a dev set (section 3.3.1).
 - :mod:`lmnotes.prompting.soft_prompts`: prompt tuning and prefix tuning of a frozen model (section 3.3.2).
