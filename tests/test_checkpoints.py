@@ -7,11 +7,11 @@ import torch
 
 from lmnotes import checkpoints
 
-BUNDLED = ["shakespeare-char", "shakespeare-bpe", "toyworld-gpt", "toyworld-bert", "toyworld-sft"]
+BUNDLED = ["shakespeare-char", "shakespeare-bpe", "toyworld-gpt", "toyworld-bert", "toyworld-sft", "toyworld-reasoner"]
 NATIVE = ["linear-regression-icl"]  # no tokenizer, no transformers counterpart
 
 
-def test_the_course_ships_its_four_checkpoints_small():
+def test_the_course_ships_its_checkpoints_small():
     assert checkpoints.available() == sorted(BUNDLED + NATIVE)
     total = sum(f.stat().st_size for f in checkpoints.CHECKPOINT_DIR.rglob("*") if f.is_file())
     assert total < 40 * 2**20, f"bundled checkpoints take {total / 2**20:.1f} MiB; keep them in the tens of MB"
