@@ -760,6 +760,9 @@ def rlhf_toyworld(smoke: bool = False) -> Result:
                    train_minutes=round((time.perf_counter() - start) / 60, 2))
     results = dict(reward_models=sizes, budget=budget, ensemble_members=ensemble_eval, ppo=runs,
                    ensemble_ppo=ensemble_run, n_eval=len(held), eval_prompts_unseen=True)
+    return Result(None, None, History(), figures, dict(hp, results=results))
+
+
 #: seeds of the sft-studies recipe's data: training sets, weak-to-strong sets, evaluation sets
 SFT_STUDY_SEEDS = dict(train=5_000_001, noisy=5_000_002, weak_train=5_000_003, weak_unlabelled=5_000_004,
                        tasks=5_000_005, eval_new=5_000_011, eval_seen=5_000_012)

@@ -435,6 +435,9 @@ def kl_tradeoff_explorer(runs: Sequence[Mapping]) -> W.VBox:
     pick.observe(show, names="value")
     show()
     return W.VBox([pick, view])
+
+
+# ----------------------------------------------------------------------------------------------
 # A weak-strong cascade (notebook 11)
 
 
@@ -463,6 +466,9 @@ def cascade_explorer(shares: Sequence[float], accuracy: Sequence[float], share: 
     slider.observe(show, names="value")
     show()
     return W.VBox([slider, view])
+
+
+# ----------------------------------------------------------------------------------------------
 # Self-consistency (notebook 09)
 
 
@@ -508,6 +514,9 @@ def voting_explorer(samples: Mapping[float, Sequence[Sequence]], truths: Sequenc
         control.observe(show, names="value")
     show()
     return W.VBox([W.HBox([temperature, k, problem]), view])
+
+
+# ----------------------------------------------------------------------------------------------
 # Trainable-share explorer (notebook 10)
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import http.server
 import importlib.metadata
-import json
 import socket
 import sys
 import threading
@@ -67,20 +66,21 @@ def test_main_exits_1_and_names_the_failure_when_a_requirement_is_not_met(monkey
     assert out[-1] == "1 requirement(s) not met: numpy"
 
 
-def _bundle(folder, weights=b"weights", recorded=None):
+def _bundle(folder, weights=b"weights", tamper=False):
     folder.mkdir()
     for name in ("config.json", "tokenizer.json"):
         (folder / name).write_text("{}")
     (folder / checkpoints.WEIGHTS).write_bytes(weights)
-    sha = recorded or checkpoints.sha256(folder / checkpoints.WEIGHTS)
-    (folder / checkpoints.META).write_text(json.dumps({"sha256": sha}))
+    checkpoints.seal(folder, {})
+    if tamper:  # the weights change after sealing: their recorded sha256 no longer matches
+        (folder / checkpoints.WEIGHTS).write_bytes(weights + b" changed")
 
 
 def test_bundled_checkpoints_are_verified_against_their_sha256(tmp_path, monkeypatch):
     monkeypatch.setattr(checkpoints, "CHECKPOINT_DIR", tmp_path)
     assert [(c.name, c.ok, c.required) for c in doctor._checkpoint_checks()] == [("bundled checkpoints", True, False)]
     _bundle(tmp_path / "good")
-    _bundle(tmp_path / "tampered", recorded="0" * 64)
+    _bundle(tmp_path / "tampered", tamper=True)
     good, tampered = doctor._checkpoint_checks()
     assert (good.name, good.ok, good.required) == ("checkpoint good", True, True)
     assert (tampered.name, tampered.ok) == ("checkpoint tampered", False)

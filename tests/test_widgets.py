@@ -203,3 +203,29 @@ def test_best_of_n_explorer_shows_the_row_of_the_chosen_n():
     assert "best of 16" in view.value and "+1.100" in view.value and "= 1.835" in view.value
     with pytest.raises(ValueError, match="n"):
         widgets.best_of_n_html(table, 4)
+
+
+def test_kl_tradeoff_explorer_shows_the_run_of_the_chosen_beta():
+    runs = [dict(beta=b, proxy=[0.5, 0.5 + b], gold=[1.0, 2.0 - b, 1.5 - b], kl=[0.0, 3.0 / (1 + b)],
+                 distinct2=[0.8, 0.7]) for b in (0.0, 3.0)]
+    box = widgets.kl_tradeoff_explorer(runs)
+    pick, view = box.children
+    assert "beta = 3</b> after 3 PPO iterations" in view.value and "KL to the reference 0.75 nats" in view.value
+    pick.value = 0.0
+    assert "beta = 0</b>" in view.value and "best 2 at iteration 1" in view.value
+    with pytest.raises(ValueError, match="at least one"):
+        widgets.kl_tradeoff_explorer([])
+    with pytest.raises(ValueError, match="beta must be one of"):
+        widgets.kl_tradeoff_html(runs, 1.0)
+
+
+def test_trainable_share_explorer_counts_what_each_method_trains():
+    model = GPT(GPTConfig(vocab_size=40, block_size=16, n_layer=1, n_head=2, n_embd=16)).eval()
+    total = sum(p.numel() for p in model.parameters())
+    box = widgets.trainable_share_explorer(model, {("full", 8): 0.99}, method="prompt tuning", size=4)
+    (pick, slider), view = box.children[0].children, box.children[1]
+    assert f"<b>{4 * 16:,}</b> trainable" in view.value and "not measured" in view.value
+    slider.value = 8
+    assert f"<b>{8 * 16:,}</b> trainable" in view.value
+    pick.value = "full"
+    assert f"<b>{total:,}</b> trainable" in view.value and "= <b>100%</b>" in view.value and "0.990" in view.value
