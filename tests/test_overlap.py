@@ -51,6 +51,30 @@ def test_seen_in_checks_a_notebooks_own_training_text():
         overlap.seen_in("one text", ["a"])
 
 
+def test_the_index_answers_as_a_whole_word_substring_search():
+    # the K-gram index must give exactly what searching the joined documents for " words " gives:
+    # random spans of 1-12 words, half with one word swapped, some running across two documents
+    import random
+
+    rng = random.Random(3)
+    docs = list(toyworld.corpus(20_000, seed=11))
+    haystack = "\n".join(f" {' '.join(d.split())} " for d in docs)
+    queries = []
+    for _ in range(600):
+        words = rng.choice(docs).split()
+        a = rng.randrange(len(words))
+        span = words[a:a + rng.randint(1, 12)]
+        if rng.random() < 0.5:
+            span[rng.randrange(len(span))] = rng.choice(rng.choice(docs).split())
+        if rng.random() < 0.2:
+            span += rng.choice(docs).split()[:2]
+        queries.append(" ".join(span))
+    queries += list(toyworld.corpus(3_000, seed=12)) + ["kittens", "the the the"]
+    expected = [f" {q} " in haystack for q in queries]
+    assert 0.2 < sum(expected) / len(expected) < 0.8  # both answers well represented
+    assert overlap.seen_in(docs, queries) == expected
+
+
 def test_unseen_corpus_leaves_out_pre_training_and_given_documents():
     docs = overlap.unseen_corpus("toyworld-bert", 3000, seed=5)
     assert docs and not any(overlap.seen_in_training("toyworld-bert", docs))
