@@ -86,12 +86,17 @@ def stream_eval(model, ids: torch.Tensor, block_size: int, max_blocks: int | Non
 # Shakespeare
 
 
-@recipe("shakespeare-char", "LLaMA-form GPT on Shakespeare characters; target <= 1.40 nats/char held out")
-def shakespeare_char(smoke: bool = False) -> Result:
+def shakespeare_char_ids() -> tuple[CharTokenizer, torch.Tensor, torch.Tensor]:
+    """The character tokenizer of the whole corpus and the train / val splits as id tensors: the data
+    of every character-level recipe."""
     text_train, text_val = shakespeare_text("train"), shakespeare_text("val")
     tok = CharTokenizer.from_text(text_train + text_val)
-    train_ids = torch.tensor(tok.encode(text_train))
-    val_ids = torch.tensor(tok.encode(text_val))
+    return tok, torch.tensor(tok.encode(text_train)), torch.tensor(tok.encode(text_val))
+
+
+@recipe("shakespeare-char", "LLaMA-form GPT on Shakespeare characters; target <= 1.40 nats/char held out")
+def shakespeare_char(smoke: bool = False) -> Result:
+    tok, train_ids, val_ids = shakespeare_char_ids()
     # A 512-character context (16 x 512 = the same 8,192 characters per step as 32 x 256): the
     # held-out loss is scored in consecutive blocks of the context, and the first characters of a
     # block, seen with little or no history, cost the most (2.56 nats at position 0, 1.39 after
@@ -478,9 +483,7 @@ def scaling_run(shape: tuple[int, int, int], train_ids, val_ids, vocab_size: int
 def scaling_char(smoke: bool = False) -> Result:
     from lmnotes.scaling import FAMILY
 
-    text_train, text_val = shakespeare_text("train"), shakespeare_text("val")
-    tok = CharTokenizer.from_text(text_train + text_val)
-    train_ids, val_ids = torch.tensor(tok.encode(text_train)), torch.tensor(tok.encode(text_val))
+    tok, train_ids, val_ids = shakespeare_char_ids()
     hp = dict(block_size=64, batch_size=16, steps=2000, lr=3e-3, warmup=100, min_lr=3e-4, weight_decay=0.1,
               autocast="bf16", seed=1337, evals=10, eval_blocks=256, data_sweep_member=5,
               data_sweep_steps=[125, 250, 500, 1000, 2000])
@@ -559,9 +562,7 @@ def learning_to_prompt(smoke: bool = False) -> Result:
 def kv_sharing(smoke: bool = False) -> Result:
     from lmnotes.longcontext import sharing_run
 
-    text_train, text_val = shakespeare_text("train"), shakespeare_text("val")
-    tok = CharTokenizer.from_text(text_train + text_val)
-    train_ids, val_ids = torch.tensor(tok.encode(text_train)), torch.tensor(tok.encode(text_val))
+    tok, train_ids, val_ids = shakespeare_char_ids()
     hp = dict(steps=300, seeds=[0, 1, 2, 3, 4], n_kv_heads=[4, 2, 1], block=64, eval_chars=16384)
     if smoke:
         hp.update(steps=3, seeds=[0, 1], eval_chars=256)

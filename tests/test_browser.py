@@ -201,13 +201,31 @@ def notebook_in_lab(lab, notebook: str, timeout_ms: int = 300_000):
     assert (ROOT / "notebooks" / notebook).read_bytes() == source, "the browser must not save over the sources"
 
 
+def widget_output(page, has: str, showing: str | None = None):
+    """The first output area holding ``has`` (a CSS selector), scrolled into view; with ``showing``,
+    once it shows that text."""
+    from playwright.sync_api import expect
+
+    widget = page.locator(f".jp-OutputArea-output:has({has})").first
+    widget.scroll_into_view_if_needed()
+    if showing is not None:
+        expect(widget).to_contain_text(showing, timeout=30_000)
+    return widget
+
+
+def nudge_slider(page, widget, steps: int) -> None:
+    """Focus the widget's first slider and press the right arrow ``steps`` times."""
+    widget.locator(".noUi-handle, .ui-slider-handle").first.click()
+    for _ in range(steps):
+        page.keyboard.press("ArrowRight")
+
+
 def test_decoder_only_decoding_widget_changes_its_text(lab):
     """05_decoder_only: choosing greedy in the decoding explorer replaces the top-p continuation."""
     from playwright.sync_api import expect
 
     with notebook_in_lab(lab, "05_decoder_only.ipynb") as (page, _):
-        widget = page.locator(".jp-OutputArea-output:has(.lmnotes-decoded)").first
-        widget.scroll_into_view_if_needed()
+        widget = widget_output(page, ".lmnotes-decoded")
         shown = widget.locator(".lmnotes-decoded").inner_text()
         widget.locator("select").first.select_option(label="greedy")
         expect(widget.locator(".lmnotes-decoded")).not_to_have_text(shown, timeout=30_000)
@@ -218,13 +236,10 @@ def test_training_at_scale_compute_optimal_slider_changes_the_split(lab):
     from playwright.sync_api import expect
 
     with notebook_in_lab(lab, "06_training_at_scale.ipynb") as (page, _):
-        widget = page.locator(".jp-OutputArea-output:has(.widget-slider)").first
-        widget.scroll_into_view_if_needed()
+        widget = widget_output(page, ".widget-slider")
         shown = widget.inner_text()
         assert "N_opt" in shown
-        widget.locator(".noUi-handle, .ui-slider-handle").first.click()
-        for _ in range(5):
-            page.keyboard.press("ArrowRight")
+        nudge_slider(page, widget, 5)
         expect(widget).not_to_have_text(shown, timeout=10_000)
 
 
@@ -233,9 +248,7 @@ def test_long_sequences_extrapolation_explorer_follows_its_scheme_picker(lab):
     from playwright.sync_api import expect
 
     with notebook_in_lab(lab, "07_long_sequences.ipynb") as (page, _):
-        widget = page.locator(".jp-OutputArea-output:has(.widget-dropdown)").first
-        widget.scroll_into_view_if_needed()
-        expect(widget).to_contain_text("learned", timeout=30_000)
+        widget = widget_output(page, ".widget-dropdown", "learned")
         widget.locator("select").first.select_option(label="alibi")
         expect(widget).to_contain_text("16x the training length", timeout=10_000)
 
@@ -245,9 +258,7 @@ def test_in_context_learning_prompt_builder_follows_its_controls(lab):
     from playwright.sync_api import expect
 
     with notebook_in_lab(lab, "08_in_context_learning.ipynb", timeout_ms=240_000) as (page, run):
-        widget = page.locator(".jp-OutputArea-output:has(.widget-slider)").first
-        widget.scroll_into_view_if_needed()
-        expect(widget).to_contain_text("lion -> animal . pear -> fruit . cow ->", timeout=30_000)
+        widget = widget_output(page, ".widget-slider", "lion -> animal . pear -> fruit . cow ->")
         widget.locator("select").nth(1).select_option(label="yes / no")
         expect(widget).to_contain_text("lion -> yes . pear -> no . cow ->", timeout=10_000)
     assert run.page_errors == []
@@ -258,9 +269,7 @@ def test_rlhf_kl_tradeoff_explorer_follows_its_beta(lab):
     from playwright.sync_api import expect
 
     with notebook_in_lab(lab, "12_rlhf.ipynb", timeout_ms=240_000) as (page, run):
-        widget = page.locator(".jp-OutputArea-output:has(.widget-dropdown)").first
-        widget.scroll_into_view_if_needed()
-        expect(widget).to_contain_text("beta = 3 after", timeout=30_000)
+        widget = widget_output(page, ".widget-dropdown", "beta = 3 after")
         widget.locator("select").first.select_option(label="beta = 0")
         expect(widget).to_contain_text("beta = 0 after", timeout=10_000)
     assert run.page_errors == []
@@ -271,12 +280,8 @@ def test_instruction_alignment_cascade_slider_changes_the_accuracy(lab):
     from playwright.sync_api import expect
 
     with notebook_in_lab(lab, "11_instruction_alignment.ipynb", timeout_ms=240_000) as (page, _):
-        widget = page.locator(".jp-OutputArea-output:has(.lmnotes-cascade)").first
-        widget.scroll_into_view_if_needed()
-        expect(widget).to_contain_text("0% sent to the strong model", timeout=30_000)
-        widget.locator(".noUi-handle, .ui-slider-handle").first.click()
-        for _ in range(3):
-            page.keyboard.press("ArrowRight")
+        widget = widget_output(page, ".lmnotes-cascade", "0% sent to the strong model")
+        nudge_slider(page, widget, 3)
         expect(widget).to_contain_text("30% sent to the strong model", timeout=10_000)
 
 
@@ -285,12 +290,8 @@ def test_advanced_prompting_voting_explorer_follows_its_votes_slider(lab):
     from playwright.sync_api import expect
 
     with notebook_in_lab(lab, "09_advanced_prompting.ipynb", timeout_ms=240_000) as (page, run):
-        widget = page.locator(".jp-OutputArea-output:has(.widget-slider)").first
-        widget.scroll_into_view_if_needed()
-        expect(widget).to_contain_text("majority vote: 182 (wrong)", timeout=30_000)
-        widget.locator(".noUi-handle, .ui-slider-handle").first.click()  # the first slider: votes k
-        for _ in range(8):  # k = 1 -> 9
-            page.keyboard.press("ArrowRight")
+        widget = widget_output(page, ".widget-slider", "majority vote: 182 (wrong)")
+        nudge_slider(page, widget, 8)  # k = 1 -> 9
         expect(widget).to_contain_text("majority vote: 181 (right)", timeout=10_000)
 
 
@@ -299,9 +300,7 @@ def test_learning_to_prompt_trainable_share_explorer_follows_its_method(lab):
     from playwright.sync_api import expect
 
     with notebook_in_lab(lab, "10_learning_to_prompt.ipynb", timeout_ms=240_000) as (page, run):
-        widget = page.locator(".jp-OutputArea-output:has(.widget-slider)").first
-        widget.scroll_into_view_if_needed()
-        expect(widget).to_contain_text("lora", timeout=30_000)
+        widget = widget_output(page, ".widget-slider", "lora")
         widget.locator("select").first.select_option(label="full")
         expect(widget).to_contain_text("= 100%", timeout=10_000)
 
@@ -311,9 +310,7 @@ def test_beyond_rlhf_best_of_n_explorer_follows_n(lab):
     from playwright.sync_api import expect
 
     with notebook_in_lab(lab, "13_beyond_rlhf.ipynb", timeout_ms=240_000) as (page, run):
-        widget = page.locator(".jp-OutputArea-output:has(.lmnotes-best-of-n)").first
-        widget.scroll_into_view_if_needed()
-        expect(widget).to_contain_text("best of 1", timeout=30_000)
+        widget = widget_output(page, ".lmnotes-best-of-n", "best of 1")
         widget.locator("select").first.select_option(label="16")
         expect(widget).to_contain_text("best of 16", timeout=10_000)
         expect(widget).to_contain_text("= 1.835", timeout=10_000)

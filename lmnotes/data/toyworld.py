@@ -139,7 +139,7 @@ class World:
     seed: int
     people: tuple[Person, ...]
 
-    @property
+    @functools.cached_property  # computed once per world (the reasoning data asks thousands of times)
     def facts(self) -> tuple[Fact, ...]:
         return tuple(Fact(p.name, r, getattr(p, r), _STATEMENT[r].format(p=p.name, v=getattr(p, r)))
                      for p in self.people for r in RELATIONS)
