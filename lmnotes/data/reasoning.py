@@ -55,20 +55,14 @@ class Example:
 
 def digits(number: int, reverse: bool = False) -> str:
     """42 -> "4 2" (``reverse``: "2 4")."""
-    return _digits(checks.integer("number", number, 0), reverse)
-
-
-def _digits(number: int, reverse: bool) -> str:  # for numbers already checked
+    if type(number) is not int or number < 0:  # (plain non-negative ints, the common case, need no check)
+        number = checks.integer("number", number, 0)
     text = str(number)
     return " ".join(reversed(text) if reverse else text)
 
 
 def expression(operands, op: str = "+", reverse: bool = False) -> str:
-    return _expression(tuple(checks.integer("operands", v, 0) for v in operands), op, reverse)
-
-
-def _expression(operands: tuple[int, ...], op: str, reverse: bool) -> str:
-    return f" {op} ".join(_digits(v, reverse) for v in operands)
+    return f" {op} ".join(digits(v, reverse) for v in operands)
 
 
 def render(operands, fmt: str) -> Example:
@@ -82,17 +76,17 @@ def render(operands, fmt: str) -> Example:
         answer = 1
         for v in operands:
             answer *= v
-        call = _expression(operands, "*", False)
+        call = expression(operands, "*")
         return Example(fmt, f"{TAGS[fmt]} what is {call} ?",
-                       f"{CALL_OPEN} {call} {CALL_CLOSE} {_digits(answer, False)} . the answer is {_digits(answer, False)} .",
+                       f"{CALL_OPEN} {call} {CALL_CLOSE} {digits(answer)} . the answer is {digits(answer)} .",
                        answer, operands)
     total, steps = operands[0], []
     for v in operands[1:]:
-        steps.append(f"{_digits(total, False)} + {_digits(v, False)} = {_digits(total + v, False)} .")
+        steps.append(f"{digits(total)} + {digits(v)} = {digits(total + v)} .")
         total += v
-    final = f"the answer is {_digits(total, reverse)} ."
+    final = f"the answer is {digits(total, reverse)} ."
     response = " ".join([*steps, final]) if fmt == "steps" else final
-    return Example(fmt, f"{TAGS[fmt]} what is {_expression(operands, '+', reverse)} ?", response, total, operands)
+    return Example(fmt, f"{TAGS[fmt]} what is {expression(operands, '+', reverse)} ?", response, total, operands)
 
 
 def held_out(operands) -> bool:
