@@ -81,27 +81,44 @@ class _Index:
     K = 3
 
     def __init__(self, documents: Iterable[str]):
-        # distinct documents, one after another, each closed by a separator (NUL is no word's text)
-        words = " \0 ".join(dict.fromkeys(documents)).split() + ["\0"]
-        self.vocab = {w: i for i, w in enumerate(sorted(set(words) - {"\0"}))}
-        self.base = len(self.vocab) + 1
-        lookup = dict(self.vocab, **{"\0": len(self.vocab)})  # the separator: an id no word has
-        tokens = np.fromiter(map(lookup.__getitem__, words), dtype=np.int64, count=len(words))
-        self.tokens = tokens.astype(np.int32)
+        # distinct documents, one after another, each closed by a separator (NUL is no word's text);
+        # encoded a chunk at a time, so that only one chunk's word strings live at once
+        documents = list(dict.fromkeys(documents))
+        lookup: dict[str, int] = {"\0": -1}
+        chunks = []
+        for start in range(0, len(documents), 20_000):
+            words = " \0 ".join(documents[start:start + 20_000]).split()
+            words.append("\0")
+            for w in set(words).difference(lookup):
+                lookup[w] = len(lookup) - 1
+            chunks.append(np.fromiter(map(lookup.__getitem__, words), dtype=np.int32, count=len(words)))
+        del lookup["\0"]
+        self.vocab = lookup
+        self.base = len(lookup) + 1
+        tokens = np.concatenate(chunks) if chunks else np.zeros(0, dtype=np.int32)
+        tokens[tokens < 0] = len(lookup)  # the separator: an id no word has
+        self.tokens = tokens
+        # keys of K words fit in int32 for a vocabulary of up to 1,290 words (int64 beyond)
+        self.dtype = np.int32 if self.base ** self.K < 2**31 else np.int64
         self.bigrams = np.unique(self._keys(tokens, 2, drop_separators=True))
-        valid = np.flatnonzero(self._no_separator(tokens, self.K))
-        keys = self._keys(tokens, self.K, drop_separators=False)[valid]
-        order = np.argsort(keys)
-        self.starts = valid[order].astype(np.int32)
-        self.sorted_keys = keys[order]
+        # sort every window's key, those that hold a separator last (a key above any real one), and
+        # keep the real ones: fewer large temporaries than selecting them first
+        keys = self._keys(tokens, self.K, drop_separators=False)
+        crossing = ~self._no_separator(tokens, self.K)
+        keys[crossing] = np.iinfo(self.dtype).max
+        n_real = len(keys) - int(crossing.sum())
+        del crossing
+        self.starts = np.argsort(keys)[:n_real].astype(np.int32)
+        self.sorted_keys = keys[self.starts]
 
     def _keys(self, tokens: np.ndarray, k: int, *, drop_separators: bool) -> np.ndarray:
         n = len(tokens) - k + 1
         if n <= 0:
             return np.zeros(0, dtype=np.int64)
-        keys = np.zeros(n, dtype=np.int64)
+        keys = np.zeros(n, dtype=self.dtype)
         for j in range(k):
-            keys = keys * self.base + np.asarray(tokens[j:j + n], dtype=np.int64)
+            keys *= self.base
+            keys += tokens[j:j + n]
         return keys[self._no_separator(tokens, k)] if drop_separators else keys
 
     def _no_separator(self, tokens: np.ndarray, k: int) -> np.ndarray:
@@ -116,7 +133,7 @@ class _Index:
         words = text.split()
         if any(w not in self.vocab for w in words):
             return False
-        q = np.array([self.vocab[w] for w in words], dtype=np.int64)
+        q = np.array([self.vocab[w] for w in words], dtype=self.dtype)
         if len(q) <= 1:
             return True  # every word of the vocabulary occurs in some document
         if len(q) < self.K:
@@ -143,7 +160,9 @@ class _Index:
 
 @functools.lru_cache(maxsize=2)
 def _index(name: str) -> _Index:
-    return _Index(training_documents(name))
+    # from freshly rebuilt documents, not training_documents' cached ones, so that they are freed
+    # once the index holds them (a third of their memory)
+    return _Index(training_documents.__wrapped__(name))
 
 
 def seen_in_training(name: str, texts: Sequence[str]) -> list[bool]:
