@@ -602,33 +602,21 @@ def sft_exact_match(response_only: bool, *, seed: int = 0, steps: int = 200, n_t
     """Train a tiny word-level GPT from scratch on toy-world instructions with the loss on the
     response only (``response_only=True``, SFT as usual) or on the whole sequence, then return
     ``{"exact_match", "n_eval", "final_loss"}``: the share of held-out instructions (see
-    ``sft_split``) whose greedy response equals the right one."""
+    ``sft_split``) whose greedy response equals the right one. The training and the scoring are
+    chapter 4's (``alignment.sft.sft`` and ``instruction_scores``)."""
     from lmnotes import checks, recipes
-    from lmnotes.data import SupervisedDataset, pad_collate
-    from lmnotes.generation import generate
+    from lmnotes.alignment.sft import instruction_scores, sft
     from lmnotes.models import GPT, GPTConfig
     from lmnotes.repro import seed_everything
-    from lmnotes.training import train
 
     response_only = checks.boolean("response_only", response_only)
     steps, batch_size = checks.size("steps", steps), checks.size("batch_size", batch_size)
     train_set, held = sft_split(n_train, n_eval, seed, tasks)
     tok = recipes.toyworld_tokenizer()
-    data = SupervisedDataset(train_set, lambda text: tok.encode(text.strip()))  # words, no spaces at the ends
     seed_everything(seed)
     model = GPT(GPTConfig(vocab_size=tok.vocab_size, block_size=48, n_layer=2, n_head=4, n_embd=64,
                           pos="rope", norm="rmsnorm", ffn="swiglu", bias=False, tie_weights=False))
-    order = torch.Generator().manual_seed(seed)
-
-    def batches(step):
-        pick = torch.randint(len(data), (batch_size,), generator=order).tolist()
-        return pad_collate([data[i] for i in pick], 0, response_only=response_only)  # <pad> is id 0
-
-    history = train(model, batches, steps=steps, lr=lr, warmup=min(10, steps - 1), seed=seed, progress=False)
-    stop = tok.encode(".")[-1]
-    right = 0
-    for record in held:
-        prompt = torch.tensor([tok.encode(record.prompt)])
-        out = generate(model, prompt, 12, stop=stop)[0, prompt.shape[1]:].tolist()
-        right += tok.decode(out).split() == record.response.split()
-    return {"exact_match": right / len(held), "n_eval": len(held), "final_loss": history.train_loss[-1]}
+    history = sft(model, train_set, tok, steps=steps, lr=lr, batch_size=batch_size, response_only=response_only,
+                  warmup=min(10, steps - 1), seed=seed, weight_decay=0.1, progress=False)
+    scores = instruction_scores(model, held, tok, max_new_tokens=12)
+    return {"exact_match": scores["accuracy"], "n_eval": scores["n"], "final_loss": history.train_loss[-1]}
