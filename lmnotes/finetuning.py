@@ -632,3 +632,17 @@ def sft_exact_match(response_only: bool, *, seed: int = 0, steps: int = 200, n_t
         out = generate(model, prompt, 12, stop=stop)[0, prompt.shape[1]:].tolist()
         right += tok.decode(out).split() == record.response.split()
     return {"exact_match": right / len(held), "n_eval": len(held), "final_loss": history.train_loss[-1]}
+
+
+def bag_of_words_accuracy(train_examples: Sequence, test_examples: Sequence, labels: Sequence,
+                          vocabulary: Sequence[str]) -> float:
+    """Test accuracy of a logistic regression on word counts (``bag_of_words``, ``linear_classifier``)
+    trained on ``(text, label)`` examples: the simple baseline of a classification task."""
+    for name, examples in (("train_examples", train_examples), ("test_examples", test_examples)):
+        if isinstance(examples, (str, bytes)) or not isinstance(examples, Sequence) or not examples:
+            raise ValueError(f"{name} must be a non-empty list of (text, label) pairs, got {examples!r:.80}")
+    labels = list(labels)
+    features = [bag_of_words([x for x, _ in rows], vocabulary) for rows in (train_examples, test_examples)]
+    targets = [torch.tensor([_label_index(y, labels, len(labels), i) for i, (_, y) in enumerate(rows)])
+               for rows in (train_examples, test_examples)]
+    return (linear_classifier(features[0], targets[0], features[1]) == targets[1]).float().mean().item()
