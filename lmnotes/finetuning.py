@@ -620,3 +620,17 @@ def sft_exact_match(response_only: bool, *, seed: int = 0, steps: int = 200, n_t
                   warmup=min(10, steps - 1), seed=seed, weight_decay=0.1, progress=False)
     scores = instruction_scores(model, held, tok, max_new_tokens=12)
     return {"exact_match": scores["accuracy"], "n_eval": scores["n"], "final_loss": history.train_loss[-1]}
+
+
+def bag_of_words_accuracy(train_examples: Sequence, test_examples: Sequence, labels: Sequence,
+                          vocabulary: Sequence[str]) -> float:
+    """Test accuracy of a logistic regression on word counts (``bag_of_words``, ``linear_classifier``)
+    trained on ``(text, label)`` examples: the simple baseline of a classification task."""
+    for name, examples in (("train_examples", train_examples), ("test_examples", test_examples)):
+        if isinstance(examples, (str, bytes)) or not isinstance(examples, Sequence) or not examples:
+            raise ValueError(f"{name} must be a non-empty list of (text, label) pairs, got {examples!r:.80}")
+    labels = list(labels)
+    features = [bag_of_words([x for x, _ in rows], vocabulary) for rows in (train_examples, test_examples)]
+    targets = [torch.tensor([_label_index(y, labels, len(labels), i) for i, (_, y) in enumerate(rows)])
+               for rows in (train_examples, test_examples)]
+    return (linear_classifier(features[0], targets[0], features[1]) == targets[1]).float().mean().item()

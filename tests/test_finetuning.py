@@ -218,3 +218,15 @@ def test_linear_classifier_separates_separable_features():
     assert (predicted == y[100:]).float().mean() > 0.9
     with pytest.raises(ValueError, match="same D"):
         ft.linear_classifier(x[:10], y[:10], x[:10, :3])
+
+
+def test_bag_of_words_accuracy_separates_word_labelled_texts_and_refuses_empty_sets():
+    train = [("good day", "pos"), ("bad day", "neg"), ("good good", "pos"), ("bad night", "neg")]
+    test = [("good night", "pos"), ("bad bad", "neg")]
+    vocabulary = ["bad", "day", "good", "night"]
+    assert ft.bag_of_words_accuracy(train, test, ["neg", "pos"], vocabulary) == 1.0
+    # a test text in words the classifier never saw is only as good as its bias
+    assert ft.bag_of_words_accuracy(train, [("day night", "pos"), ("day night", "neg")], ["neg", "pos"],
+                                            vocabulary) == 0.5
+    with pytest.raises(ValueError, match="test_examples"):
+        ft.bag_of_words_accuracy(train, [], ["neg", "pos"], vocabulary)

@@ -166,3 +166,25 @@ def test_smoke_sft_studies_recipe_stores_sha256_checked_runs(tmp_path):
     assert [len(runs) for runs in results["efficiency"]["pretrained"].values()] == [2]
     w2s = results["weak_to_strong"][0]
     assert 0 <= w2s["weak"] <= 1 and len(w2s["cascade"]["accuracy"]) == len(w2s["cascade"]["shares"])
+
+
+def test_smoke_multilingual_recipe_stores_both_pretrainings_and_baselines_on_unseen_test_reviews(tmp_path):
+    from lmnotes import scaling
+    from lmnotes.data import multilingual, overlap
+
+    record = recipes.run("multilingual-bert", tmp_path, smoke=True)
+    assert not (tmp_path / "model.safetensors").exists()  # results, not weights
+    stored = scaling.family_results("multilingual-bert", tmp_path)
+    assert [r["pretraining"] for r in stored["runs"]] == ["A and B", "A only"]
+    assert "tuned_on_b_test_b" in stored["runs"][0] and "tuned_on_b_test_b" not in stored["runs"][1]
+    assert all(0 <= r[k] <= 1 for r in stored["runs"] for k in ("test_a", "test_b", "word_retrieval"))
+    assert 0 < stored["baselines"]["majority_b"] < 1
+    assert record["figures"]["test_b_A only"] == [round(stored["runs"][1]["test_b"], 4)]
+    # the stored test set is the one transfer_data rebuilds, and none of it is in the pre-training text
+    hp = stored["meta"]["hparams"]
+    language = multilingual.second_language(hp["language_seed"], order=hp["order"])
+    data = multilingual.transfer_data(language, hp["n_tokens"], seed=hp["data_seed"], n_train=hp["n_train"],
+                                      n_test=hp["n_test"])
+    assert len(data["test_b"]) == stored["n_test"]
+    assert not any(overlap.seen_in(data["documents_b"], [x for x, _ in data["test_b"]]))
+    assert not any(overlap.seen_in(data["documents_a"] + data["sources_b"], [x for x, _ in data["test_a"]]))

@@ -1,0 +1,64 @@
+"""The toy world's second language (book §1.3.4): a bijection with stated shared tokens."""
+
+import pytest
+
+from lmnotes.data import multilingual, overlap, toyworld
+
+
+def test_every_word_gets_its_own_word_and_only_the_shared_ones_stay():
+    language = multilingual.second_language(0)
+    vocabulary = toyworld.vocabulary()
+    assert sorted(language.words) == vocabulary
+    assert len(set(language.words.values())) == len(vocabulary)  # a bijection
+    for a, b in language.words.items():
+        if a in multilingual.SHARED:
+            assert b == a
+        else:
+            assert b != a and b not in vocabulary  # a B word never spells an A token
+    assert set(language.shared) == set(multilingual.SHARED)
+    assert {"anna", "7", "."} <= set(language.shared)
+    assert len(set(multilingual.bilingual_vocabulary(language))) == 2 * len(vocabulary) - len(language.shared)
+
+
+def test_translation_round_trips_and_reversal_keeps_the_sentence_end():
+    text = "anna lives in paris . what is 4 + 5 ?"
+    same, reversed_ = (multilingual.second_language(3, order=o) for o in multilingual.ORDERS)
+    assert same.back(same.translate(text)) == text
+    assert reversed_.back(reversed_.translate(text)) == text
+    words = same.translate(text).split()
+    assert words[0] == "anna" and words[4] == "." and words[5] != "what"
+    assert reversed_.translate(text).split()[:5] == [same.words[w] for w in ("paris", "in", "lives", "anna", ".")]
+    assert multilingual.second_language(3).words == same.words  # deterministic
+    assert multilingual.second_language(4).words != same.words
+
+
+def test_no_shared_tokens_gives_disjoint_languages():
+    language = multilingual.second_language(0, shared=())
+    assert not set(language.words.values()) & set(toyworld.vocabulary())
+
+
+def test_bad_input_is_refused_with_the_argument_named():
+    with pytest.raises(ValueError, match="order"):
+        multilingual.second_language(0, order="backwards")
+    with pytest.raises(ValueError, match="shared"):
+        multilingual.second_language(0, shared=["zzz"])
+    with pytest.raises((TypeError, ValueError), match="seed"):
+        multilingual.second_language(True)
+    language = multilingual.second_language(0)
+    with pytest.raises(ValueError, match="language A"):
+        language.translate("anna lives in atlantis .")
+    with pytest.raises(ValueError, match="language B"):
+        language.back("anna lives in paris .")
+    with pytest.raises((TypeError, ValueError), match="language"):
+        multilingual.transfer_data("B")
+
+
+def test_transfer_data_has_no_parallel_documents_and_unseen_test_reviews():
+    language = multilingual.second_language(0)
+    data = multilingual.transfer_data(language, n_tokens=5000, n_test=200)
+    assert not set(data["sources_b"]) & set(data["documents_a"])
+    assert [language.back(d) for d in data["documents_b"]] == data["sources_b"]
+    assert [language.translate(x) for x, _ in data["test_a"]] == [x for x, _ in data["test_b"]]
+    assert not {x for x, _ in data["test_a"]} & {x for x, _ in data["train_a"]}
+    assert not any(overlap.seen_in(data["documents_b"], [x for x, _ in data["test_b"]]))
+    assert len(data["test_a"]) + sum(data["dropped"][k] for k in ("test_in_finetuning", "test_in_pretraining")) == 200
