@@ -338,7 +338,7 @@ def test_passkey_scores_equal_greedy_decoding_and_the_masked_loss():
 def test_passkey_run_rejects_bad_input():
     from lmnotes.longcontext import passkey_run
     with pytest.raises(ValueError, match="pos"):
-        passkey_run(pos="none", steps=1)
+        passkey_run(pos="bogus", steps=1)
     with pytest.raises(ValueError, match="factors"):
         passkey_run(factors=[], steps=1)
     with pytest.raises(ValueError, match="length"):
