@@ -15,6 +15,10 @@
 * ``hidden_states`` / ``knn_distribution`` / ``knn_lm_losses``: a kNN-LM (Khandelwal et al. 2020,
   Eq. 2.67-2.68): a datastore of (context vector, next token), a distribution from the nearest
   neighbours, interpolated with the model's by lambda.
+* ``passkey_test_set`` / ``passkey_training_set`` / ``passkey_batch`` / ``passkey_scores`` /
+  ``passkey_run``: passkey retrieval against the perplexity of the filler (section 2.3.6): a small
+  model trained on passkey documents, scored by depth of the key and length of the document on keys
+  no training document holds (the ``passkey-retrieval`` recipe stores the grid, notebook 07 reads it).
 """
 
 from __future__ import annotations
@@ -277,3 +281,147 @@ def knn_lm_losses(log_probs: torch.Tensor, knn_probs: torch.Tensor, targets: tor
     p_lm = log_probs.gather(1, targets[:, None])[:, 0].exp()
     p_knn = knn_probs.gather(1, targets[:, None])[:, 0]
     return [-(lam * p_knn + (1 - lam) * p_lm).clamp_min(1e-30).log().mean().item() for lam in lambdas]
+
+
+# --------------------------------------------------------------------------------------------
+# Passkey retrieval against perplexity (section 2.3.6)
+
+PASSKEY_ANSWER_WEIGHT = 10.0  # the loss weight of the answer tokens when training on passkey documents
+
+
+def passkey_test_set(n: int, lengths, depths, seed: int, n_digits: int = 5) -> dict:
+    """Per (depth, length) cell, ``n`` passkey documents (``lmnotes.data.passkey``) with distinct keys."""
+    from lmnotes.data import passkey
+
+    n, seed = checks.size("n", n, high=10_000), checks.integer("seed", seed)
+    lengths = [checks.size("lengths", x) for x in _nonempty("lengths", lengths)]
+    depths = [checks.probability("depths", d) for d in _nonempty("depths", depths)]
+    return {(depth, length): passkey(n, seed * 10_000 + 100 * i + j, length, depth, n_digits)
+            for i, depth in enumerate(depths) for j, length in enumerate(lengths)}
+
+
+def passkey_training_set(n_batches: int, batch_size: int, lengths, seed: int, n_digits: int = 5,
+                         exclude=()) -> list[list]:
+    """``n_batches`` batches of ``batch_size`` passkey documents for training: each batch of one
+    length drawn from ``lengths`` (so that no position marks where the question comes), each key at
+    a depth drawn uniformly from [0, 1], and no key in ``exclude`` (the test keys)."""
+    import random
+
+    from lmnotes.data import passkey
+
+    n_batches, batch_size = checks.size("n_batches", n_batches), checks.size("batch_size", batch_size)
+    lengths = [checks.size("lengths", x) for x in _nonempty("lengths", lengths)]
+    rng = random.Random(checks.integer("seed", seed))
+    exclude = set(exclude)
+    if len(exclude) > 0.5 * 10 ** n_digits:
+        raise ValueError(f"exclude holds {len(exclude)} of the {10 ** n_digits} keys of {n_digits} digits; "
+                         "leave at least half of them for training")
+    batches = []
+    for _ in range(n_batches):
+        length, batch = rng.choice(lengths), []
+        while len(batch) < batch_size:
+            record = passkey(1, rng.randrange(2**31), length, rng.random(), n_digits)[0]
+            if record.key not in exclude:
+                batch.append(record)
+        batches.append(batch)
+    return batches
+
+
+def _nonempty(name: str, values) -> list:
+    if isinstance(values, (str, bytes)) or not hasattr(values, "__iter__"):
+        raise TypeError(f"{name} must be a list, got {type(values).__name__}")
+    values = list(values)
+    if not values:
+        raise ValueError(f"{name} must hold at least one value")
+    return values
+
+
+def passkey_batch(tok, records: list) -> dict:
+    """Documents plus their answers as one training batch (all of one length): ``input_ids``,
+    ``labels`` (next tokens) and ``loss_mask`` (1 everywhere, ``PASSKEY_ANSWER_WEIGHT`` on the key
+    digits and the full stop after the question)."""
+    checks.tokenizer("tok", tok)
+    if not isinstance(records, list) or not records:
+        raise TypeError("records must be a non-empty list of lmnotes.data.passkey records")
+    rows = [tok.encode(f"{r.prompt} {r.response}") for r in records]
+    if len({len(row) for row in rows}) != 1:
+        raise ValueError(f"records must all have one length, got lengths {sorted({len(row) for row in rows})}")
+    ids = torch.tensor(rows)
+    n_answer = len(records[0].response.split())
+    mask = torch.ones(ids.shape[0], ids.shape[1] - 1)
+    mask[:, -n_answer:] = PASSKEY_ANSWER_WEIGHT
+    return dict(input_ids=ids[:, :-1], labels=ids[:, 1:], loss_mask=mask)
+
+
+def passkey_scores(model, tok, records: list, batch_size: int = 64) -> dict:
+    """Retrieval ``accuracy`` (share of ``records`` whose every key digit is the model's top choice
+    given the document and the digits before it: the same as greedy decoding giving the key) and
+    ``filler_loss``, the mean next-token loss (nats) on the filler words alone."""
+    from lmnotes.data import toyworld
+    from lmnotes.training import evaluating
+
+    checks.instance("model", model, GPT)
+    batch_size = checks.size("batch_size", batch_size)
+    batch = passkey_batch(tok, records)
+    n_digits = len(records[0].key)
+    hits, losses = [], []
+    fixed = len("the pass key is . remember it .".split()) + n_digits
+    with torch.no_grad(), evaluating(model):
+        for start in range(0, len(records), batch_size):
+            rows = slice(start, start + batch_size)
+            x, y = batch["input_ids"][rows], batch["labels"][rows]
+            logits = model(x)
+            guess = logits[:, -n_digits - 1:-1].argmax(-1)  # positions whose next token is a key digit
+            hits.append((guess == y[:, -n_digits - 1:-1]).all(-1))
+            ce = F.cross_entropy(logits.transpose(1, 2), y, reduction="none")
+            filler = torch.ones_like(y, dtype=torch.bool)
+            for k, r in enumerate(records[rows]):
+                question = len(r.prompt.split()) - len(toyworld._PASSKEY_QUESTION.split())
+                filler[k, max(r.position - 1, 0): r.position - 1 + fixed] = False  # the key sentence's tokens
+                filler[k, question - 1:] = False  # the question and the answer
+            losses.append(ce[filler])
+    return dict(accuracy=torch.cat(hits).float().mean().item(), filler_loss=torch.cat(losses).mean().item())
+
+
+def passkey_run(length: int = 64, steps: int = 3000, factors=(1, 2, 4), depths=(0.0, 0.25, 0.5, 0.75, 1.0),
+                n_test: int = 50, pos: str = "rope", seed: int = 0, n_digits: int = 5, batch_size: int = 32,
+                lr: float = 3e-3) -> dict:
+    """Train a ``position_config`` model (``pos``) on passkey documents of ``length // 2`` to
+    ``length`` tokens (a fresh batch of ``batch_size`` per step, the answer weighted
+    ``PASSKEY_ANSWER_WEIGHT``), then measure ``passkey_scores`` in every (depth, ``length`` x
+    factor) cell, on test keys that no training document holds.
+
+    Returns the grid (accuracy per cell), the filler loss per evaluation length (all depths pooled),
+    and the overlap check: how many test keys and documents occur in the training documents (0)."""
+    from lmnotes.data import toyworld
+    from lmnotes.models import GPT
+    from lmnotes.repro import seed_everything
+    from lmnotes.tokenization import WordTokenizer
+    from lmnotes.training import train
+
+    length, steps = checks.size("length", length), checks.size("steps", steps)
+    factors = [checks.size("factors", f, high=64) for f in _nonempty("factors", factors)]
+    pos, seed = checks.choice("pos", pos, POSITIONS), checks.integer("seed", seed, low=0)
+    batch_size, n_test = checks.size("batch_size", batch_size), checks.size("n_test", n_test)
+    tok = WordTokenizer(toyworld.vocabulary())
+    lengths = [length * f for f in factors]
+    cells = passkey_test_set(n_test, lengths, depths, seed + 1, n_digits)
+    tests = [r for records in cells.values() for r in records]
+    batches = passkey_training_set(steps, batch_size, range(length // 2, length + 1), seed, n_digits,
+                                   exclude={r.key for r in tests})
+    train_texts, train_keys = {r.prompt for b in batches for r in b}, {r.key for b in batches for r in b}
+    seed_everything(seed)
+    model = GPT(position_config(pos, length + n_digits + 1, tok.vocab_size))
+    history = train(model, lambda step: passkey_batch(tok, batches[step]), steps=steps, lr=lr,
+                    warmup=min(50, steps // 10), seed=seed, progress=False)
+    scores = {cell: passkey_scores(model, tok, records) for cell, records in cells.items()}
+    filler = {}
+    for m in lengths:
+        pooled = [r for (d, l), records in cells.items() if l == m for r in records]
+        filler[m] = passkey_scores(model, tok, pooled)["filler_loss"]
+    return dict(length=length, steps=steps, pos=pos, seed=seed, n_digits=n_digits, batch_size=batch_size, lr=lr,
+                n_train=steps * batch_size, n_test=n_test, final_train_loss=round(history.train_loss[-1], 5),
+                test_keys_in_training=sum(r.key in train_keys for r in tests),
+                test_documents_in_training=sum(r.prompt in train_texts for r in tests),
+                grid=[dict(depth=d, length=m, accuracy=round(s["accuracy"], 5)) for (d, m), s in scores.items()],
+                filler_loss={str(m): round(v, 5) for m, v in filler.items()})

@@ -22,6 +22,7 @@ a smoke run never replaces a bundled model.
 | ``kv-sharing`` | 15 small RoPE GPTs: 4/2/1 KV heads x 5 seeds | Shakespeare characters | MHA vs GQA vs MQA with spread (results only) |
 | ``toyworld-bert-seeds`` | ``toyworld-bert``, its students and fine-tunings | toy world | notebook 04's multi-seed runs (results only) |
 | ``multilingual-bert`` | 6 small BERT-form encoders: A and B or A only x 3 seeds | toy-world languages A and B | cross-lingual transfer, notebook 04 (results only) |
+| ``passkey-retrieval`` | a small GPT trained on passkey documents of 64 tokens | ``lmnotes.data.passkey`` | notebook 07's depth x length grid (results only) |
 
 Every recipe is deterministic given its seed (up to CPU floating-point effects of thread counts).
 """
@@ -974,6 +975,30 @@ def multilingual_bert(smoke: bool = False) -> Result:
 
 
 # --------------------------------------------------------------------------------------------
+# Notebook 07's passkey grid (section 2.3.6; stored, so that the notebook re-runs a short run live)
+
+#: the stored run, and the short run notebook 07 repeats live (``lmnotes.longcontext.passkey_run``)
+PASSKEY_RUN = dict(pos="alibi", length=64, steps=3000, factors=[1, 2, 4, 8, 16], depths=[0.0, 0.25, 0.5, 0.75, 1.0],
+                   n_test=40, seed=0, n_digits=4)
+PASSKEY_LIVE = dict(PASSKEY_RUN, steps=30, factors=[1, 2], depths=[0.5], n_test=20)
+
+
+@recipe("passkey-retrieval", "passkey retrieval vs filler perplexity: a small GPT trained on passkey documents "
+        "of 64 tokens, scored at 5 depths x 64-1,024 tokens on keys it never saw; stores the grid, not weights")
+def passkey_retrieval(smoke: bool = False) -> Result:
+    from lmnotes.longcontext import passkey_run
+
+    hp, live = dict(PASSKEY_RUN), dict(PASSKEY_LIVE)
+    if smoke:
+        hp.update(steps=4, n_test=2)
+        live.update(steps=2, n_test=2)
+    runs = dict(run=passkey_run(**hp), live=passkey_run(**live))
+    figures = dict(accuracy=[[c["depth"], c["length"], c["accuracy"]] for c in runs["run"]["grid"]],
+                   filler_loss=runs["run"]["filler_loss"])
+    return Result(None, None, History(), figures, dict(hp, live=live, results=runs))
+
+
+# --------------------------------------------------------------------------------------------
 # Running a recipe
 
 
@@ -1041,7 +1066,7 @@ def result_only(name: str) -> bool:
 
 #: recipes whose product is measured results, not weights
 RESULT_RECIPES = ("scaling-char", "learning-to-prompt", "kv-sharing", "rlhf-toyworld", "toyworld-bert-seeds", "sft-studies",
-                  "multilingual-bert")
+                  "multilingual-bert", "passkey-retrieval")
 
 
 def main(argv=None) -> int:

@@ -235,3 +235,111 @@ def test_sharing_run_rejects_bad_input():
         sharing_run(ids, ids, 11, 4, eval_chars=10)
     with pytest.raises(TypeError, match="train_ids"):
         sharing_run(ids.float(), ids, 11, 4)
+
+
+# --------------------------------------------------------------------------------------------
+# Passkey retrieval (section 2.3.6)
+
+def _passkey_setup(pos="rope"):
+    from lmnotes.data import toyworld
+    from lmnotes.tokenization import WordTokenizer
+    tok = WordTokenizer(toyworld.vocabulary())
+    torch.manual_seed(0)
+    return tok, GPT(position_config(pos, 70, tok.vocab_size))
+
+
+def test_passkey_sets_keep_test_keys_out_of_training():
+    from lmnotes.longcontext import passkey_test_set, passkey_training_set
+    cells = passkey_test_set(10, [48, 96], [0.0, 1.0], seed=4, n_digits=2)
+    assert sorted(cells) == [(0.0, 48), (0.0, 96), (1.0, 48), (1.0, 96)]
+    for (depth, length), records in cells.items():
+        assert len(records) == 10 and {len(r.prompt.split()) for r in records} == {length}
+        assert all(abs(r.depth - depth) < 0.2 for r in records)
+    test_keys = {r.key for records in cells.values() for r in records}
+    batches = passkey_training_set(20, 8, [30, 40], seed=3, n_digits=2, exclude=test_keys)
+    assert len(batches) == 20 and all(len(b) == 8 and len({len(r.prompt.split()) for r in b}) == 1 for b in batches)
+    assert {len(b[0].prompt.split()) for b in batches} == {30, 40}  # both lengths drawn
+    records = [r for b in batches for r in b]
+    assert not {r.key for r in records} & test_keys
+    assert min(r.depth for r in records) < 0.2 and max(r.depth for r in records) > 0.8
+    assert batches == passkey_training_set(20, 8, [30, 40], seed=3, n_digits=2, exclude=test_keys)  # deterministic
+
+
+def test_passkey_sets_reject_bad_input():
+    from lmnotes.longcontext import passkey_test_set, passkey_training_set
+    with pytest.raises(ValueError, match="batch_size"):
+        passkey_training_set(2, 0, [48], seed=0)
+    with pytest.raises(ValueError, match="lengths"):
+        passkey_training_set(2, 4, [], seed=0)
+    with pytest.raises(ValueError, match="exclude holds"):
+        passkey_training_set(2, 4, [48], seed=0, n_digits=1, exclude=list("012345"))
+    with pytest.raises(ValueError, match="depths"):
+        passkey_test_set(5, [48], [1.5], seed=1)
+    with pytest.raises(ValueError, match="lengths"):
+        passkey_test_set(5, [], [0.5], seed=1)
+    with pytest.raises(TypeError, match="depths"):
+        passkey_test_set(5, [48], 0.5, seed=1)
+
+
+def test_passkey_batch_weights_the_answer():
+    from lmnotes.data import passkey
+    from lmnotes.longcontext import PASSKEY_ANSWER_WEIGHT, passkey_batch
+    tok, _ = _passkey_setup()
+    records = passkey(3, seed=0, length=40, n_digits=4)
+    batch = passkey_batch(tok, records)
+    assert batch["input_ids"].shape == batch["labels"].shape == (3, 40 + 5 - 1)
+    assert tok.decode(batch["labels"][0, -5:].tolist()) == records[0].response
+    assert (batch["loss_mask"][:, -5:] == PASSKEY_ANSWER_WEIGHT).all() and (batch["loss_mask"][:, :-5] == 1).all()
+    with pytest.raises(ValueError, match="one length"):
+        passkey_batch(tok, records + passkey(1, seed=1, length=41, n_digits=4))
+    with pytest.raises(TypeError, match="records"):
+        passkey_batch(tok, [])
+
+
+def test_passkey_scores_equal_greedy_decoding_and_the_masked_loss():
+    from dataclasses import replace
+
+    from lmnotes.data import passkey
+    from lmnotes.data.toyworld import FILLER_SENTENCES
+    from lmnotes.generation import generate
+    from lmnotes.longcontext import passkey_batch, passkey_scores
+    tok, model = _passkey_setup()
+    records = passkey(6, seed=2, length=40, depth=0.3, n_digits=2)
+    greedy = [tok.decode(generate(model, torch.tensor([tok.encode(r.prompt)]), 2)[0, -2:].tolist()) for r in records]
+    # the first three records' answers become the untrained model's own greedy continuation
+    records = [replace(r, response=f"{g} .") if k < 3 else r for k, (r, g) in enumerate(zip(records, greedy))]
+    model.train()
+    scores = passkey_scores(model, tok, records, batch_size=4)
+    assert model.training  # mode restored
+    right = [r.response == f"{g} ." for r, g in zip(records, greedy)]
+    assert scores["accuracy"] == sum(right) / len(records) >= 0.5
+    # the filler loss is the per-token loss over the filler words only
+    batch = passkey_batch(tok, records)
+    with torch.no_grad():
+        ce = torch.nn.functional.cross_entropy(model.eval()(batch["input_ids"]).transpose(1, 2), batch["labels"],
+                                               reduction="none")
+    words = [f"{r.prompt} {r.response}".split() for r in records]
+    filler_words = set(" ".join(FILLER_SENTENCES).split())
+    keep = [[t + 1 < records[k].position or t + 1 >= records[k].position + 10 for t in range(len(words[k]) - 1)]
+            for k in range(len(records))]
+    for k, r in enumerate(records):
+        question = len(r.prompt.split()) - 10
+        for t in range(question - 1, len(keep[k])):
+            keep[k][t] = False
+        assert all(words[k][t + 1] in filler_words for t in range(len(keep[k])) if keep[k][t])
+    expected = ce[torch.tensor(keep)].mean().item()
+    assert scores["filler_loss"] == pytest.approx(expected, rel=1e-5)
+    with pytest.raises(TypeError, match="model"):
+        passkey_scores("model", tok, records)
+    with pytest.raises(ValueError, match="batch_size"):
+        passkey_scores(model, tok, records, batch_size=0)
+
+
+def test_passkey_run_rejects_bad_input():
+    from lmnotes.longcontext import passkey_run
+    with pytest.raises(ValueError, match="pos"):
+        passkey_run(pos="bogus", steps=1)
+    with pytest.raises(ValueError, match="factors"):
+        passkey_run(factors=[], steps=1)
+    with pytest.raises(ValueError, match="length"):
+        passkey_run(length=0, steps=1)

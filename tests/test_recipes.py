@@ -87,6 +87,23 @@ def test_smoke_kv_sharing_recipe_stores_each_seed_and_head_count(tmp_path):
     assert again == runs[3]
 
 
+def test_smoke_passkey_recipe_stores_the_grid_and_a_run_repeats_it(tmp_path):
+    from lmnotes import longcontext, scaling
+
+    record = recipes.run("passkey-retrieval", tmp_path, smoke=True)
+    stored = scaling.family_results("passkey-retrieval", tmp_path)
+    run, live = stored["run"], stored["live"]
+    assert [(c["depth"], c["length"]) for c in run["grid"]] == [
+        (d, 64 * f) for d in recipes.PASSKEY_RUN["depths"] for f in recipes.PASSKEY_RUN["factors"]]
+    assert all(0 <= c["accuracy"] <= 1 for c in run["grid"])
+    assert set(run["filler_loss"]) == {str(64 * f) for f in recipes.PASSKEY_RUN["factors"]}
+    assert run["test_keys_in_training"] == run["test_documents_in_training"] == 0
+    assert record["figures"]["filler_loss"] == run["filler_loss"]
+    # the live run re-done from its stored settings lands on the stored numbers exactly
+    assert longcontext.passkey_run(**record["hparams"]["live"]) == live
+    assert live["steps"] == 2 and [c["length"] for c in live["grid"]] == [64, 128]
+
+
 def test_unknown_recipe_lists_the_known_ones(tmp_path):
     with pytest.raises(ValueError, match="toyworld-gpt"):
         recipes.run("nope", tmp_path)
