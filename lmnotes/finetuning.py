@@ -31,6 +31,9 @@ Typical use::
     tuned = finetune(bundled.model, bundled.tokenizer, train_examples, task="classify",
                      labels=("negative", "neutral", "positive"), mode="full", steps=200, lr=1e-3)
     evaluate(tuned, test_examples)   # {"accuracy": ...}
+
+``tune`` picks ``finetune``'s settings (learning rate, steps) on a dev set, for a model and for the
+baseline it is compared with alike.
 """
 
 from __future__ import annotations
@@ -473,6 +476,40 @@ def evaluate(tuned: FineTuned, examples: Sequence) -> dict[str, float]:
         return {"token_accuracy": sum(a == b for a, b in pairs) / len(pairs), "exact_match": accuracy(predictions, targets)}
     return {"exact_match": accuracy(predictions, targets),
             "f1": sum(_span_f1(p, t) for p, t in zip(predictions, targets)) / len(targets)}
+
+
+#: the metrics of ``evaluate`` for which higher is better, per task (what ``tune`` may maximise)
+_HIGHER_IS_BETTER = {"classify": ("accuracy",), "pair": ("accuracy",), "regress": ("correlation",),
+                     "tag": ("token_accuracy", "exact_match"), "span": ("exact_match", "f1")}
+
+
+def tune(backbone: nn.Module, tokenizer: Any, examples: Sequence, dev: Sequence, *, grid: Sequence[dict],
+         metric: str = "accuracy", **options) -> tuple[dict, list[dict]]:
+    """Choose fine-tuning settings on a dev set: ``finetune(backbone, tokenizer, examples, **setting,
+    **options)`` for every ``setting`` of ``grid`` (dicts of ``finetune`` arguments, e.g.
+    ``{"lr": 1e-3, "steps": 100}``), each scored by ``evaluate(..., dev)[metric]``, a metric for
+    which higher is better (regress: ``"correlation"``; tag and span: either of their two).
+
+    Returns ``(best, rows)``: the setting with the highest dev score (the first one on ties) and one
+    row per setting, the setting with ``"dev_" + metric`` added. The test set plays no part, so the
+    chosen setting can be scored on it honestly; a baseline tuned this way gets the same care as
+    the model it is compared with."""
+    if isinstance(grid, (str, bytes, dict)) or not isinstance(grid, Sequence) or not grid \
+            or not all(isinstance(g, dict) and g for g in grid):
+        raise ValueError(f"grid must be a non-empty list of non-empty dicts of finetune arguments, got {grid!r:.80}")
+    clash = sorted({k for g in grid for k in g} & set(options))
+    if clash:
+        raise ValueError(f"grid and options must not both set {clash}")
+    if isinstance(dev, (str, bytes)) or not isinstance(dev, Sequence) or not dev:
+        raise ValueError(f"dev must be a non-empty list of (input, target) pairs, got {dev!r:.80}")
+    task = options.get("task")
+    checks.choice("metric", metric, _HIGHER_IS_BETTER.get(task, ("accuracy",)))
+    rows = []
+    for setting in grid:
+        scores = evaluate(finetune(backbone, tokenizer, examples, **setting, **options), dev)
+        rows.append(dict(setting, **{f"dev_{metric}": scores[metric]}))
+    best = max(range(len(rows)), key=lambda i: (rows[i][f"dev_{metric}"], -i))
+    return dict(grid[best]), rows
 
 
 def _span_f1(predicted: Sequence[int], target: Sequence[int]) -> float:

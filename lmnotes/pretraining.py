@@ -15,6 +15,11 @@ the results:
   (:func:`fill_in_blank`): a bidirectional masked LM reads both sides; a causal LM either predicts
   the blank from its left context, or rescores the whole text once per candidate.
 
+Notebook 02 compares kinds of pre-training (§1.1.1) on one tiny GPT (:func:`tiny_gpt`): from random
+weights, after next-word prediction on unlabelled reviews, or after learning the labels of a
+*related* task (:func:`pretrained_starts`), each then adapted to review sentiment with the same few
+labels (:func:`compare_pretraining`).
+
 Token ids follow the toy world's word tokenizer (``lmnotes.recipes.toyworld_tokenizer`` and the
 bundled ``toyworld-*`` models share it); functions take the ``tokenizer`` or the ids they need.
 """
@@ -592,3 +597,77 @@ def seq2seq_accuracy(model, batch: dict[str, torch.Tensor]) -> dict[str, float]:
     right = (predicted == batch["labels"]) & counts
     return {"token_accuracy": right.sum().item() / counts.sum().item(),
             "exact": (right.sum(-1) == counts.sum(-1)).float().mean().item()}
+
+
+# --------------------------------------------------------------------------------------------
+# Kinds of pre-training compared on one tiny GPT (notebook 02, book §1.1.1)
+
+#: the tiny GPT of notebook 02's section 2: LLaMA form, 2 layers, width 64, context 64
+TINY_GPT = dict(n_layer=2, n_embd=64, block_size=64)
+#: how each starting point is adapted: (start, finetune mode), compared at the same labelled set
+ADAPTATIONS = {"no pre-training": ("random", "full"),
+               "self-supervised, probe": ("self-supervised", "probe"),
+               "self-supervised, fine-tuned": ("self-supervised", "full"),
+               "supervised (related task), probe": ("supervised", "probe"),
+               "supervised (related task), fine-tuned": ("supervised", "full")}
+
+
+def tiny_gpt(tokenizer, seed: int):
+    """A freshly initialised ``TINY_GPT`` (seeded) for ``tokenizer``'s vocabulary."""
+    from lmnotes.models import GPT, GPTConfig
+
+    checks.tokenizer("tokenizer", tokenizer)
+    torch.manual_seed(checks.integer("seed", seed))
+    return GPT(GPTConfig.preset("llama-tiny", vocab_size=len(tokenizer), **TINY_GPT))
+
+
+def pretrained_starts(tokenizer, texts: Sequence[str], source: Sequence[tuple[str, str]], source_labels: Sequence[str],
+                      *, seed: int, ssl_steps: int = 150, source_steps: int = 300) -> dict:
+    """The three starting points of notebook 02's comparison, each a ``tiny_gpt(tokenizer, seed)``:
+
+    * ``"random"``: as initialised, no pre-training;
+    * ``"self-supervised"``: after ``ssl_steps`` of next-word prediction on ``texts`` (each followed
+      by <eos>; batches of 32 blocks of 64 tokens, lr 3e-3, 10 warmup steps), no label seen;
+    * ``"supervised"``: after ``source_steps`` of classification (``finetuning.finetune``, batch 32,
+      lr 3e-3) on the labelled ``source`` examples of a related task, its head then dropped.
+
+    Also returns ``"history"`` (the next-word run) and ``"source_model"`` (the source-task classifier,
+    to score on its own task)."""
+    from lmnotes import finetuning
+    from lmnotes.data import lm_batch
+    from lmnotes.training import train
+
+    texts = checks.texts("texts", texts)
+    ssl_steps, source_steps = checks.size("ssl_steps", ssl_steps), checks.size("source_steps", source_steps)
+    eos = _token_id(tokenizer, "<eos>")
+    stream = torch.tensor([i for t in texts for i in tokenizer.encode(t) + [eos]])
+    ssl = tiny_gpt(tokenizer, seed)
+    gen = _generator(seed)
+    history = train(ssl, lambda step: lm_batch(stream, 32, TINY_GPT["block_size"], gen), steps=ssl_steps, lr=3e-3,
+                    warmup=min(10, ssl_steps // 2), seed=seed, progress=False)
+    ssl.eval()
+    source_model = finetuning.finetune(tiny_gpt(tokenizer, seed), tokenizer, source, task="classify",
+                                       labels=source_labels, mode="full", steps=source_steps, lr=3e-3,
+                                       batch_size=32, seed=seed)
+    return {"random": tiny_gpt(tokenizer, seed), "self-supervised": ssl, "supervised": source_model.model.backbone,
+            "history": history, "source_model": source_model}
+
+
+def compare_pretraining(starts: dict, tokenizer, labelled: Sequence, evaluation: Sequence, *, labels: Sequence[str],
+                        settings: dict[str, dict], seed: int, adaptations: Sequence[str] | None = None) -> dict[str, float]:
+    """Accuracy on ``evaluation`` of each of ``ADAPTATIONS`` (all by default, or those named in
+    ``adaptations``): its start from ``pretrained_starts`` adapted to the ``labelled`` examples by
+    ``finetuning.finetune`` in its mode with ``settings[name]`` (``lr``, ``steps``), seed ``seed``."""
+    from lmnotes import finetuning
+
+    names = list(ADAPTATIONS) if adaptations is None else [checks.choice("adaptations", a, ADAPTATIONS)
+                                                           for a in adaptations]
+    out = {}
+    for name in names:
+        start, mode = ADAPTATIONS[name]
+        if name not in settings:
+            raise ValueError(f"settings must give {name!r} its lr and steps, got keys {sorted(settings)}")
+        tuned = finetuning.finetune(starts[start], tokenizer, labelled, task="classify", labels=labels, mode=mode,
+                                    seed=seed, **settings[name])
+        out[name] = finetuning.evaluate(tuned, evaluation)["accuracy"]
+    return out

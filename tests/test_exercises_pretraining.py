@@ -27,13 +27,21 @@ def test_label_word_probability_is_the_renormalised_softmax(capsys):
         assert hint in capsys.readouterr().out
 
 
-def test_one_shot_prompt(capsys):
-    right = "the price is good . overall it is great . the size is bad . overall it is"
+def test_one_shot_prompt_is_the_separate_documents_format(capsys):
+    from lmnotes import checkpoints, prompting
+    from lmnotes.data import toyworld
+
+    eos = checkpoints.load("toyworld-gpt").tokenizer.eos_token  # the separator notebook 02 uses
+    right = f"the price is good . overall it is great . {eos} the size is bad . overall it is"
+    assert right == prompting.build_prompt([("the price is good .", "positive")], "the size is bad .",
+                                           toyworld.LABEL_WORDS, "{input} overall it is {output} .",
+                                           separator=f" {eos} ")
     assert exercises.check("one-shot-prompt", right)
-    for wrong, hint in [(right + " ", "spaces"), (right + " terrible", "must stop"),
-                        ("the price is good . overall it is positive . the size is bad . overall it is", "'great'"),
-                        ("the size is bad . overall it is great . the price is good . overall it is", "first"),
-                        (3, "str")]:
+    joined = "the price is good . overall it is great . the size is bad . overall it is"
+    for wrong, hint in [(joined, "joined-text format"), (right + " ", "spaces"), (right + " terrible", "must stop"),
+                        (right.replace("great", "positive"), "'great'"),
+                        (f"the size is bad . overall it is great . {eos} the price is good . overall it is", "first"),
+                        (joined.replace("great .", "great . |"), "<eos>"), (3, "str")]:
         assert not exercises.check("one-shot-prompt", wrong)
         assert hint in capsys.readouterr().out
 
@@ -42,4 +50,4 @@ def test_solutions_print(capsys):
     for name in ("probe-parameters", "label-word-probability", "one-shot-prompt"):
         exercises.solution(name)
     out = capsys.readouterr().out
-    assert "387" in out and "overall it is great" in out
+    assert "387" in out and "overall it is great . <eos>" in out

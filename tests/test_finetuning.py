@@ -230,3 +230,24 @@ def test_bag_of_words_accuracy_separates_word_labelled_texts_and_refuses_empty_s
                                             vocabulary) == 0.5
     with pytest.raises(ValueError, match="test_examples"):
         ft.bag_of_words_accuracy(train, [], ["neg", "pos"], vocabulary)
+
+
+def test_tune_picks_the_best_dev_setting_and_its_row_matches_a_plain_run(tok):
+    backbone, train_set, dev = tiny("gpt", len(tok)), separable(64, 0), separable(64, 1)
+    kw = dict(task="classify", labels=("negative", "positive"), mode="scratch", seed=0)
+    grid = [dict(lr=1e-6, steps=5), dict(lr=1e-2, steps=60)]
+    best, rows = ft.tune(backbone, tok, train_set, dev, grid=grid, **kw)
+    assert best == grid[1] and [{k: r[k] for k in ("lr", "steps")} for r in rows] == grid
+    assert rows[1]["dev_accuracy"] >= 0.95 > rows[0]["dev_accuracy"]
+    plain = ft.evaluate(ft.finetune(backbone, tok, train_set, **grid[0], **kw), dev)["accuracy"]
+    assert rows[0]["dev_accuracy"] == plain  # each row is an ordinary finetune run, scored on dev
+    same, _ = ft.tune(backbone, tok, train_set, dev, grid=[grid[1], dict(grid[1])], **kw)
+    assert same is not grid[1] and same == grid[1]  # a tie goes to the first setting, returned as a copy
+    with pytest.raises(ValueError, match="grid must be"):
+        ft.tune(backbone, tok, train_set, dev, grid=[], **kw)
+    with pytest.raises(ValueError, match="must not both set"):
+        ft.tune(backbone, tok, train_set, dev, grid=[dict(seed=1)], **kw)
+    with pytest.raises(ValueError, match="metric must be one of"):
+        ft.tune(backbone, tok, train_set, dev, grid=grid, metric="mse", **kw)
+    with pytest.raises(ValueError, match="dev must be"):
+        ft.tune(backbone, tok, train_set, [], grid=grid, **kw)

@@ -142,6 +142,14 @@ EVALUATION_SETS["02 test reviews"] = (
     lambda r: r.text)
 
 
+# notebook 02: the 200 dev reviews on which its learning rates and step counts are chosen
+EVALUATION_SETS["02 dev reviews"] = ("toyworld-gpt", lambda: tasks.adaptation_reviews()["dev"], lambda r: r.text)
+
+
+def test_nb02_test_reviews_are_the_adaptation_test_set():
+    assert tasks.adaptation_reviews()["test"] == EVALUATION_SETS["02 test reviews"][1]()
+
+
 # notebook 03: the held-out mixture and per-kind documents scored by toyworld-gpt (kinds that have
 # unseen documents; facts and questions have none and are labelled as seen there), and the cloze items
 # both bundled models fill in

@@ -253,3 +253,36 @@ def test_masked_blocks_and_mlm_scores():
         P.masked_blocks(stream[:5], block_size=8, vocab_size=V, specials=SP, seed=0)
     with pytest.raises(TypeError, match="batch"):
         P.mlm_scores(model, batch["input_ids"])
+
+
+def test_pretrained_starts_and_compare_pretraining():
+    from lmnotes import checkpoints, finetuning
+    from lmnotes.data import tasks, toyworld
+
+    tok = checkpoints.load("toyworld-gpt").tokenizer
+    reviews = [(r.text, r.label) for r in toyworld.reviews(40, seed=0)]
+    source = tasks.sentence_strength(64, seed=0)
+    starts = P.pretrained_starts(tok, [x for x, _ in reviews], source, tasks.STRENGTHS, seed=0,
+                                           ssl_steps=20, source_steps=5)
+    fresh = P.tiny_gpt(tok, 0).state_dict()
+
+    def same(model):
+        return [torch.equal(v, fresh[k]) for k, v in model.state_dict().items()]
+
+    assert all(same(starts["random"]))
+    assert not all(same(starts["self-supervised"])) and not all(same(starts["supervised"]))  # both were trained
+    assert starts["history"].train_loss[-1] < starts["history"].train_loss[0]
+    assert starts["source_model"].labels == tasks.STRENGTHS
+    settings = {name: dict(lr=1e-3, steps=2) for name in P.ADAPTATIONS}
+    got = P.compare_pretraining(starts, tok, reviews[:20], reviews[20:], labels=toyworld.REVIEW_LABELS,
+                                          settings=settings, seed=0, adaptations=["supervised (related task), probe"])
+    want = finetuning.evaluate(finetuning.finetune(starts["supervised"], tok, reviews[:20], task="classify",
+                                                   labels=toyworld.REVIEW_LABELS, mode="probe", seed=0, lr=1e-3,
+                                                   steps=2), reviews[20:])["accuracy"]
+    assert got == {"supervised (related task), probe": want}
+    with pytest.raises(ValueError, match="settings must give"):
+        P.compare_pretraining(starts, tok, reviews[:20], reviews[20:], labels=toyworld.REVIEW_LABELS,
+                                        settings={}, seed=0)
+    with pytest.raises(ValueError, match="adaptations must be one of"):
+        P.compare_pretraining(starts, tok, reviews[:20], reviews[20:], labels=toyworld.REVIEW_LABELS,
+                                        settings=settings, seed=0, adaptations=["lora"])

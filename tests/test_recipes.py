@@ -172,6 +172,34 @@ def test_smoke_bert_seeds_recipe_stores_sha256_checked_runs_whose_first_seed_rer
                                       steps=hp["share_steps"], eval_every=hp["share_eval_every"])
     assert live["1 layer"]["eval_loss"] == pytest.approx(stored["sharing"][0]["1 layer"]["eval_loss"], abs=1e-4)
     assert record["figures"]["sharing_final_loss"]["1 layer"][0] == pytest.approx(live["1 layer"]["eval_loss"][-1], abs=1e-4)
+def test_smoke_pretraining_adaptation_recipe_stores_runs_whose_first_seed_reruns_the_same(tmp_path):
+    from lmnotes import pretraining, scaling
+    from lmnotes.data import tasks, toyworld
+
+    record = recipes.run("pretraining-adaptation", tmp_path, smoke=True)
+    assert not (tmp_path / "model.safetensors").exists()  # results, not weights
+    stored = scaling.family_results("pretraining-adaptation", tmp_path)
+    hp = stored["meta"]["hparams"]
+    assert sorted(stored["kinds"]) == ["0", "1"] and set(stored["tiny_settings"]) == set(pretraining.ADAPTATIONS)
+    for name, rows in stored["tiny_sweep"].items():  # the chosen setting is the best on dev
+        chosen = next(r for r in rows if {k: r[k] for k in ("lr", "steps")} == stored["tiny_settings"][name])
+        assert chosen["dev_accuracy"] == max(r["dev_accuracy"] for r in rows)
+    assert set(stored["gpt_settings"]) == {"probe", "scratch", "full"}
+    assert [len(v) for v in stored["curve"]["full"].values()] == [1, 1]
+    # seed 0 re-run as notebook 02 does lands on the stored figure
+    tok = checkpoints.load("toyworld-gpt").tokenizer
+    data = recipes.adaptation_data(tok, hp)
+    starts = pretraining.pretrained_starts(tok, [x for x, _ in data["pool"]], data["source"], tasks.STRENGTHS, seed=0,
+                                           ssl_steps=hp["ssl_steps"], source_steps=hp["source_steps"])
+    name = "supervised (related task), probe"
+    live = pretraining.compare_pretraining(starts, tok, data["pool"][:hp["labelled"]], data["test"][:16],
+                                           labels=toyworld.REVIEW_LABELS, settings=stored["tiny_settings"], seed=0,
+                                           adaptations=[name])
+    assert live[name] == pytest.approx(stored["kinds"]["0"][name], abs=1e-9)
+    assert record["figures"]["kinds_mean"][name] == pytest.approx(
+        sum(stored["kinds"][s][name] for s in ("0", "1")) / 2, abs=1e-4)
+
+
 def test_smoke_sft_studies_recipe_stores_sha256_checked_runs(tmp_path):
     from lmnotes import scaling
 

@@ -70,3 +70,31 @@ def test_record_text_is_what_the_model_reads():
     assert tasks.record_text((("where does ben live ?", "ben lives in rome ."), (3, 3))) == "ben lives in rome ."
     with pytest.raises(TypeError, match="example"):
         tasks.record_text(((1, 2), "x"))
+
+
+def test_sentence_strength_labels_follow_the_last_clause_and_skip_besides():
+    examples = tasks.sentence_strength(400, seed=3)
+    assert {label for _, label in examples} == set(tasks.STRENGTHS)
+    for text, label in examples:
+        last = text.removesuffix(" .").split(" but ")[-1].split()  # "the X is [not] WORD"
+        negated = last[-2] == "not"
+        assert tasks.STRENGTHS.index(label) - 2 == toyworld.clause_score(last[-1], negated)
+    assert any(" but " in t for t, _ in examples) and any(" not " in t for t, _ in examples)
+    common = [t for t, _ in examples[:50]]
+    kept = tasks.sentence_strength(400, seed=3, besides=common)
+    assert len(kept) == 400 and not {t for t, _ in kept} & set(common)
+    with pytest.raises(ValueError, match="besides"):
+        tasks.sentence_strength(5, seed=0, p_negation=0.0, p_contrast=0.0,
+                                besides=[f"the {a} is {w} ." for a in toyworld.ASPECTS for w in toyworld.SENTIMENT])
+    with pytest.raises(ValueError, match="p_contrast"):
+        tasks.sentence_strength(5, seed=0, p_contrast=2)
+
+
+def test_adaptation_reviews_dev_and_test_are_disjoint_and_unseen():
+    from lmnotes.data import overlap
+
+    sets = tasks.adaptation_reviews()
+    assert [len(sets[k]) for k in ("pool", "dev", "test")] == [2000, 200, 300]
+    dev, test = ({r.text for r in sets[k]} for k in ("dev", "test"))
+    assert not dev & test
+    assert not any(overlap.seen_in_training("toyworld-gpt", sorted(dev | test)))

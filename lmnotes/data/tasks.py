@@ -11,7 +11,12 @@ Each builder returns examples in the formats ``lmnotes.finetuning.finetune`` tak
 * ``next_sentence_pairs(n, seed)``: ``((sentence A, sentence B), "IsNext" | "NotNext")``, BERT's
   next-sentence prediction on toy-world stories (B is A's successor or a sentence of another story);
 * ``application_sets()``: notebook 04's five tasks, train and test sets, every test item the
-  fine-tuning set or the bundled model's pre-training holds left out.
+  fine-tuning set or the bundled model's pre-training holds left out;
+* ``sentence_strength(n, seed)``: ``(sentence, strength)``, one review sentence and the strength of
+  its verdict in five classes: a labelled task *related* to review sentiment, for supervised
+  pre-training (notebook 02, book §1.1.1);
+* ``adaptation_reviews()``: notebook 02's reviews, a labelled pool and dev and test sets that
+  ``toyworld-gpt`` never read.
 """
 
 from __future__ import annotations
@@ -24,6 +29,8 @@ from lmnotes.data import toyworld
 
 BIO_TAGS = ("O", "B-PER", "B-LOC", "B-OBJ", "I-OBJ")
 AGREEMENT = ("agree", "contradict")
+#: ``sentence_strength``'s classes: a sentence's score -2 .. 2 (``toyworld.clause_score`` of its last clause)
+STRENGTHS = ("very negative", "negative", "neutral", "positive", "very positive")
 NEXT_SENTENCE = ("IsNext", "NotNext")
 
 _NAMES = frozenset(toyworld.FEMALE_NAMES + toyworld.MALE_NAMES)
@@ -198,3 +205,41 @@ def application_sets(model: str = "toyworld-bert") -> tuple[dict[str, tuple], di
         kept = overlap.unseen(model, fresh, text=record_text)
         sets[task], dropped[task] = (train, kept, options), (len(test) - len(fresh), len(fresh) - len(kept))
     return sets, dropped
+
+
+def sentence_strength(n: int, seed: int, *, p_negation: float = 0.3, p_contrast: float = 0.3,
+                      besides: Sequence[str] = ()) -> list[tuple[str, str]]:
+    """``n`` single review sentences ("the price is not bad but the size is awful .") labelled with
+    the strength of their verdict, one of ``STRENGTHS``: the score -2 .. 2 of the sentence's last
+    clause (``toyworld.clause_score``; "not" flips the sign at strength 1, "but" keeps the last clause).
+
+    Related to review sentiment but not the same task: one sentence, not a review of one or two
+    sentences and an opening; five classes of one clause's strength, not three of the sign of a sum.
+    Negation and contrast come with the probabilities ``toyworld.reviews`` uses. ``besides``: texts
+    never to return (e.g. evaluation reviews that are a single sentence); drawing continues until
+    ``n`` others are found."""
+    n, seed = checks.size("n", n, high=checks.MAX_EXAMPLES), checks.integer("seed", seed)
+    p_negation, p_contrast = checks.probability("p_negation", p_negation), checks.probability("p_contrast", p_contrast)
+    besides = set(checks.texts("besides", list(besides), allow_empty_list=True))
+    rng, out = random.Random(seed), []
+    for _ in range(100 * n):
+        k = 2 if rng.random() < p_contrast else 1
+        clauses = [(rng.choice(tuple(toyworld.SENTIMENT)), rng.random() < p_negation) for _ in range(k)]
+        text = " but ".join(f"the {a} is {'not ' if negated else ''}{w}"
+                            for a, (w, negated) in zip(rng.sample(toyworld.ASPECTS, k), clauses)) + " ."
+        if text not in besides:
+            out.append((text, STRENGTHS[toyworld.clause_score(*clauses[-1]) + 2]))
+            if len(out) == n:
+                return out
+    raise ValueError(f"besides leaves fewer than n = {n} sentences in {100 * n} draws")
+
+
+def adaptation_reviews(model: str = "toyworld-gpt") -> dict[str, list[toyworld.Review]]:
+    """Notebook 02's reviews (book §1.1): ``pool``, 2,000 reviews of seed 0 whose labels are used only
+    where said (the first 25-400 are the fine-tuning sets); ``test``, the first 300 and ``dev``, the
+    next 200 of 900 reviews of seed 1 that bundled ``model`` never read in pre-training
+    (``data.overlap.unseen``). Settings are chosen on ``dev``, never on ``test``."""
+    from lmnotes.data import overlap
+
+    unseen = overlap.unseen(model, toyworld.reviews(900, seed=1), text=lambda r: r.text)
+    return {"pool": toyworld.reviews(2000, seed=0), "test": unseen[:300], "dev": unseen[300:500]}

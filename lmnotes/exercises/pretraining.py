@@ -69,14 +69,15 @@ register(Exercise(
 ))
 
 ONE_SHOT = dict(demonstration=("the price is good .", "positive"), query="the size is bad .",
-                template="{input} overall it is {output} .")
+                template="{input} overall it is {output} .", separator=" <eos> ")
 
 
 def _diagnose_one_shot_prompt(answer: Any) -> str | None:
     from lmnotes.data.toyworld import LABEL_WORDS
     from lmnotes.prompting import build_prompt
 
-    want = build_prompt([ONE_SHOT["demonstration"]], ONE_SHOT["query"], LABEL_WORDS, ONE_SHOT["template"])
+    demo, query, template = [ONE_SHOT["demonstration"]], ONE_SHOT["query"], ONE_SHOT["template"]
+    want = build_prompt(demo, query, LABEL_WORDS, template, separator=ONE_SHOT["separator"])
     if not isinstance(answer, str):
         return f"expected a str (the prompt), got {type(answer).__name__}"
     if answer == want:
@@ -89,14 +90,23 @@ def _diagnose_one_shot_prompt(answer: Any) -> str | None:
         return "the demonstration must show its answer: 'positive' is written as its label word 'great'"
     if not answer.startswith("the price is good"):
         return "the demonstration comes first, then the query"
-    return f"close, but not the template's layout; compare with {ONE_SHOT['template']!r} applied to each part"
+    if answer == build_prompt(demo, query, LABEL_WORDS, template):
+        return ("that is the joined-text format, which scored lower above: end the demonstration's document "
+                "with the end-of-document token <eos> (spaces around it) before the query")
+    if "<eos>" not in answer.split():
+        return "separate the demonstration from the query with the end-of-document token <eos>"
+    return (f"close, but not the layout: {template!r} applied to each part, the two joined by "
+            f"{ONE_SHOT['separator']!r}")
 
 
 register(Exercise(
     name="one-shot-prompt",
     prompt=(f"Write the 1-shot prompt for demonstration {ONE_SHOT['demonstration']} and query "
-            f"{ONE_SHOT['query']!r} with template {ONE_SHOT['template']!r} (label words great / terrible / okay)."),
+            f"{ONE_SHOT['query']!r} with template {ONE_SHOT['template']!r} (label words great / terrible / okay), "
+            "the demonstration as its own document: separator SEPARATE = ' <eos> '."),
     diagnose=_diagnose_one_shot_prompt,
-    solution=("'the price is good . overall it is great . the size is bad . overall it is' -- the "
-              "demonstration in full, then the query cut just before its label word; build_prompt does this."),
+    solution=("'the price is good . overall it is great . <eos> the size is bad . overall it is' -- the "
+              "demonstration in full as its own document, the end-of-document token, then the query cut just "
+              "before its label word; build_prompt(..., separator=SEPARATE) does this. Joined without <eos> "
+              "the model reads one long review, and that format scored lower in this notebook."),
 ))
