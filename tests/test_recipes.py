@@ -166,3 +166,14 @@ def test_smoke_sft_studies_recipe_stores_sha256_checked_runs(tmp_path):
     assert [len(runs) for runs in results["efficiency"]["pretrained"].values()] == [2]
     w2s = results["weak_to_strong"][0]
     assert 0 <= w2s["weak"] <= 1 and len(w2s["cascade"]["accuracy"]) == len(w2s["cascade"]["shares"])
+
+
+def test_smoke_dpo_vs_ppo_recipe_stores_both_methods_from_the_same_pairs(tmp_path):
+    from lmnotes import scaling
+
+    record = recipes.run("dpo-vs-ppo", tmp_path, smoke=True)
+    assert record["sha256"] == scaling.results_sha256(tmp_path / "results.json")
+    results = scaling.family_results("dpo-vs-ppo", tmp_path)
+    assert [r["method"] for r in results["runs"]] == ["dpo", "ppo"]
+    assert all(r["train_seconds"] > 0 and r["example"] for r in results["runs"])
+    assert len(results["runs"][1]["curve"]["gold"]) == 2 and results["n_eval"] == 20
