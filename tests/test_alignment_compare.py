@@ -21,7 +21,7 @@ def sft():
 ])
 def test_bad_input_is_refused_with_the_arguments_name(sft, kwargs, error):
     args = dict(method="dpo", policy=sft.model, tokenizer=sft.tokenizer, pairs=toyworld.preference_pairs(4, seed=0),
-                eval_prompts=["x ."] * 2, beta=0.1)
+                eval_prompts=["x ."] * 2, beta=0.1, kl_prompts=1)
     args.update(kwargs)
     with pytest.raises((ValueError, TypeError), match=error):
         compare.run(**args)
