@@ -24,6 +24,7 @@ a smoke run never replaces a bundled model.
 | ``multilingual-bert`` | 6 small BERT-form encoders: A and B or A only x 3 seeds | toy-world languages A and B | cross-lingual transfer, notebook 04 (results only) |
 | ``passkey-retrieval`` | a small GPT trained on passkey documents of 64 tokens | ``lmnotes.data.passkey`` | notebook 07's depth x length grid (results only) |
 | ``pretraining-adaptation`` | tiny GPTs pre-trained three ways; ``toyworld-gpt`` fine-tuned and from scratch | toy-world reviews and sentences | notebook 02's multi-seed runs (results only) |
+| ``dpo-vs-ppo`` | DPO and PPO (with a reward model) on ``toyworld-sft`` | the same 1,000 preference pairs | notebook 13's comparison over betas and seeds (results only) |
 
 Every recipe is deterministic given its seed (up to CPU floating-point effects of thread counts).
 """
@@ -868,6 +869,51 @@ def sft_studies_recipe(smoke: bool = False) -> Result:
     return Result(None, None, History(), figures, dict(hp, results=results))
 
 
+#: notebook 13's comparison: DPO and PPO (with a reward model) from the same 1,000 preference pairs
+DPO_PPO_HPARAMS = dict(policy="toyworld-sft", rm_base="toyworld-gpt", pair_seed=1, n_pairs=1000, eval_seed=777,
+                       n_eval=200, kl_prompts=32, kl_samples=8, betas=[0.1, 0.5], seeds=[0, 1, 2], dpo_steps=60,
+                       dpo_lr=1e-4, dpo_batch=16, rm_steps=200, rm_lr=1e-3, rm_batch=32, ppo_iterations=60,
+                       ppo_batch=32, ppo_lr=3e-4)
+
+
+def dpo_ppo_data(hp: dict) -> tuple[list, list[str]]:
+    """The pairs of recipe ``dpo-vs-ppo`` and its evaluation prompts (unseen by toyworld-sft and absent
+    from the pairs); notebook 13 rebuilds them here."""
+    from lmnotes.alignment.sft import held_out_instructions
+
+    pairs = toyworld.preference_pairs(hp["n_pairs"], seed=hp["pair_seed"])
+    evaluation = held_out_instructions(hp["n_eval"], seed=hp["eval_seed"], model=hp["policy"],
+                                       exclude=[p.prompt for p in pairs])
+    return pairs, [r.prompt for r in evaluation]
+
+
+@recipe("dpo-vs-ppo", "DPO vs PPO (reward model + RL) on toyworld-sft from the same preference pairs: gold "
+                      "reward, KL and wall time for each beta and seed; stores results")
+def dpo_vs_ppo(smoke: bool = False) -> Result:
+    from lmnotes.alignment import compare
+
+    hp = dict(DPO_PPO_HPARAMS)
+    if smoke:
+        hp.update(n_pairs=40, n_eval=20, kl_prompts=2, kl_samples=2, betas=[0.1], seeds=[0], dpo_steps=2,
+                  rm_steps=2, ppo_iterations=2, ppo_batch=4)
+    policy, backbone = checkpoints.load(hp["policy"]), checkpoints.load(hp["rm_base"])
+    pairs, prompts = dpo_ppo_data(hp)
+    keys = ("dpo_steps", "dpo_lr", "dpo_batch", "rm_steps", "rm_lr", "rm_batch", "ppo_iterations", "ppo_batch", "ppo_lr")
+    runs = []
+    for method in compare.METHODS:
+        for beta in hp["betas"]:
+            for seed in hp["seeds"]:
+                torch.set_num_threads(1)
+                runs.append(compare.run(method, policy.model, policy.tokenizer, pairs, prompts, beta=beta, seed=seed,
+                                        kl_prompts=hp["kl_prompts"], kl_samples=hp["kl_samples"],
+                                        reward_backbone=backbone.model, **{k: hp[k] for k in keys}))
+    reference = compare.gold_report(policy.model, policy.tokenizer, prompts)
+    figures = {f"{r['method']}_{r['beta']}_seed{r['seed']}": dict(gold=round(r["gold"], 3), kl=round(r["kl"], 3),
+                                                                  seconds=round(r["train_seconds"], 1)) for r in runs}
+    results = dict(runs=runs, reference=reference, n_eval=len(prompts), eval_prompts_unseen=True)
+    return Result(None, None, History(), figures, dict(hp, results=results))
+
+
 # --------------------------------------------------------------------------------------------
 # Multilingual models (notebook 04, book §1.3.4): cross-lingual transfer in a two-language toy world
 
@@ -1158,7 +1204,7 @@ def result_only(name: str) -> bool:
 
 #: recipes whose product is measured results, not weights
 RESULT_RECIPES = ("scaling-char", "learning-to-prompt", "kv-sharing", "rlhf-toyworld", "toyworld-bert-seeds", "sft-studies",
-                  "multilingual-bert", "passkey-retrieval", "pretraining-adaptation")
+                  "multilingual-bert", "passkey-retrieval", "pretraining-adaptation", "dpo-vs-ppo")
 
 
 def main(argv=None) -> int:

@@ -285,6 +285,17 @@ def test_review_split_keeps_dev_and_test_apart_from_training():
     assert not texts["dev"] & texts["train"] and not texts["test"] & texts["train"] and not texts["dev"] & texts["test"]
 
 
+# notebook 13 (toyworld-reasoner): the held-out sums whose traces the outcome and process reward models pick
+# among (held out by construction, like notebook 09's; checked here against the reasoner's training data)
+def _nb13_sums():
+    from lmnotes.data import reasoning
+
+    return [reasoning.render(p, "steps").prompt for p in reasoning.problems(200, seed=1313, n_operands=4)]
+
+
+EVALUATION_SETS["13 outcome vs process reward models: held-out sums"] = ("toyworld-reasoner", _nb13_sums, None)
+
+
 # Last, so that it sees every set registered above.
 @pytest.mark.parametrize("label", sorted(EVALUATION_SETS))
 def test_evaluation_sets_have_zero_overlap(label):

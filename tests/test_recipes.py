@@ -233,3 +233,14 @@ def test_smoke_multilingual_recipe_stores_both_pretrainings_and_baselines_on_uns
     assert len(data["test_b"]) == stored["n_test"]
     assert not any(overlap.seen_in(data["documents_b"], [x for x, _ in data["test_b"]]))
     assert not any(overlap.seen_in(data["documents_a"] + data["sources_b"], [x for x, _ in data["test_a"]]))
+
+
+def test_smoke_dpo_vs_ppo_recipe_stores_both_methods_from_the_same_pairs(tmp_path):
+    from lmnotes import scaling
+
+    record = recipes.run("dpo-vs-ppo", tmp_path, smoke=True)
+    assert record["sha256"] == scaling.results_sha256(tmp_path / "results.json")
+    results = scaling.family_results("dpo-vs-ppo", tmp_path)
+    assert [r["method"] for r in results["runs"]] == ["dpo", "ppo"]
+    assert all(r["train_seconds"] > 0 and r["example"] for r in results["runs"])
+    assert len(results["runs"][1]["curve"]["gold"]) == 2 and results["n_eval"] == 20

@@ -20,4 +20,7 @@ Modules (each added with the notebook that teaches it):
   Monte-Carlo KL and the formula log N - (N-1)/N (Stiennon et al. 2020; Beirami et al. 2024).
 - ``feedback``: automatic preference data (section 4.4.3): a simulated AI labeller with label noise,
   soft vs hard labels, the soft Bradley-Terry loss, reward-model heads on frozen features.
+- ``compare``: DPO vs PPO (reward model + RL) from the same preference pairs: gold reward, KL, wall time.
+- ``process``: outcome vs process reward models (section 4.4.4): arithmetic traces with injected step
+  errors, logistic heads on the frozen reasoner's features, best-of-16 selection and trace error.
 """
