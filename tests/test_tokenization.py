@@ -279,6 +279,8 @@ def test_word_splits_measures_what_it_says():
     assert stats["split_share"] == sum(split) / 7 and 0 < stats["split_share"] < 1
     with pytest.raises(ValueError, match="word"):
         word_splits(tok, "1, 2, 3")
+    words = WordTokenizer(toyworld.vocabulary())  # refuses a leading space: each word encoded alone
+    assert word_splits(words, "grace has a dog .")["split_share"] == 0
     with pytest.raises(TypeError, match="tokenizer"):
         word_splits("bpe", text)
 

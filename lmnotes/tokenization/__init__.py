@@ -80,7 +80,8 @@ def word_splits(tokenizer: Tokenizer, text: str) -> dict[str, float]:
 
     ``tokens_per_char`` and ``tokens_per_word`` (words: what ``str.split`` gives) count the tokens
     of the whole text; ``split_share`` is the share of its words (runs of letters, counted with
-    repeats) that take more than one token, each encoded as it appears after a space (" word").
+    repeats) that take more than one token, each encoded as it appears after a space (" word"), or
+    alone for a tokenizer that refuses a leading space (the toy world's word tokenizer).
     """
     if not isinstance(tokenizer, Tokenizer):
         raise TypeError(f"tokenizer must be an lmnotes Tokenizer, got {type(tokenizer).__name__}")
@@ -89,10 +90,18 @@ def word_splits(tokenizer: Tokenizer, text: str) -> dict[str, float]:
     if not words:
         raise ValueError("text must contain at least one word (a run of letters)")
     n_tokens = len(tokenizer.encode(text))
-    pieces = {word: len(tokenizer.encode(" " + word)) for word in set(words)}
+    pieces = {word: _pieces_in_text(tokenizer, word) for word in set(words)}
     return {
         "tokens": n_tokens,
         "tokens_per_char": n_tokens / len(text),
         "tokens_per_word": n_tokens / len(text.split()),
         "split_share": sum(pieces[word] > 1 for word in words) / len(words),
     }
+
+
+def _pieces_in_text(tokenizer: Tokenizer, word: str) -> int:
+    """How many tokens ``word`` takes in running text: after a space where the tokenizer allows it."""
+    try:
+        return len(tokenizer.encode(" " + word))
+    except ValueError:  # e.g. WordTokenizer: words separated by single spaces, none leading
+        return len(tokenizer.encode(word))
