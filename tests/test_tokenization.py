@@ -250,8 +250,12 @@ def test_wordpiece_trainer_is_bpe_with_a_prefix_but_encodes_differently():
     merges the most *frequent* pair, not the pair with the best likelihood score count(ab) /
     (count(a) count(b)) of the original WordPiece (Schuster & Nakajima, 2012), so a from-scratch
     likelihood trainer would learn a different vocabulary. Checked here: the same entries as
-    ``BpeTrainer`` with the prefix. What differs is encoding: BPE replays its merges, WordPiece
-    keeps only the vocabulary and takes the longest match, and on held-out words the two disagree."""
+    ``BpeTrainer`` with the prefix, up to ties. The library gives the ``##`` pieces their ids in the
+    order of a Rust hash map of words (seeded afresh in every process) and breaks ties between
+    equally frequent pairs by id, so among the last merges, where counts are small and ties common,
+    one run can pick a different pair than another (1 entry in 1,000 differed in one of our runs).
+    What differs by design is encoding: BPE replays its merges, WordPiece keeps only the vocabulary
+    and takes the longest match, and on held-out words the two disagree."""
     tok = wordpiece()
     train, held_out = corpus()
     bpe = tokenizers.Tokenizer(models.BPE(unk_token="[UNK]", continuing_subword_prefix="##"))
@@ -260,7 +264,7 @@ def test_wordpiece_trainer_is_bpe_with_a_prefix_but_encodes_differently():
     trainer = trainers.BpeTrainer(vocab_size=1000, special_tokens=list(WordPieceTokenizer.special_tokens),
                                   continuing_subword_prefix="##", show_progress=False)
     bpe.train_from_iterator(train.splitlines(), trainer)
-    assert set(bpe.get_vocab()) == set(tok.vocab)
+    assert len(set(bpe.get_vocab()) ^ set(tok.vocab)) <= 0.01 * len(tok.vocab)  # equal up to ties
     words = sorted(set(tok.words(held_out)))
     differ = [w for w in words if bpe.encode(w).tokens != tok.encode_word(w)]
     assert 0.05 * len(words) < len(differ) < 0.5 * len(words)  # 268 of 1,089 when written

@@ -14,7 +14,9 @@ vocabulary's pieces, and a word that cannot (an emoji, a character never seen in
 Training: the library's ``WordPieceTrainer`` is its BPE trainer with the ``##`` prefix (merge the
 most frequent pair), not the likelihood score of the original WordPiece (Schuster & Nakajima,
 2012; merge the pair that most raises the training text's likelihood, count(ab) / (count(a)
-count(b))); the vocabulary it ends with is then used by longest-match-first encoding.
+count(b))); the vocabulary it ends with is then used by longest-match-first encoding. The library
+breaks ties between equally frequent pairs by ids it hands out in a per-process hash order, so two
+trainings on the same text can differ in the last, rarest entries.
 
 Special tokens: ``[PAD]`` (0), ``[UNK]``, ``[CLS]`` (starts every input; its vector feeds the
 classifier), ``[SEP]`` (ends each segment) and ``[MASK]`` (what masked language modelling hides).
