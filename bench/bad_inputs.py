@@ -197,6 +197,9 @@ def table(fx) -> list[Entry]:
         # tokenization
         E("tokenization.tokens_per_char", dict(tokenizer=A("tok", tok), texts=A("texts", docs))),
         E("tokenization.load", dict(folder=A("path", str(fx.tmp / "tok")))),
+        E("tokenization.word_splits", dict(tokenizer=A("tok", tok), text=A("text", "grace has a dog ."))),
+        E("tokenization.wordpiece.longest_match_first", dict(word=A("text", "unhappiness"),
+                                                             vocab=A("list", ["un", "##happi", "##ness"]))),
         E("tokenization.bpe.pretokenize", dict(text=A("text", "hello world"))),
         E("tokenization.bpe.BPETokenizer.train", dict(text=A("text", "hello hello world " * 5),
                                                       vocab_size=A("size", 270))),

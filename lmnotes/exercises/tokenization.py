@@ -61,3 +61,40 @@ register(Exercise(
               "occur 6 + 3 = 9 times, more than any other pair; either is a correct first merge "
               "(libraries break the tie by a fixed rule)."),
 ))
+
+
+#: the vocabulary of the WordPiece exercise: a piece that continues a word starts with "##"
+WORDPIECE_VOCAB = ("un", "u", "##n", "##h", "##ha", "##happ", "##happi", "##i", "##ness", "##ne", "##ss", "##s")
+
+
+def _diagnose_wordpiece(answer: Any) -> str | None:
+    from lmnotes.tokenization.wordpiece import longest_match_first
+
+    pieces = as_sequence(answer)
+    if pieces is None or not pieces or not all(isinstance(p, str) for p in pieces):
+        return "expected a list of strings such as ['un', '##h', ...]: the pieces, in order"
+    pieces = list(pieces)
+    want = longest_match_first("unhappiness", WORDPIECE_VOCAB)
+    if pieces == want:
+        return None
+    if "".join(p.removeprefix("##") for p in pieces) != "unhappiness":
+        return "your pieces, with their '##' removed, must spell 'unhappiness' exactly"
+    if any(p.startswith("##") for p in pieces[:1]) or not all(p.startswith("##") for p in pieces[1:]):
+        return "only the first piece starts the word; every later piece continues it and carries '##'"
+    unknown = [p for p in pieces if p not in WORDPIECE_VOCAB]
+    if unknown:
+        return f"{unknown} not in the vocabulary: every piece must be one of its entries"
+    at = next(i for i, (a, b) in enumerate(zip(pieces, want)) if a != b)
+    return (f"your pieces spell the word, but WordPiece is greedy: at piece {at + 1} it takes the longest "
+            f"entry that fits ({want[at]!r}), not {pieces[at]!r}")
+
+
+register(Exercise(
+    name="wordpiece-split",
+    prompt=(f"With the vocabulary {list(WORDPIECE_VOCAB)}, how does WordPiece cut 'unhappiness'? "
+            "Answer as a list of pieces, e.g. ['un', '##h', ...]."),
+    diagnose=_diagnose_wordpiece,
+    solution=("Longest match first: 'un' (no longer entry starts the word), then the longest '##' entry "
+              "continuing it, '##happi', then '##ness': ['un', '##happi', '##ness']. Cutting shorter "
+              "pieces ('##happ', '##i', ...) also spells the word, but is not what WordPiece does."),
+))
