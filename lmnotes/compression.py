@@ -27,6 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from lmnotes import checks
 from lmnotes.training import IGNORE_INDEX, evaluating
 
 #: the components of ``parameter_breakdown``, in the order a forward pass meets them
@@ -180,13 +181,15 @@ def _attentions(model: nn.Module) -> list[nn.Module]:
 
 def _check_heads(model: nn.Module, heads: Iterable[tuple[int, int]]) -> list[tuple[int, int]]:
     attentions = _attentions(model)
-    heads = list(heads)
+    if isinstance(heads, (str, bytes)) or not isinstance(heads, Iterable):
+        raise TypeError(f"heads must be a list of (layer, head) pairs, got {type(heads).__name__}")
+    out = []
     for item in heads:
-        ok = isinstance(item, tuple) and len(item) == 2 and all(isinstance(i, int) for i in item)
-        if not ok or not (0 <= item[0] < len(attentions) and 0 <= item[1] < attentions[item[0]].n_head):
-            raise ValueError(f"heads must be (layer, head) pairs with layer in [0, {len(attentions)}) and "
-                             f"head in [0, {attentions[0].n_head}), got {item!r}")
-    return sorted(set(heads))
+        if not isinstance(item, (tuple, list)) or len(item) != 2:
+            raise ValueError(f"heads must be (layer, head) pairs, got {item!r}")
+        layer = checks.integer("the layer of heads", item[0], 0, len(attentions) - 1)
+        out.append((layer, checks.integer("the head of heads", item[1], 0, attentions[layer].n_head - 1)))
+    return sorted(set(out))
 
 
 def _head_columns(attn: nn.Module, head: int) -> slice:

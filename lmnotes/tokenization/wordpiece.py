@@ -19,7 +19,9 @@ from collections.abc import Sequence
 import tokenizers
 from tokenizers import decoders, models, normalizers, pre_tokenizers, processors, trainers
 
-from .base import Tokenizer, check_text
+from lmnotes import checks
+
+from .base import Tokenizer
 
 SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
 
@@ -48,7 +50,7 @@ class WordPieceTokenizer(Tokenizer):
     @classmethod
     def train(cls, text: str, vocab_size: int) -> WordPieceTokenizer:
         """Learn a WordPiece vocabulary of ``vocab_size`` entries (special tokens included) from ``text``."""
-        check_text(text)
+        checks.text("text", text, allow_empty=True)
         if isinstance(vocab_size, bool) or not isinstance(vocab_size, int) or vocab_size < len(SPECIAL_TOKENS):
             raise ValueError(f"vocab_size must be an int >= {len(SPECIAL_TOKENS)}, got {vocab_size!r}")
         tok = tokenizers.Tokenizer(models.WordPiece(unk_token="[UNK]"))
@@ -69,27 +71,27 @@ class WordPieceTokenizer(Tokenizer):
 
     def encode(self, text: str) -> list[int]:
         """The ids of ``text``'s pieces, without [CLS]/[SEP] (see ``encode_pair`` for BERT's input)."""
-        return self._tok.encode(check_text(text), add_special_tokens=False).ids
+        return self._tok.encode(checks.text("text", text, allow_empty=True), add_special_tokens=False).ids
 
     def encode_pair(self, text: str, second: str | None = None) -> tuple[list[int], list[int]]:
         """BERT's input: ``[CLS] text [SEP]`` or ``[CLS] text [SEP] second [SEP]``, with segment ids
         (0 for the first part, 1 for the second) for the segment embedding."""
-        check_text(text)
+        checks.text("text", text, allow_empty=True)
         if second is not None:
-            check_text(second)
+            checks.text("second", second, allow_empty=True)
         encoding = self._tok.encode(text, second, add_special_tokens=True)
         return encoding.ids, encoding.type_ids
 
     def normalize(self, text: str) -> str:
         """What ``decode(encode(text))`` returns when every word is in the vocabulary."""
-        normalized = self._tok.normalizer.normalize_str(check_text(text))
+        normalized = self._tok.normalizer.normalize_str(checks.text("text", text, allow_empty=True))
         return " ".join(word for word, _ in self._tok.pre_tokenizer.pre_tokenize_str(normalized))
 
     def decode(self, ids: Sequence[int], skip_special_tokens: bool = False) -> str:
-        return self._tok.decode(self._check_ids(ids), skip_special_tokens=skip_special_tokens)
+        return self._tok.decode(checks.id_list("ids", ids, self.vocab_size), skip_special_tokens=skip_special_tokens)
 
     def id_to_token(self, id: int) -> str:
-        return self._tok.id_to_token(self._check_ids([id])[0])
+        return self._tok.id_to_token(checks.token_id("id", id, self.vocab_size))
 
     @property
     def vocab(self) -> dict[str, int]:
