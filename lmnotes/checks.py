@@ -186,10 +186,13 @@ def token_ids(name: str, value: Any, *, vocab_size: int | None = None, ndim: int
                          f"got shape {tuple(value.shape)}{hint}")
     if value.numel() == 0 or value.shape[-1] < min_length:
         raise ValueError(f"{name} must hold sequences of at least {min_length} token(s), got shape {tuple(value.shape)}")
+    low = int(value.min())
     if vocab_size is not None:
-        low, high = int(value.min()), int(value.max())
+        high = int(value.max())
         if low < 0 or high >= vocab_size:
             raise ValueError(f"{name} holds token ids in [{low}, {high}], outside the vocabulary [0, {vocab_size - 1}]")
+    elif low < 0:
+        raise ValueError(f"{name} must hold token ids >= 0, got {low}")
     return value.long()
 
 

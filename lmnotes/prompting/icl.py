@@ -197,7 +197,7 @@ def build_prompt(demonstrations: Sequence[tuple[str, Any]], query: str, label_wo
         if y not in labels:
             raise ValueError(f"demonstration {i}'s label must be one of {labels}, got {y!r}")
         lines.append(template.format(input=x, output=words[labels.index(y)]))
-    lines.append(template[:template.index("{output}")].format(input=query).rstrip())
+    lines.append(template[:template.index("{output}")].format(input=checks.text("query", query)).rstrip())
     return separator.join(lines)
 
 
@@ -258,7 +258,7 @@ def icl_ceiling(shots, pool_size: int | None = None) -> float:
     from lmnotes import checks
     from lmnotes.data.toyworld import ICL_LABEL_POOL
 
-    k = checks.integer("shots", shots, low=0)
+    k = checks.size("shots", shots, low=0)
     pool = len(ICL_LABEL_POOL) if pool_size is None else checks.integer("pool_size", pool_size, low=2)
     if k == 0:
         return 1 / pool

@@ -69,4 +69,5 @@ def tokens_per_char(tokenizer: Tokenizer, texts: Iterable[str]) -> float:
     from lmnotes import checks
 
     texts = checks.texts("texts", texts)
+    checks.tokenizer("tokenizer", tokenizer)
     return sum(len(tokenizer.encode(t)) for t in texts) / max(sum(len(t) for t in texts), 1)

@@ -208,10 +208,7 @@ class BPETokenizer(Tokenizer):
         if any(s in alphabet for s in special_tokens):
             raise ValueError(f"special_tokens must not be single byte characters, got {list(special_tokens)!r}")
         smallest = len(special_tokens) + 256
-        if isinstance(vocab_size, bool) or not isinstance(vocab_size, int) or vocab_size < smallest:
-            raise ValueError(
-                f"vocab_size must be an int >= {smallest} (special tokens + 256 bytes), got {vocab_size!r}"
-            )
+        checks.size("vocab_size", vocab_size, low=smallest)  # special tokens + 256 bytes at least
         return {token: i for i, token in enumerate([*special_tokens, *alphabet])}
 
     # ------------------------------------------------------------------ the library's trainer
