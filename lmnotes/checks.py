@@ -153,7 +153,7 @@ def tensor(name: str, value: Any, *, ndim: int | tuple[int, ...] | None = None, 
     return value
 
 
-_SHAPES = {1: "(time,)", 2: "(batch, time)"}
+_SHAPES = {1: "a 1-D sequence of shape (time,)", 2: "a batch of shape (batch, time)"}
 
 
 def finite_tensor(name: str, value: Any, *, allow_inf: bool = False):
@@ -182,7 +182,7 @@ def token_ids(name: str, value: Any, *, vocab_size: int | None = None, ndim: int
     if value.dim() not in dims:
         hint = f"; add a batch dimension with {name}[None] or {name}.unsqueeze(0)" \
             if value.dim() == 1 and dims == (2,) else ""
-        raise ValueError(f"{name} must have shape {' or '.join(_SHAPES[d] for d in dims)}, "
+        raise ValueError(f"{name} must be {' or '.join(_SHAPES[d] for d in dims)}, "
                          f"got shape {tuple(value.shape)}{hint}")
     if value.numel() == 0 or value.shape[-1] < min_length:
         raise ValueError(f"{name} must hold sequences of at least {min_length} token(s), got shape {tuple(value.shape)}")
