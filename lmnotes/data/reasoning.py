@@ -56,7 +56,7 @@ class Example:
 def digits(number: int, reverse: bool = False) -> str:
     """42 -> "4 2" (``reverse``: "2 4")."""
     text = str(checks.integer("number", number, 0))
-    return " ".join(reversed(text) if reverse else text)
+    return " ".join(reversed(text) if checks.boolean("reverse", reverse) else text)
 
 
 def expression(operands, op: str = "+", reverse: bool = False) -> str:

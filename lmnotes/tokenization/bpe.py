@@ -64,6 +64,7 @@ def bytes_to_unicode() -> dict[int, str]:
 def pretokenize(text: str) -> list[str]:
     """Cut ``text`` into GPT-2 words, each written in byte characters (``" is"`` -> ``"Ġis"``)."""
     byte_char = bytes_to_unicode()
+    text = checks.text("text", text, allow_empty=True)
     return ["".join(byte_char[b] for b in word.encode("utf-8")) for word in _SPLIT.findall(text)]
 
 

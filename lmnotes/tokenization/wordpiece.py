@@ -51,8 +51,8 @@ class WordPieceTokenizer(Tokenizer):
     def train(cls, text: str, vocab_size: int) -> WordPieceTokenizer:
         """Learn a WordPiece vocabulary of ``vocab_size`` entries (special tokens included) from ``text``."""
         checks.text("text", text, allow_empty=True)
-        if isinstance(vocab_size, bool) or not isinstance(vocab_size, int) or vocab_size < len(SPECIAL_TOKENS):
-            raise ValueError(f"vocab_size must be an int >= {len(SPECIAL_TOKENS)}, got {vocab_size!r}")
+        # bounded above: the library's trainer aborts the whole process on a vocab_size past 2**32
+        vocab_size = checks.size("vocab_size", vocab_size, low=len(SPECIAL_TOKENS))
         tok = tokenizers.Tokenizer(models.WordPiece(unk_token="[UNK]"))
         tok.normalizer = normalizers.BertNormalizer(lowercase=True)
         tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
