@@ -105,6 +105,7 @@ def continuation_logprobs(model, tokenizer, prompts: Sequence[str], continuation
     batches, with the attention mask keeping padding out.
     """
     block_size = _check_model(model)
+    checks.tokenizer("tokenizer", tokenizer)
     prompts = checks.texts("prompts", prompts, allow_empty_texts=False)
     continuations = checks.texts("continuations", continuations, allow_empty_texts=False)
     pad_id = getattr(tokenizer, "pad_token_id", None) or 0
