@@ -26,6 +26,8 @@ Measured on this machine (one core), the same probe file run against two commits
 | 606a280 (before issue 9)   |  1373 |   955 |     186 |    212 |   20 | 12 (functions not there yet) |
 | f049f02 (main, checks.py in use) | 1475 | 1130 |   171 |    165 |    9 | 1 (its entry fixed since) |
 | errors2 branch (after)     |  1481 |  1244 |     103 |    128 |    6 | 0 |
+| d83b911 (main, on h9's machine) | 1474 | 1239 | 103 |    128 |    4 | 1 (seen_in_training's valid call > 8 s) |
+| h9 branch (migrated checks) |  1474 |  1431 |      18 |     25 |    0 | 1 (the same) |
 
 (Run with one core each, through ``/work/bin/cpu``: 319 s before, 146 s after.) Not every "silent" row
 is a wrong answer: ``generate`` on right-padded prompts now left-aligns them and gives the unpadded

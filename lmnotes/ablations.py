@@ -43,7 +43,7 @@ def prepare(text: str, kind: str, *, rate: float = 0.2, seed: int = 0) -> str:
     if kind == "duplicated":
         unique = text[: max(1, int(len(text) * rate))]
         return (unique * math.ceil(len(text) / len(unique)))[: len(text)]
-    rng = random.Random(seed)
+    rng = random.Random(checks.integer("seed", seed))
     alphabet = sorted(set(text))
     chars = list(text)
     for i in rng.sample(range(len(chars)), int(len(chars) * rate)):

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 import numbers
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 #: Upper bound for sizes a learner may ask for (counts of examples, lengths, steps): far above what
@@ -115,9 +115,9 @@ def text(name: str, value: Any, *, allow_empty: bool = False) -> str:
     return value
 
 
-def texts(name: str, value: Any, *, allow_empty_list: bool = False) -> list[str]:
+def texts(name: str, value: Any, *, allow_empty_list: bool = False, allow_empty_texts: bool = True) -> list[str]:
     """A list (or other sequence) of strings. A single string is refused: it would otherwise be read
-    character by character."""
+    character by character. ``allow_empty_texts=False`` refuses empty strings among them."""
     if isinstance(value, str):
         raise TypeError(f"{name} must be a list of texts, got a single string; wrap it: [{value[:30]!r}]")
     if not isinstance(value, Iterable) or isinstance(value, (bytes, dict)):
@@ -128,18 +128,21 @@ def texts(name: str, value: Any, *, allow_empty_list: bool = False) -> list[str]
         raise TypeError(f"{name} must hold only strings; item {bad[0]} is {_describe(items[bad[0]])}")
     if not items and not allow_empty_list:
         raise ValueError(f"{name} must hold at least one text, got an empty list")
+    if not allow_empty_texts and "" in items:
+        raise ValueError(f"{name} must hold non-empty strings; item {items.index('')} is ''")
     return items
 
 
-def tensor(name: str, value: Any, *, ndim: int | None = None, dtype: str | None = None):
-    """A torch tensor with ``ndim`` dimensions and a dtype of kind ``"int"``, ``"float"`` or
+def tensor(name: str, value: Any, *, ndim: int | tuple[int, ...] | None = None, dtype: str | None = None):
+    """A torch tensor with ``ndim`` dimensions (one number or a tuple of the allowed ones) and a dtype of kind ``"int"``, ``"float"`` or
     ``"bool"`` (each optional)."""
     import torch
 
     if not isinstance(value, torch.Tensor):
         raise TypeError(f"{name} must be a torch.Tensor, got {_describe(value)}")
-    if ndim is not None and value.dim() != ndim:
-        raise ValueError(f"{name} must have {ndim} dimension(s), got shape {tuple(value.shape)}")
+    dims = None if ndim is None else (ndim,) if isinstance(ndim, int) else tuple(ndim)
+    if dims is not None and value.dim() not in dims:
+        raise ValueError(f"{name} must have {' or '.join(map(str, dims))} dimension(s), got shape {tuple(value.shape)}")
     if dtype is not None:
         kinds = {"int": not value.dtype.is_floating_point and not value.dtype.is_complex
                  and value.dtype != torch.bool,
@@ -148,6 +151,132 @@ def tensor(name: str, value: Any, *, ndim: int | None = None, dtype: str | None 
         if not kinds[dtype]:
             raise TypeError(f"{name} must hold {dtype} values, got dtype {value.dtype}")
     return value
+
+
+_SHAPES = {1: "a 1-D sequence of shape (time,)", 2: "a batch of shape (batch, time)"}
+
+
+def finite_tensor(name: str, value: Any, *, allow_inf: bool = False):
+    """A float tensor without nan (and without +-inf unless ``allow_inf``, as in logits where -inf
+    marks a filtered token): a nan inside an argument would otherwise flow into a nan answer."""
+    if value.is_floating_point():
+        bad = value.isnan() if allow_inf else ~value.isfinite()
+        if bool(bad.any()):
+            raise ValueError(f"{name} holds {'nan' if allow_inf else 'nan or inf'} values "
+                             f"({int(bad.sum())} of {value.numel()})")
+    return value
+
+
+def token_ids(name: str, value: Any, *, vocab_size: int | None = None, ndim: int | tuple[int, ...] = (1, 2),
+              min_length: int = 1):
+    """A tensor of token ids: an integer dtype, ``ndim`` dimensions (1: one sequence (time,), 2: a
+    batch (batch, time)), at least ``min_length`` tokens per sequence, every id in ``[0, vocab_size)``
+    when ``vocab_size`` is given. Returned as a LongTensor (the same tensor when it already is one)."""
+    import torch
+
+    if not isinstance(value, torch.Tensor):
+        raise TypeError(f"{name} must be a torch.LongTensor of token ids, got {_describe(value)}")
+    if value.dtype.is_floating_point or value.dtype.is_complex or value.dtype == torch.bool:
+        raise TypeError(f"{name} must be a torch.LongTensor of token ids (an integer dtype), got dtype {value.dtype}")
+    dims = (ndim,) if isinstance(ndim, int) else tuple(ndim)
+    if value.dim() not in dims:
+        hint = f"; add a batch dimension with {name}[None] or {name}.unsqueeze(0)" \
+            if value.dim() == 1 and dims == (2,) else ""
+        raise ValueError(f"{name} must be {' or '.join(_SHAPES[d] for d in dims)}, "
+                         f"got shape {tuple(value.shape)}{hint}")
+    if value.numel() == 0 or value.shape[-1] < min_length:
+        raise ValueError(f"{name} must hold sequences of at least {min_length} token(s), got shape {tuple(value.shape)}")
+    low = int(value.min())
+    if vocab_size is not None:
+        high = int(value.max())
+        if low < 0 or high >= vocab_size:
+            raise ValueError(f"{name} holds token ids in [{low}, {high}], outside the vocabulary [0, {vocab_size - 1}]")
+    elif low < 0:
+        raise ValueError(f"{name} must hold token ids >= 0, got {low}")
+    return value.long()
+
+
+def token_id(name: str, value: Any, vocab_size: int) -> int:
+    """One token id: an integer in ``[0, vocab_size)``."""
+    plain = _scalar(value)
+    if isinstance(plain, bool) or not isinstance(plain, numbers.Integral):
+        raise TypeError(f"{name} must be a token id (an integer), got {_describe(value)}")
+    if not 0 <= plain < vocab_size:
+        raise ValueError(f"{name} must be a token id in [0, vocab_size={vocab_size}), got {int(plain)}")
+    return int(plain)
+
+
+def id_list(name: str, value: Any, vocab_size: int | None = None) -> list[int]:
+    """A sequence of token ids (a list, tuple, 1-d tensor or array), each in ``[0, vocab_size)``;
+    returned as a list of ints."""
+    if hasattr(value, "tolist") and getattr(value, "ndim", 1) == 1:  # a tensor or NumPy array of ids
+        value = value.tolist()
+    if isinstance(value, (str, bytes)) or not isinstance(value, Sequence):
+        raise TypeError(f"{name} must be a sequence of token ids (ints), got {_describe(value)}")
+    out = []
+    for i, item in enumerate(value):
+        plain = _scalar(item)
+        if isinstance(plain, bool) or not isinstance(plain, numbers.Integral):
+            raise TypeError(f"{name} must hold only ints; item {i} is {_describe(item)}")
+        if vocab_size is not None and not 0 <= plain < vocab_size:
+            raise ValueError(f"{name} must be ints in [0, {vocab_size}), got {int(plain)} at item {i}")
+        out.append(int(plain))
+    return out
+
+
+def sequences(name: str, value: Any) -> list[list]:
+    """A non-empty list of sequences (each a list, tuple, 1-d tensor or string); returned as lists."""
+    import torch
+
+    if isinstance(value, (str, bytes, torch.Tensor)) or not isinstance(value, Sequence) or not value:
+        raise TypeError(f"{name} must be a non-empty list of sequences (lists of tokens or strings), "
+                        f"got {_describe(value)}")
+    out = []
+    for i, item in enumerate(value):
+        if isinstance(item, torch.Tensor) or hasattr(item, "tolist"):
+            item = item.tolist()
+        if not isinstance(item, (Sequence, str)) or isinstance(item, bytes):
+            raise TypeError(f"{name} must hold sequences; item {i} is {_describe(item)}")
+        out.append(list(item))
+    return out
+
+
+def mask(name: str, value: Any, shape: tuple[int, ...]):
+    """A padding mask of ``shape`` holding 0 (padding) / 1 (token) or bools; returned as a bool tensor."""
+    import torch
+
+    if not isinstance(value, torch.Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor of 0/1, got {_describe(value)}")
+    if tuple(value.shape) != tuple(shape):
+        raise ValueError(f"{name} must have shape {tuple(shape)}, got {tuple(value.shape)}")
+    if value.dtype != torch.bool and not ((value == 0) | (value == 1)).all():
+        raise ValueError(f"{name} must hold only 0 (padding) and 1 (token)")
+    return value.bool()
+
+
+def int_range(name: str, value: Any, low: int, high: int) -> tuple[int, int]:
+    """A pair ``(lo, hi)`` of integers with ``low <= lo <= hi <= high``."""
+    ok = isinstance(value, (tuple, list)) and len(value) == 2
+    items = [_scalar(v) for v in value] if ok else []
+    ok = ok and all(not isinstance(v, bool) and isinstance(v, numbers.Integral) for v in items)
+    if not ok or not low <= items[0] <= items[1] <= high:
+        raise ValueError(f"{name} must be a pair (lo, hi) of ints with {low} <= lo <= hi <= {high}, got {value!r}")
+    return int(items[0]), int(items[1])
+
+
+def choices(name: str, value: Any, allowed: Iterable) -> tuple:
+    """A non-empty selection of ``allowed`` (one item or several); None means all of them."""
+    allowed = tuple(allowed)
+    if value is None:
+        return allowed
+    items = (value,) if isinstance(value, str) else tuple(value) if isinstance(value, Iterable) else (value,)
+    try:
+        unknown = [v for v in items if v not in allowed]
+    except TypeError:
+        unknown = list(items)
+    if not items or unknown:
+        raise ValueError(f"{name} must be a non-empty selection of {allowed}, got {value!r}")
+    return items
 
 
 def model(name: str, value: Any):

@@ -27,6 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from lmnotes import checks
 from lmnotes.training import IGNORE_INDEX, evaluating
 
 #: the components of ``parameter_breakdown``, in the order a forward pass meets them
@@ -93,15 +94,14 @@ def distillation_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor
     without ``labels`` every position counts (``alpha`` must then be 1).
     """
     for name, t in (("student_logits", student_logits), ("teacher_logits", teacher_logits)):
-        if not isinstance(t, torch.Tensor) or not t.is_floating_point() or t.dim() < 2:
-            raise TypeError(f"{name} must be a floating-point tensor of shape (..., V), got {type(t).__name__}")
+        checks.finite_tensor(name, checks.tensor(name, t, dtype="float"), allow_inf=True)
+        if t.dim() < 2:
+            raise ValueError(f"{name} must have shape (..., V), got {tuple(t.shape)}")
     if student_logits.shape != teacher_logits.shape:
         raise ValueError(f"student_logits and teacher_logits must have the same shape, got "
                          f"{tuple(student_logits.shape)} and {tuple(teacher_logits.shape)}")
-    if isinstance(temperature, bool) or not isinstance(temperature, (int, float)) or not temperature > 0:
-        raise ValueError(f"temperature must be a number > 0, got {temperature!r}")
-    if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0 <= alpha <= 1:
-        raise ValueError(f"alpha must be a number in [0, 1], got {alpha!r}")
+    temperature = checks.positive("temperature", temperature)
+    alpha = checks.probability("alpha", alpha)
     V = student_logits.shape[-1]
     student, teacher = student_logits.reshape(-1, V).float(), teacher_logits.reshape(-1, V).float()
     if labels is None:
@@ -180,13 +180,15 @@ def _attentions(model: nn.Module) -> list[nn.Module]:
 
 def _check_heads(model: nn.Module, heads: Iterable[tuple[int, int]]) -> list[tuple[int, int]]:
     attentions = _attentions(model)
-    heads = list(heads)
+    if isinstance(heads, (str, bytes)) or not isinstance(heads, Iterable):
+        raise TypeError(f"heads must be a list of (layer, head) pairs, got {type(heads).__name__}")
+    out = []
     for item in heads:
-        ok = isinstance(item, tuple) and len(item) == 2 and all(isinstance(i, int) for i in item)
-        if not ok or not (0 <= item[0] < len(attentions) and 0 <= item[1] < attentions[item[0]].n_head):
-            raise ValueError(f"heads must be (layer, head) pairs with layer in [0, {len(attentions)}) and "
-                             f"head in [0, {attentions[0].n_head}), got {item!r}")
-    return sorted(set(heads))
+        if not isinstance(item, (tuple, list)) or len(item) != 2:
+            raise ValueError(f"heads must be (layer, head) pairs, got {item!r}")
+        layer = checks.integer("the layer of heads", item[0], 0, len(attentions) - 1)
+        out.append((layer, checks.integer("the head of heads", item[1], 0, attentions[layer].n_head - 1)))
+    return sorted(set(out))
 
 
 def _head_columns(attn: nn.Module, head: int) -> slice:
@@ -286,8 +288,7 @@ PRUNING_ORDERS = ("least important first", "most important first")
 def pruning_order(importance: torch.Tensor, order: str = "least important first") -> list[tuple[int, int]]:
     """Every (layer, head), sorted by ``importance`` (an (n_layer, n_head) tensor from ``head_importance``):
     "least important first" (the sensible pruning order) or "most important first" (the worst one)."""
-    if not isinstance(importance, torch.Tensor) or importance.dim() != 2:
-        raise TypeError(f"importance must be an (n_layer, n_head) tensor, got {type(importance).__name__}")
+    checks.finite_tensor("importance", checks.tensor("importance", importance, ndim=2, dtype="float"))
     if order not in PRUNING_ORDERS:
         raise ValueError(f"order must be one of {list(PRUNING_ORDERS)}, got {order!r}")
     n_head = importance.shape[1]

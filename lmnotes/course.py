@@ -7,7 +7,7 @@ stamp``) and a test checks that each notebook agrees with them.
 
 from __future__ import annotations
 
-from lmnotes import __version__
+from lmnotes import __version__, checks
 
 #: GitHub owner/name of the course repository.
 REPOSITORY = "lmnotes/lmnotes"
@@ -56,7 +56,7 @@ def setup_cell_source() -> str:
 
 
 def _name(notebook: str) -> str:
-    name = notebook.rsplit("/", 1)[-1]
+    name = checks.text("notebook", notebook).rsplit("/", 1)[-1]
     if not name.endswith(".ipynb"):
         raise ValueError(f"expected a notebook file name ending in .ipynb, got {notebook!r}")
     return name

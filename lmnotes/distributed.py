@@ -83,8 +83,10 @@ def data_parallel_step(seed: int = 0, world: int = 2) -> dict:
 
 def column_parallel_matmul(x: torch.Tensor, weight: torch.Tensor, parts: int) -> torch.Tensor:
     """x @ weight with ``weight``'s columns split over ``parts`` devices, outputs concatenated."""
-    checks.tensor("x", x)
-    checks.tensor("weight", weight, ndim=2)
+    checks.finite_tensor("x", checks.tensor("x", x, dtype="float"))
+    checks.finite_tensor("weight", checks.tensor("weight", weight, ndim=2, dtype="float"))
+    if x.dim() < 1 or x.shape[-1] != weight.shape[0]:
+        raise ValueError(f"x's last dimension must match weight's {weight.shape[0]} rows, got x of shape {tuple(x.shape)}")
     parts = checks.integer("parts", parts, low=1)
     if weight.shape[1] % parts:
         raise ValueError(f"parts={parts} must divide weight's {weight.shape[1]} columns")
@@ -93,14 +95,20 @@ def column_parallel_matmul(x: torch.Tensor, weight: torch.Tensor, parts: int) ->
 
 def pipeline_bubble(stages: int, microbatches: int) -> float:
     """The share of idle stage-time in a GPipe schedule: (p - 1) / (m + p - 1)."""
-    p, m = checks.integer("stages", stages, low=1), checks.integer("microbatches", microbatches, low=1)
+    p, m = checks.size("stages", stages), checks.size("microbatches", microbatches)
     return (p - 1) / (m + p - 1)
+
+
+#: upper bounds that keep the clock-tick simulation and the element-by-element sums to about a second
+MAX_PIPELINE, MAX_SUMMANDS = 1000, 100_000
 
 
 def simulate_pipeline(stages: int, microbatches: int) -> dict:
     """Run a forward-only GPipe schedule clock tick by clock tick: stage s works on micro-batch
     t - s at tick t. Returns the grid (stage x tick, micro-batch id or -1 when idle) and the idle share."""
-    p, m = checks.integer("stages", stages, low=1), checks.integer("microbatches", microbatches, low=1)
+    # the grid has stages x (microbatches + stages - 1) cells: bounded to a million or so
+    p = checks.size("stages", stages, high=MAX_PIPELINE)
+    m = checks.size("microbatches", microbatches, high=MAX_PIPELINE)
     ticks = m + p - 1
     grid = [[(t - s) if 0 <= t - s < m else -1 for t in range(ticks)] for s in range(p)]
     idle = sum(cell < 0 for row in grid for cell in row)
@@ -110,7 +118,8 @@ def simulate_pipeline(stages: int, microbatches: int) -> dict:
 def summation_orders(values: torch.Tensor, dtype: torch.dtype = torch.float16) -> dict:
     """Sum ``values`` in ``dtype`` three ways: left to right, right to left, and pairwise (a tree, as
     an all-reduce does); plus the exact sum in float64 for reference."""
-    checks.tensor("values", values, ndim=1)
+    checks.finite_tensor("values", checks.tensor("values", values, ndim=1, dtype="float"))
+    checks.size("the number of values", values.numel(), high=MAX_SUMMANDS)
     checks.choice("dtype", dtype, (torch.float16, torch.bfloat16, torch.float32))
     v = values.to(dtype)
 

@@ -25,6 +25,8 @@ from pathlib import Path
 from packaging.requirements import Requirement
 from packaging.specifiers import SpecifierSet
 
+from lmnotes import checks
+
 #: GPT-2's tokenizer: 50,257 tokens, built by 50,000 merges (Radford et al., 2019).
 GPT2_VOCAB_SIZE = 50257
 GPT2_MERGES = 50000
@@ -84,6 +86,7 @@ def requirement_checks() -> list[Check]:
 
 def information_checks(hub_timeout: float = 3.0) -> list[Check]:
     """GPU, model hub, CPU and memory: reported, never required."""
+    hub_timeout = checks.real("hub_timeout", hub_timeout, low=0, high=600, low_open=True)
     return [_gpu_check(), _hub_check(hub_timeout), _cpu_check(), _memory_check()]
 
 

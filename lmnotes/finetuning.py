@@ -153,17 +153,18 @@ def best_span(start_logits: torch.Tensor, end_logits: torch.Tensor, max_length: 
     scores every (start, end) pair in a band above the diagonal and picks the best valid one.
     ``allowed`` (B, T) marks the positions an answer may use (the context, not the question).
     """
-    if start_logits.dim() != 2 or start_logits.shape != end_logits.shape:
+    for name, logits in (("start_logits", start_logits), ("end_logits", end_logits)):
+        checks.finite_tensor(name, checks.tensor(name, logits, ndim=2, dtype="float"), allow_inf=True)
+    if start_logits.shape != end_logits.shape:
         raise ValueError(f"start_logits and end_logits must both have shape (B, T), got "
                          f"{tuple(start_logits.shape)} and {tuple(end_logits.shape)}")
-    if isinstance(max_length, bool) or not isinstance(max_length, int) or max_length < 1:
-        raise ValueError(f"max_length must be a positive int, got {max_length!r}")
     B, T = start_logits.shape
+    max_length = checks.size("max_length", max_length, high=checks.MAX_LENGTH)
     i = torch.arange(T)
     band = (i[None, :] >= i[:, None]) & (i[None, :] < i[:, None] + max_length)  # [start, end]
     valid = band[None].expand(B, T, T)
     if allowed is not None:
-        allowed = allowed.bool()
+        allowed = checks.mask("allowed", allowed, (B, T))
         valid = valid & allowed[:, :, None] & allowed[:, None, :]
     scores = (start_logits[:, :, None] + end_logits[:, None, :]).float().masked_fill(~valid, -math.inf)
     flat = scores.flatten(1).argmax(1)
@@ -529,6 +530,7 @@ def _span_f1(predicted: Sequence[int], target: Sequence[int]) -> float:
 
 def bag_of_words(texts: Sequence[str], vocabulary: Sequence[str]) -> torch.Tensor:
     """Word counts (len(texts), len(vocabulary)) of space-separated texts: word order thrown away."""
+    texts, vocabulary = checks.texts("texts", texts), checks.texts("vocabulary", vocabulary)
     index = {w: i for i, w in enumerate(vocabulary)}
     counts = torch.zeros(len(texts), len(index))
     for row, text in enumerate(texts):
@@ -539,6 +541,10 @@ def bag_of_words(texts: Sequence[str], vocabulary: Sequence[str]) -> torch.Tenso
     return counts
 
 
+#: more classes than any classifier here needs; a label past it is a mistake (and a huge one-hot)
+MAX_CLASSES = 10_000
+
+
 def naive_bayes(train_counts: torch.Tensor, train_labels: torch.Tensor, test_counts: torch.Tensor,
                 smoothing: float = 1.0) -> torch.Tensor:
     """Multinomial naive Bayes: predicted class indices for ``test_counts``.
@@ -546,6 +552,21 @@ def naive_bayes(train_counts: torch.Tensor, train_labels: torch.Tensor, test_cou
     Each class is a distribution over words, estimated by counting (with add-``smoothing``); a text
     goes to the class under which its words are most likely, times the class prior.
     """
+    for name, counts in (("train_counts", train_counts), ("test_counts", test_counts)):
+        checks.finite_tensor(name, checks.tensor(name, counts, ndim=2, dtype="float"))
+        if bool((counts < 0).any()):
+            raise ValueError(f"{name} must hold word counts (>= 0), got a minimum of {float(counts.min())}")
+    if test_counts.shape[1] != train_counts.shape[1]:
+        raise ValueError(f"test_counts must have train_counts' {train_counts.shape[1]} columns (one per word), "
+                         f"got {test_counts.shape[1]}")
+    train_labels = checks.token_ids("train_labels", train_labels, ndim=1)
+    if int(train_labels.min()) < 0 or int(train_labels.max()) >= MAX_CLASSES:
+        raise ValueError(f"train_labels must be class indices in [0, {MAX_CLASSES}), got values from "
+                         f"{int(train_labels.min())} to {int(train_labels.max())}")
+    if len(train_labels) != len(train_counts):
+        raise ValueError(f"train_labels must hold one label per row of train_counts ({len(train_counts)}), "
+                         f"got {len(train_labels)}")
+    smoothing = checks.positive("smoothing", smoothing)
     n_classes = int(train_labels.max()) + 1
     one_hot = F.one_hot(train_labels, n_classes).float()
     word_counts = one_hot.T @ train_counts + smoothing

@@ -37,8 +37,8 @@ def linear_tasks(n_tasks: int, n_points: int, dim: int, seed: int) -> tuple[torc
 
 
 def _xs_and_ys(xs, ys) -> None:
-    checks.tensor("xs", xs, ndim=3, dtype="float")
-    checks.tensor("ys", ys, ndim=2, dtype="float")
+    checks.finite_tensor("xs", checks.tensor("xs", xs, ndim=3, dtype="float"))
+    checks.finite_tensor("ys", checks.tensor("ys", ys, ndim=2, dtype="float"))
     if ys.shape != xs.shape[:2]:
         raise ValueError(f"ys must have shape {tuple(xs.shape[:2])} (one y per x), got {tuple(ys.shape)}")
 

@@ -28,7 +28,8 @@ from lmnotes.training import evaluating
 
 def top_k_filter(logits: torch.Tensor, k: int) -> torch.Tensor:
     """Keep the ``k`` largest logits of each row, set the rest to -inf (Fan et al. 2018)."""
-    k = min(checks.integer("top_k", k, low=1), logits.shape[-1])
+    logits = checks.finite_tensor("logits", checks.tensor("logits", logits, dtype="float"), allow_inf=True)
+    k = min(checks.size("top_k", k), logits.shape[-1])
     kth = logits.topk(k, dim=-1).values[..., -1:]
     return logits.masked_fill(logits < kth, float("-inf"))
 
@@ -37,6 +38,7 @@ def top_p_filter(logits: torch.Tensor, p: float) -> torch.Tensor:
     """Nucleus filter (Holtzman et al. 2020): keep the smallest set of most likely tokens whose
     probabilities add up to at least ``p``; the most likely token is always kept."""
     p = checks.probability("top_p", p, open_low=True)
+    logits = checks.finite_tensor("logits", checks.tensor("logits", logits, dtype="float"), allow_inf=True)
     sorted_logits, order = logits.sort(dim=-1, descending=True)
     cumulative = sorted_logits.softmax(dim=-1).cumsum(dim=-1)
     drop_sorted = cumulative - sorted_logits.softmax(dim=-1) >= p  # mass before this token already >= p
@@ -50,10 +52,17 @@ def apply_repetition_penalty(logits: torch.Tensor, idx: torch.Tensor, penalty: f
     divided by ``penalty`` if positive and multiplied by it if negative. ``mask`` (0 = padding)
     leaves padding out."""
     penalty = checks.positive("repetition_penalty", penalty)
+    logits = checks.tensor("logits", logits, ndim=2, dtype="float")
+    checks.finite_tensor("logits", logits, allow_inf=True)
+    idx = checks.token_ids("idx", idx, ndim=2, vocab_size=logits.shape[-1])
+    if idx.shape[0] != logits.shape[0]:
+        raise ValueError(f"idx and logits must have one row per sequence, got {idx.shape[0]} and {logits.shape[0]} rows")
+    if mask is not None:
+        mask = checks.mask("mask", mask, tuple(idx.shape))
     if penalty == 1.0:
         return logits
     if mask is not None:  # point padding at the last token, which is penalised anyway
-        idx = torch.where(mask.bool(), idx, idx[:, -1:])
+        idx = torch.where(mask, idx, idx[:, -1:])
     seen = logits.gather(-1, idx)
     seen = torch.where(seen > 0, seen / penalty, seen * penalty)
     return logits.scatter(-1, idx, seen)
@@ -124,16 +133,12 @@ def _check_inputs(model, idx, max_new_tokens, attention_mask):
     if not (isinstance(model, (GPT, EncoderDecoder)) or _is_hf(model)):
         raise TypeError(f"model must be an lmnotes GPT/EncoderDecoder or a transformers causal LM, "
                         f"got {type(model).__name__}")
-    if not isinstance(idx, torch.Tensor) or idx.dtype != torch.long or idx.dim() != 2:
-        shape = tuple(idx.shape) if isinstance(idx, torch.Tensor) else type(idx).__name__
-        raise ValueError(f"idx must be a (batch, time) LongTensor of token ids, got {shape}"
-                         f"{' ' + str(idx.dtype) if isinstance(idx, torch.Tensor) else ''}")
+    idx = checks.token_ids("idx", idx, ndim=2)
     checks.size("max_new_tokens", max_new_tokens, low=0)
-    if attention_mask is not None and (not isinstance(attention_mask, torch.Tensor) or attention_mask.shape != idx.shape):
-        got = tuple(attention_mask.shape) if isinstance(attention_mask, torch.Tensor) else type(attention_mask).__name__
-        raise ValueError(f"attention_mask must have the shape of idx {tuple(idx.shape)}, got {got}")
-    if attention_mask is not None and bool((attention_mask.long().sum(1) == 0).any()):
-        raise ValueError("attention_mask marks no real token in some row: every prompt needs at least one")
+    if attention_mask is not None:
+        attention_mask = checks.mask("attention_mask", attention_mask, tuple(idx.shape))
+        if bool((attention_mask.sum(1) == 0).any()):
+            raise ValueError("attention_mask marks no real token in some row: every prompt needs at least one")
 
 
 def _left_align(idx: torch.Tensor, mask: torch.Tensor | None):
@@ -211,7 +216,7 @@ def generate(
     num_beams = checks.size("num_beams", num_beams, high=1000)
     pad_token_id = checks.integer("pad_token_id", pad_token_id, low=0)
     if top_k is not None:
-        top_k = checks.integer("top_k", top_k, low=1)
+        top_k = checks.size("top_k", top_k)
     if top_p is not None:
         top_p = checks.probability("top_p", top_p, open_low=True)
     if not do_sample and (top_k is not None or top_p is not None or temperature != 1.0):
@@ -334,18 +339,11 @@ def _ngrams(tokens: Sequence, n: int) -> list[tuple]:
     return [tuple(tokens[i:i + n]) for i in range(len(tokens) - n + 1)]
 
 
-def _check_sequences(sequences) -> list[list]:
-    if isinstance(sequences, (str, torch.Tensor)) or not isinstance(sequences, Sequence) or not sequences:
-        raise TypeError(f"sequences must be a non-empty list of token sequences (lists or strings), "
-                        f"got {type(sequences).__name__}")
-    return [list(s.tolist() if isinstance(s, torch.Tensor) else s) for s in sequences]
-
-
 def distinct_n(sequences: Sequence[Sequence], n: int = 2) -> float:
     """Distinct-n (Li et al. 2016): unique n-grams / all n-grams, pooled over ``sequences`` (each a
     list of tokens, or a string read as characters). 1.0 = no n-gram repeats; 0.0 = no n-grams."""
     n = checks.size("n", n)
-    grams = [g for s in _check_sequences(sequences) for g in _ngrams(s, n)]
+    grams = [g for s in checks.sequences("sequences", sequences) for g in _ngrams(s, n)]
     return len(set(grams)) / len(grams) if grams else 0.0
 
 
@@ -354,7 +352,7 @@ def repetition_rate(sequences: Sequence[Sequence], n: int = 4) -> float:
     pooled over ``sequences``: 0.0 = nothing repeats, near 1.0 = a loop (degenerate greedy text)."""
     n = checks.size("n", n)
     repeated = total = 0
-    for s in _check_sequences(sequences):
+    for s in checks.sequences("sequences", sequences):
         seen = set()
         for g in _ngrams(s, n):
             repeated += g in seen
@@ -367,7 +365,8 @@ def repetition_rate(sequences: Sequence[Sequence], n: int = 4) -> float:
 def continuation_nll(model: nn.Module, ids: torch.Tensor, prompt_len: int) -> float:
     """Mean negative log-likelihood (nats per token) that ``model`` gives the tokens of ``ids``
     (B, T) after the first ``prompt_len``: the quality half of a diversity-quality trade-off."""
-    checks.tensor("ids", ids, ndim=2, dtype="int")
+    checks.model_kind("model", model, "causal", unknown_ok=True)
+    ids = checks.token_ids("ids", ids, ndim=2, min_length=2)
     prompt_len = checks.size("prompt_len", prompt_len, high=ids.shape[1] - 1)
     with evaluating(model):
         logp = model(ids[:, :-1]).float().log_softmax(-1)

@@ -18,6 +18,8 @@ import urllib.error
 import urllib.request
 from typing import Any, NamedTuple
 
+from lmnotes import checks
+
 #: short name -> (hub repository, transformers auto class, bundled stand-in)
 HUB_MODELS = {
     "distilgpt2": ("distilbert/distilgpt2", "AutoModelForCausalLM", "shakespeare-bpe"),
@@ -54,8 +56,8 @@ def hub_reachable(timeout: float = 3.0, url: str | None = None) -> bool:
     request runs in a background thread that we wait for at most ``timeout`` seconds; a thread
     still stuck after that is abandoned (it is a daemon and cannot keep Python alive).
     """
-    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0:
-        raise ValueError(f"timeout must be a positive number of seconds, got {timeout!r}")
+    # bounded: a check of the network must never hold a notebook for minutes
+    timeout = checks.real("timeout", timeout, low=0, high=600, low_open=True)
     if hub_offline():
         return False
     answered = threading.Event()

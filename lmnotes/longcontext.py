@@ -51,9 +51,9 @@ def feature_map(x: torch.Tensor) -> torch.Tensor:
 
 def _check_qkv(q, k, v) -> None:
     for name, t in (("q", q), ("k", k), ("v", v)):
-        checks.tensor(name, t)
-        if not t.is_floating_point() or t.dim() < 2:
-            raise ValueError(f"{name} must be a floating-point tensor of shape (..., T, d), got {tuple(t.shape)}")
+        checks.finite_tensor(name, checks.tensor(name, t, dtype="float"))
+        if t.dim() < 2:
+            raise ValueError(f"{name} must have shape (..., T, d), got {tuple(t.shape)}")
     if q.shape != k.shape or q.shape[:-1] != v.shape[:-1]:
         raise ValueError(f"q and k must share one shape and v its (..., T) part; got {tuple(q.shape)}, "
                          f"{tuple(k.shape)}, {tuple(v.shape)}")

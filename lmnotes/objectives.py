@@ -57,56 +57,17 @@ Sampler = Callable[[torch.Tensor, torch.Tensor, torch.Generator], torch.Tensor]
 # Input checks shared by every objective
 
 
-def _check_ids(ids, *, vocab_size: int | None = None, one_sequence: bool = False,
-               min_length: int = 1, name: str = "ids") -> None:
-    if not isinstance(ids, torch.Tensor):
-        raise TypeError(f"{name} must be a torch.LongTensor of token ids, got {type(ids).__name__}")
-    if ids.dtype != torch.long:
-        raise TypeError(f"{name} must be a torch.LongTensor (dtype torch.long), got dtype {ids.dtype}")
-    allowed_dims = (1,) if one_sequence else (1, 2)
-    if ids.dim() not in allowed_dims:
-        shapes = "a 1-D sequence (T,)" if one_sequence else "a sequence (T,) or a batch (B, T)"
-        raise ValueError(f"{name} must be {shapes}, got shape {tuple(ids.shape)}")
-    if ids.numel() == 0 or ids.shape[-1] < min_length:
-        raise ValueError(f"{name} must hold sequences of at least {min_length} token(s), "
-                         f"got shape {tuple(ids.shape)}")
-    if vocab_size is not None and (ids.min() < 0 or ids.max() >= vocab_size):
-        raise ValueError(f"{name} must lie in [0, vocab_size={vocab_size}), "
-                         f"got values from {int(ids.min())} to {int(ids.max())}")
-
-
-def _check_vocab_size(vocab_size) -> None:
-    if isinstance(vocab_size, bool) or not isinstance(vocab_size, int) or vocab_size < 2:
-        raise ValueError(f"vocab_size must be an int >= 2, got {vocab_size!r}")
-
-
-def _check_token_id(value, name: str, vocab_size: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < vocab_size:
-        raise ValueError(f"{name} must be a token id in [0, vocab_size={vocab_size}), got {value!r}")
-
-
 def _check_special_ids(special_ids: Iterable[int], vocab_size: int, name: str = "special_ids") -> list[int]:
-    special = list(special_ids)
-    for value in special:
-        _check_token_id(value, f"every entry of {name}", vocab_size)
-    return special
-
-
-def _is_number(value) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
-def _check_rate(value, name: str) -> None:
-    if not _is_number(value) or not 0 < value < 1:
-        raise ValueError(f"{name} must be a number strictly between 0 and 1, got {value!r}")
+    return [checks.token_id(f"every entry of {name}", value, vocab_size) for value in special_ids]
 
 
 def _generator(generator) -> torch.Generator:
     if isinstance(generator, torch.Generator):
         return generator
-    if isinstance(generator, int) and not isinstance(generator, bool):
-        return torch.Generator().manual_seed(generator)
-    raise TypeError(f"generator must be a torch.Generator or an int seed, got {type(generator).__name__}")
+    try:
+        return torch.Generator().manual_seed(checks.integer("generator", generator))
+    except TypeError:
+        raise TypeError(f"generator must be a torch.Generator or an int seed, got {type(generator).__name__}") from None
 
 
 def _reject_present(ids: torch.Tensor, token_id: int, name: str) -> None:
@@ -125,7 +86,7 @@ def causal_lm_targets(ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     ``inputs = ids[..., :-1]`` and ``targets = ids[..., 1:]``: the model reading ``inputs[..., :t+1]``
     must predict ``targets[..., t]``, the token that came next (§1.2.1). Both have length ``T - 1``.
     """
-    _check_ids(ids, min_length=2)
+    ids = checks.token_ids("ids", ids, min_length=2)
     return ids[..., :-1], ids[..., 1:]
 
 
@@ -135,8 +96,7 @@ def causal_mask(T: int) -> torch.Tensor:
     Lower triangular: each position sees itself and everything on its left, nothing on its right
     (§1.2.1). The permuted-LM content mask of the identity order equals this mask.
     """
-    if isinstance(T, bool) or not isinstance(T, int) or T < 1:
-        raise ValueError(f"T must be a positive int, got {T!r}")
+    T = checks.size("T", T)
     return torch.ones(T, T, dtype=torch.bool).tril()
 
 
@@ -227,14 +187,13 @@ def bert_mask(ids: torch.Tensor, *, mask_id: int, vocab_size: int, special_ids: 
        since any token might be a target, it must build a good representation of every token, and
        it does not learn that [MASK] (absent at fine-tuning time) is the only thing worth predicting.
     """
-    _check_vocab_size(vocab_size)
-    _check_ids(ids, vocab_size=vocab_size)
-    _check_token_id(mask_id, "mask_id", vocab_size)
+    vocab_size = checks.size("vocab_size", vocab_size, low=2)
+    ids = checks.token_ids("ids", ids, vocab_size=vocab_size)
+    mask_id = checks.token_id("mask_id", mask_id, vocab_size)
     special = _check_special_ids(special_ids, vocab_size)
-    _check_rate(mask_rate, "mask_rate")
-    for value, name in ((mask_fraction, "mask_fraction"), (random_fraction, "random_fraction")):
-        if not _is_number(value) or not 0 <= value <= 1:
-            raise ValueError(f"{name} must be a number in [0, 1], got {value!r}")
+    mask_rate = checks.probability("mask_rate", mask_rate, open_low=True, open_high=True)
+    mask_fraction = checks.probability("mask_fraction", mask_fraction)
+    random_fraction = checks.probability("random_fraction", random_fraction)
     if mask_fraction + random_fraction > 1:
         raise ValueError(f"mask_fraction + random_fraction must be at most 1, "
                          f"got {mask_fraction} + {random_fraction}")
@@ -261,8 +220,7 @@ def bert_mask(ids: torch.Tensor, *, mask_id: int, vocab_size: int, special_ids: 
 
 def random_order(T: int, generator: torch.Generator | int) -> torch.Tensor:
     """A uniformly random factorisation order: a permutation of ``0 .. T-1`` (LongTensor ``(T,)``)."""
-    if isinstance(T, bool) or not isinstance(T, int) or T < 1:
-        raise ValueError(f"T must be a positive int, got {T!r}")
+    T = checks.size("T", T)
     return torch.randperm(T, generator=_generator(generator))
 
 
@@ -336,8 +294,8 @@ def unigram_probs(corpus_ids: torch.Tensor, *, vocab_size: int,
     A cheap stand-in for ELECTRA's generator network: replacements drawn from it are plausible
     words, not plausible *in context*, so they are easier to detect than a real generator's.
     """
-    _check_vocab_size(vocab_size)
-    _check_ids(corpus_ids, vocab_size=vocab_size, name="corpus_ids")
+    vocab_size = checks.size("vocab_size", vocab_size, low=2)
+    corpus_ids = checks.token_ids("corpus_ids", corpus_ids, vocab_size=vocab_size)
     special = _check_special_ids(special_ids, vocab_size)
     counts = torch.bincount(corpus_ids.flatten(), minlength=vocab_size).double()
     counts[torch.tensor(special, dtype=torch.long)] = 0
@@ -365,10 +323,10 @@ def replace_tokens(ids: torch.Tensor, *, vocab_size: int, sampler: torch.Tensor 
     A sampled token that happens to equal the original counts as *original* (``is_replaced`` False),
     as in ELECTRA: ``is_replaced == (corrupted != ids)`` always.
     """
-    _check_vocab_size(vocab_size)
-    _check_ids(ids, vocab_size=vocab_size)
+    vocab_size = checks.size("vocab_size", vocab_size, low=2)
+    ids = checks.token_ids("ids", ids, vocab_size=vocab_size)
     special = _check_special_ids(special_ids, vocab_size)
-    _check_rate(rate, "rate")
+    rate = checks.probability("rate", rate, open_low=True, open_high=True)
     generator = _generator(generator)
 
     selected = _choose_positions(ids, rate, special, generator)
@@ -392,7 +350,7 @@ def replace_tokens(ids: torch.Tensor, *, vocab_size: int, sampler: torch.Tensor 
             raise ValueError(f"sampler must return a LongTensor of shape {tuple(ids.shape)}, got "
                              f"{getattr(proposals, 'dtype', type(proposals).__name__)} "
                              f"of shape {tuple(getattr(proposals, 'shape', ()))}")
-        _check_ids(proposals, vocab_size=vocab_size, name="the sampler's output")
+        checks.token_ids("the sampler's output", proposals, vocab_size=vocab_size)
     else:
         raise TypeError(f"sampler must be None, a probability tensor or a callable, "
                         f"got {type(sampler).__name__}")
@@ -428,12 +386,9 @@ def span_noise_mask(length: int, *, noise_density: float = 0.15, mean_span_lengt
       segmentation, and the runs alternate kept, noise, kept, noise ... so the sequence always
       starts with kept text and, as in T5, always ends with a noise span.
     """
-    if isinstance(length, bool) or not isinstance(length, int) or length < 2:
-        raise ValueError(f"length must be an int >= 2 (span corruption needs a kept and a noise token), "
-                         f"got {length!r}")
-    _check_rate(noise_density, "noise_density")
-    if not _is_number(mean_span_length) or mean_span_length < 1:
-        raise ValueError(f"mean_span_length must be a number >= 1, got {mean_span_length!r}")
+    length = checks.size("length", length, low=2)  # span corruption needs a kept and a noise token
+    noise_density = checks.probability("noise_density", noise_density, open_low=True, open_high=True)
+    mean_span_length = checks.real("mean_span_length", mean_span_length, low=1)
     generator = _generator(generator)
 
     num_noise = min(max(round(length * noise_density), 1), length - 1)
@@ -462,8 +417,8 @@ def span_corrupt(ids: torch.Tensor, *, sentinel_ids: Iterable[int], vocab_size: 
     sentinels are ``<extra_id_0> = vocab_size - 1``, ``<extra_id_1> = vocab_size - 2``, ...)
     :func:`span_restore` rebuilds the original from the two.
     """
-    _check_vocab_size(vocab_size)
-    _check_ids(ids, vocab_size=vocab_size, one_sequence=True, min_length=2)
+    vocab_size = checks.size("vocab_size", vocab_size, low=2)
+    ids = checks.token_ids("ids", ids, vocab_size=vocab_size, ndim=1, min_length=2)
     sentinels = _check_special_ids(sentinel_ids, vocab_size, name="sentinel_ids")
     if len(set(sentinels)) != len(sentinels):
         raise ValueError(f"sentinel_ids must be distinct, got {sentinels}")
@@ -495,8 +450,8 @@ def span_restore(encoder_input: torch.Tensor, decoder_target: torch.Tensor, *,
 
     Also useful to read a model's predicted target: the reconstruction is exact when the target is.
     """
-    _check_ids(encoder_input, one_sequence=True, name="encoder_input")
-    _check_ids(decoder_target, one_sequence=True, name="decoder_target")
+    encoder_input = checks.token_ids("encoder_input", encoder_input, ndim=1)
+    decoder_target = checks.token_ids("decoder_target", decoder_target, ndim=1)
     sentinels = list(sentinel_ids)
     spans, current = {}, None
     for token in decoder_target.tolist():
@@ -522,19 +477,19 @@ def span_restore(encoder_input: torch.Tensor, decoder_target: torch.Tensor, *,
 # §1.2.3 Denoising training: BART's corruptions. Each returns (corrupted input, target = original).
 
 
-def _bart_checks(ids, vocab_size, special_ids) -> list[int]:
-    _check_vocab_size(vocab_size)
-    _check_ids(ids, vocab_size=vocab_size, one_sequence=True)
-    return _check_special_ids(special_ids, vocab_size)
+def _bart_checks(ids, vocab_size, special_ids) -> tuple[torch.Tensor, list[int]]:
+    vocab_size = checks.size("vocab_size", vocab_size, low=2)
+    ids = checks.token_ids("ids", ids, vocab_size=vocab_size, ndim=1)
+    return ids, _check_special_ids(special_ids, vocab_size)
 
 
 def token_masking(ids: torch.Tensor, *, mask_id: int, vocab_size: int, rate: float = 0.15,
                   special_ids: Iterable[int] = (),
                   generator: torch.Generator | int) -> tuple[torch.Tensor, torch.Tensor]:
     """BART token masking: ``rate`` of the non-special tokens become ``mask_id`` (no 80/10/10 here)."""
-    special = _bart_checks(ids, vocab_size, special_ids)
-    _check_token_id(mask_id, "mask_id", vocab_size)
-    _check_rate(rate, "rate")
+    ids, special = _bart_checks(ids, vocab_size, special_ids)
+    mask_id = checks.token_id("mask_id", mask_id, vocab_size)
+    rate = checks.probability("rate", rate, open_low=True, open_high=True)
     _reject_present(ids, mask_id, "mask_id")
     chosen = _choose_positions(ids, rate, special, _generator(generator))
     return ids.masked_fill(chosen, mask_id), ids.clone()
@@ -546,8 +501,8 @@ def token_deletion(ids: torch.Tensor, *, vocab_size: int, rate: float = 0.15, sp
 
     Unlike masking, the model must also work out *where* input is missing.
     """
-    special = _bart_checks(ids, vocab_size, special_ids)
-    _check_rate(rate, "rate")
+    ids, special = _bart_checks(ids, vocab_size, special_ids)
+    rate = checks.probability("rate", rate, open_low=True, open_high=True)
     chosen = _choose_positions(ids, rate, special, _generator(generator))
     return ids[~chosen], ids.clone()
 
@@ -563,11 +518,12 @@ def text_infilling(ids: torch.Tensor, *, mask_id: int, vocab_size: int, rate: fl
     A zero-length span inserts a [MASK] that hides nothing, and a span that touches an earlier one
     merges with it under one [MASK]: the model must learn how many tokens each [MASK] stands for.
     """
-    special = _bart_checks(ids, vocab_size, special_ids)
-    _check_token_id(mask_id, "mask_id", vocab_size)
-    _check_rate(rate, "rate")
-    if not _is_number(poisson_lambda) or poisson_lambda <= 0:
-        raise ValueError(f"poisson_lambda must be a positive number, got {poisson_lambda!r}")
+    ids, special = _bart_checks(ids, vocab_size, special_ids)
+    mask_id = checks.token_id("mask_id", mask_id, vocab_size)
+    rate = checks.probability("rate", rate, open_low=True, open_high=True)
+    # bounded above: an infinite mean would draw spans forever; at 1000 every span already covers
+    # the whole budget of any sequence a notebook uses
+    poisson_lambda = checks.real("poisson_lambda", poisson_lambda, low=0, high=1000, low_open=True)
     _reject_present(ids, mask_id, "mask_id")
     generator = _generator(generator)
 
@@ -621,8 +577,8 @@ def sentence_permutation(ids: torch.Tensor, *, separator_id: int, vocab_size: in
     Special tokens opening or closing the sequence (from ``special_ids``, other than the separator)
     stay in place; a last sentence without a separator is a sentence too.
     """
-    special = _bart_checks(ids, vocab_size, special_ids)
-    _check_token_id(separator_id, "separator_id", vocab_size)
+    ids, special = _bart_checks(ids, vocab_size, special_ids)
+    separator_id = checks.token_id("separator_id", separator_id, vocab_size)
     generator = _generator(generator)
     start, stop = _split_ends(ids, [s for s in special if s != separator_id])
     body = ids[start:stop]
@@ -642,7 +598,7 @@ def document_rotation(ids: torch.Tensor, *, vocab_size: int, special_ids: Iterab
     The model must find the true start of the document. Special tokens opening or closing the
     sequence (BOS/EOS) stay in place, as in BART's implementation.
     """
-    special = _bart_checks(ids, vocab_size, special_ids)
+    ids, special = _bart_checks(ids, vocab_size, special_ids)
     start, stop = _split_ends(ids, special)
     body = ids[start:stop]
     if len(body) == 0:

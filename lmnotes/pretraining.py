@@ -104,14 +104,9 @@ def _documents(documents) -> list[str]:
 
 def _check_rows(rows, batch_size, vocab_size: int | None = None) -> int:
     """``rows`` (N, T) token ids (within ``vocab_size`` if given) and ``batch_size``; returns the latter."""
-    checks.tensor("rows", rows, ndim=2, dtype="int")
-    if rows.numel() == 0:
-        raise ValueError(f"rows must hold at least one row of tokens, got shape {tuple(rows.shape)}")
     if vocab_size is not None:
         vocab_size = checks.size("vocab_size", vocab_size, low=2)
-        if rows.min() < 0 or rows.max() >= vocab_size:
-            raise ValueError(f"rows must hold ids in [0, vocab_size={vocab_size}), got values from "
-                             f"{int(rows.min())} to {int(rows.max())}")
+    checks.token_ids("rows", rows, ndim=2, vocab_size=vocab_size)
     return checks.size("batch_size", batch_size, high=checks.MAX_EXAMPLES)
 
 

@@ -19,6 +19,8 @@ from matplotlib._pylab_helpers import Gcf
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
+from lmnotes import checks
+
 if TYPE_CHECKING:
     from lmnotes.training import History
 
@@ -282,7 +284,8 @@ def plot_token_mask(tokens: Sequence[str], mask: Sequence[float], *, per_row: in
                     ax: Axes | None = None) -> Figure:
     """Tokens in reading order, ``per_row`` to a line, shaded where ``mask`` is 1 (e.g. the tokens
     SFT's loss counts) and plain where it is 0."""
-    tokens, mask = list(tokens), _as_array(mask, "mask", 1)
+    tokens, mask = checks.texts("tokens", tokens), _as_array(mask, "mask", 1)
+    per_row = checks.size("per_row", per_row, high=10_000)
     if not tokens or len(tokens) != len(mask):
         raise ValueError(f"tokens and mask must have one equal, non-zero length; got {len(tokens)}, {len(mask)}")
     rows = (len(tokens) + per_row - 1) // per_row

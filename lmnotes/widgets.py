@@ -67,6 +67,7 @@ def course_map(start: int = 1) -> W.VBox:
 
 def tokens_html(tokens: list[str], ids: list[int]) -> str:
     """Tokens as coloured chips with their ids underneath (whitespace made visible)."""
+    tokens, ids = checks.texts("tokens", tokens), checks.id_list("ids", ids)
     if len(tokens) != len(ids):
         raise ValueError(f"got {len(tokens)} tokens but {len(ids)} ids; they must pair up")
     chips = []

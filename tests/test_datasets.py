@@ -84,10 +84,10 @@ def test_supervised_dataset_with_a_dataloader_matches_the_full_text():
 
 
 @pytest.mark.parametrize("call,error,message", [
-    (lambda: lm_batch(torch.arange(10.0), 2, 4), TypeError, "integer token ids"),
-    (lambda: lm_batch([1, 2, 3], 2, 1), TypeError, "ids must be a 1-D integer torch.Tensor"),
-    (lambda: lm_batch(torch.zeros(4, 4, dtype=torch.long), 2, 2), ValueError, "ids must be 1-D"),
-    (lambda: lm_batch(torch.tensor([], dtype=torch.long), 2, 2), ValueError, "at least 2 tokens"),
+    (lambda: lm_batch(torch.arange(10.0), 2, 4), TypeError, "ids must be a torch.LongTensor of token ids \\(an integer dtype\\)"),
+    (lambda: lm_batch([1, 2, 3], 2, 1), TypeError, "ids must be a torch.LongTensor"),
+    (lambda: lm_batch(torch.zeros(4, 4, dtype=torch.long), 2, 2), ValueError, "ids must be a 1-D sequence"),
+    (lambda: lm_batch(torch.tensor([], dtype=torch.long), 2, 2), ValueError, "at least 2 token"),
     (lambda: lm_batch(torch.arange(10), 2, 10), ValueError, "block_size must be at most"),
     (lambda: lm_batch(torch.arange(10), 0, 4), ValueError, "batch_size must be an integer in"),
     (lambda: lm_batch(torch.arange(10), 2, 4, generator=0), TypeError, "generator must be"),

@@ -157,7 +157,7 @@ def test_model_mode_is_restored_and_bad_arguments_are_named():
                       (dict(do_sample=True, top_k=0), "top_k"), (dict(do_sample=True, top_p=1.5), "top_p")]:
         with pytest.raises(ValueError, match=match):
             generate(model, x, 3, **kw)
-    with pytest.raises(ValueError, match="LongTensor"):
+    with pytest.raises(TypeError, match="idx must be a torch.LongTensor"):
         generate(model, x.float(), 3)
     with pytest.raises(ValueError, match="max_new_tokens"):
         generate(model, x, -1)

@@ -111,7 +111,7 @@ def test_few_shot_accuracy_and_order_spread(tok):
 
 
 def test_bad_input_is_refused(model, tok):
-    with pytest.raises(ValueError, match="non-empty list"):
+    with pytest.raises(TypeError, match="prompts must be a list of texts"):
         pr.continuation_logprobs(model, tok, "the film", ["great"])
     with pytest.raises(ValueError, match="block_size=32"):
         pr.continuation_logprobs(model, tok, [" ".join(["the"] * 40)], ["great"])

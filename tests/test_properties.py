@@ -197,3 +197,233 @@ def test_arithmetic_answers_are_right(n, seed):
 def test_generators_refuse_bad_or_runaway_sizes(n):
     with pytest.raises((TypeError, ValueError), match="n"):
         toyworld.stories(n, 0)
+
+
+# ---------------------------------------------------------------------------------------------
+# Every public module: bad input of each kind is refused with an error naming the argument
+#
+# One row per public module: a function of it, a valid call, and the kind of each probed argument.
+# Hypothesis draws the argument and a bad value of its kind; the call must raise a ValueError or
+# TypeError whose message names that argument (a silent answer or any other exception fails).
+
+import importlib  # noqa: E402
+import pkgutil  # noqa: E402
+
+import lmnotes  # noqa: E402
+
+NAN, INF = math.nan, math.inf
+bad_size = st.one_of(st.booleans(), st.floats(allow_nan=True), st.text(max_size=3), st.none(),
+                     st.integers(max_value=0), st.integers(min_value=10**13, max_value=10**15))
+bad_count = st.one_of(st.booleans(), st.floats(allow_nan=True), st.text(max_size=3), st.none(),
+                      st.integers(max_value=-1), st.integers(min_value=10**13, max_value=10**15))
+bad_int = st.one_of(st.booleans(), st.floats(allow_nan=True), st.text(max_size=3), st.none())
+bad_prob = st.one_of(st.floats(max_value=-1e-6), st.floats(min_value=1.0001), st.just(NAN), st.booleans(),
+                     st.text(max_size=3), st.none())
+bad_pos = st.one_of(st.floats(max_value=0.0), st.sampled_from([NAN, INF]), st.booleans(), st.text(max_size=3),
+                    st.none())
+bad_real = st.one_of(st.sampled_from([NAN, INF, -INF]), st.booleans(), st.text(max_size=3), st.none())
+bad_bool = st.one_of(st.text(max_size=5), st.integers(), st.none())
+bad_text = st.one_of(st.integers(), st.none(), st.lists(st.text(max_size=3), min_size=1, max_size=2))
+bad_texts = st.one_of(st.text(min_size=1, max_size=10), st.lists(st.integers(), min_size=1, max_size=3),
+                      st.none(), st.just([]))
+bad_choice = st.one_of(st.text(max_size=6).filter(lambda t: t not in ("train", "val")), st.integers(), st.none())
+bad_thing = st.one_of(st.none(), st.text(max_size=4), st.integers())  # for a model or a tokenizer
+
+
+def _nan_tensor(shape):
+    return st.integers(0, math.prod(shape) - 1).map(
+        lambda i: torch.zeros(shape).flatten().index_fill(0, torch.tensor([i]), NAN).view(shape))
+
+
+def bad_ftensor(shape):
+    return st.one_of(_nan_tensor(shape), st.just(torch.zeros(shape, dtype=torch.long)),
+                     st.just(torch.zeros(shape).tolist()), st.none())
+
+
+def bad_ids(shape, vocab):
+    return st.one_of(st.just(torch.zeros(shape)), st.just(torch.zeros(shape, dtype=torch.long).tolist()),
+                     st.integers(1, 10**6).map(lambda k: torch.full(shape, -k)),
+                     st.integers(0, 10**6).map(lambda k: torch.full(shape, vocab + k)))
+
+
+KINDS = dict(size=bad_size, count=bad_count, int=bad_int, prob=bad_prob, pos=bad_pos, real=bad_real,
+             bool=bad_bool, text=bad_text, texts=bad_texts, choice=bad_choice, model=bad_thing, tok=bad_thing)
+
+
+def _fixtures():
+    from lmnotes.models import GPT, Encoder, EncoderConfig, GPTConfig
+
+    torch.manual_seed(0)
+    shape = dict(vocab_size=WORDS.vocab_size, block_size=32, n_layer=1, n_head=2, n_embd=16)
+    return GPT(GPTConfig(**shape)).eval(), Encoder(EncoderConfig(**shape)).eval()
+
+
+GPT_, ENC_ = _fixtures()
+V = WORDS.vocab_size
+IDS = torch.randint(6, V, (2, 6), generator=torch.Generator().manual_seed(0))
+
+
+def _m(path):
+    return importlib.import_module(f"lmnotes.{path}")
+
+
+def _rows():
+    """module -> (function, valid keyword arguments, {argument: strategy of bad values})."""
+    from lmnotes.alignment.rewards import RewardModel
+
+    reward_model = RewardModel(GPT_)
+    r = torch.randn(4)
+    return {
+        "ablations": (_m("ablations").prepare, dict(text="hello world", kind="noisy", rate=0.2, seed=0),
+                      dict(text=bad_text, kind=bad_choice, rate=bad_prob, seed=bad_int)),
+        "alignment.best_of_n": (_m("alignment.best_of_n").kl_bound, dict(n=4), dict(n=bad_size)),
+        "alignment.dpo": (_m("alignment.dpo").implicit_reward,
+                          dict(policy_logps=r, ref_logps=r.clone(), beta=0.1), dict(beta=bad_pos)),
+        "alignment.feedback": (_m("alignment.feedback").response_features,
+                               dict(model=reward_model, tokenizer=WORDS, prompts=["grace has a"],
+                                    responses=["dog ."]),
+                               dict(prompts=bad_texts, responses=bad_texts, model=bad_thing)),
+        "alignment.ppo": (_m("alignment.ppo").clipped_objective,
+                          dict(ratio=torch.ones(4), advantages=r, eps=0.2), dict(eps=bad_prob)),
+        "alignment.rewards": (_m("alignment.rewards").score,
+                              dict(model=reward_model, tokenizer=WORDS, prompts=["grace has a"], responses=["dog ."]),
+                              dict(prompts=bad_texts, responses=bad_texts, batch_size=bad_size, model=bad_thing)),
+        "alignment.rl": (_m("alignment.rl").random_mdp, dict(n_states=4, n_actions=2, gamma=0.9, seed=0),
+                         dict(n_states=bad_size, n_actions=bad_size, gamma=bad_prob, seed=bad_int)),
+        "alignment.sft": (_m("alignment.sft").conversation, dict(n_turns=2, seed=0),
+                          dict(n_turns=bad_size, seed=bad_int)),
+        "alignment.sft_studies": (_m("alignment.sft_studies").noisy,
+                                  dict(records=_m("data.toyworld").instructions(4, 0), share=0.5, seed=0),
+                                  dict(share=bad_prob, seed=bad_int)),
+        "checkpoints": (_m("checkpoints").info, dict(name="toyworld-gpt"), dict(name=bad_choice)),
+        "compression": (_m("compression").distillation_loss,
+                        dict(student_logits=torch.zeros(2, 5), teacher_logits=torch.zeros(2, 5), temperature=2.0,
+                             alpha=1.0),
+                        dict(student_logits=bad_ftensor((2, 5)), teacher_logits=bad_ftensor((2, 5)),
+                             temperature=bad_pos, alpha=bad_prob)),
+        "course": (_m("course").colab_url, dict(notebook="01_language_models"), dict(notebook=bad_text)),
+        "data.datasets": (_m("data.datasets").lm_batch, dict(ids=IDS[0], batch_size=2, block_size=3),
+                          dict(ids=bad_ids((6,), V).filter(lambda x: not isinstance(x, torch.Tensor) or
+                                                           x.dtype != torch.long or bool((x < 0).any())),
+                               batch_size=bad_size, block_size=bad_size)),
+        "data.overlap": (_m("data.overlap").seen_in, dict(documents=["grace has a dog ."], texts=["a dog"]),
+                         dict(documents=bad_texts, texts=bad_texts.filter(lambda t: t != []))),
+        "data.reasoning": (_m("data.reasoning").digits, dict(number=42, reverse=False),
+                           dict(number=bad_int, reverse=bad_bool)),
+        "data.shakespeare": (_m("data.shakespeare").shakespeare_text, dict(split="val"), dict(split=bad_choice)),
+        "data.tasks": (_m("data.tasks").agree_pairs, dict(n=3, seed=0), dict(n=bad_size, seed=bad_int)),
+        "distributed": (_m("distributed").simulate_pipeline, dict(stages=2, microbatches=3),
+                        dict(stages=bad_size, microbatches=bad_size)),
+        "doctor": (_m("doctor").information_checks, dict(hub_timeout=0.01), dict(hub_timeout=bad_pos)),
+        "efficient.lora": (_m("efficient.lora").add_lora, dict(model=_fixtures()[0], rank=2),
+                           dict(model=bad_thing, rank=bad_size)),
+        "finetuning": (_m("finetuning").naive_bayes,
+                       dict(train_counts=torch.ones(4, 3), train_labels=torch.tensor([0, 1, 0, 1]),
+                            test_counts=torch.ones(2, 3), smoothing=1.0),
+                       dict(train_counts=bad_ftensor((4, 3)), test_counts=bad_ftensor((2, 3)),
+                            train_labels=bad_ids((4,), 0).filter(lambda x: not isinstance(x, torch.Tensor)
+                                                                 or x.dtype != torch.long or bool((x < 0).any())),
+                            smoothing=bad_pos)),
+        "function_icl": (_m("function_icl").linear_tasks, dict(n_tasks=2, n_points=3, dim=2, seed=0),
+                         dict(n_tasks=bad_size, n_points=bad_size, dim=bad_size, seed=bad_int)),
+        "hub": (_m("hub").hub_reachable, dict(timeout=0.01, url="http://127.0.0.1:9"), dict(timeout=bad_pos)),
+        "longcontext": (_m("longcontext").linear_attention,
+                        dict(q=torch.zeros(2, 4, 8), k=torch.zeros(2, 4, 8), v=torch.zeros(2, 4, 8)),
+                        dict(q=bad_ftensor((2, 4, 8)), k=bad_ftensor((2, 4, 8)), v=bad_ftensor((2, 4, 8)))),
+        "models.convert": (_m("models.convert").to_hf, dict(model=GPT_), dict(model=bad_thing)),
+        "models.encdec": (_m("models.encdec").EncoderDecoderConfig, dict(vocab_size=20, n_layer=1, n_head=2, n_embd=16),
+                          dict(vocab_size=bad_size, n_layer=bad_size, n_head=bad_size, n_embd=bad_size)),
+        "models.encoder": (ENC_.forward, dict(idx=IDS), dict(idx=bad_ids((2, 6), V))),
+        "models.gpt": (GPT_.forward, dict(idx=IDS), dict(idx=bad_ids((2, 6), V))),
+        "models.layers": (_m("models.layers").build_mask, dict(T=4, past=0, causal=True),
+                          dict(T=bad_size, past=bad_count, causal=bad_bool)),
+        "models.regression": (_m("models.regression").RegressionGPTConfig,
+                              dict(dim=2, max_points=4, n_layer=1, n_head=2, n_embd=16),
+                              dict(dim=bad_size, max_points=bad_size, n_layer=bad_size, n_embd=bad_size)),
+        "objectives": (_m("objectives").text_infilling,
+                       dict(ids=IDS[0], mask_id=4, vocab_size=V, rate=0.3, poisson_lambda=3.0, generator=0),
+                       dict(ids=bad_ids((6,), V), vocab_size=bad_size, rate=bad_prob, poisson_lambda=bad_pos)),
+        "pretraining": (_m("pretraining").cloze_items, dict(n=3, seed=0), dict(n=bad_size, seed=bad_int)),
+        "prompting.distillation": (_m("prompting.distillation").last_token_logits,
+                                   dict(model=GPT_, tokenizer=WORDS, prompts=["grace has a"], batch_size=4),
+                                   dict(model=bad_thing, prompts=bad_texts, batch_size=bad_size)),
+        "prompting.icl": (_m("prompting.icl").next_token_distribution,
+                          dict(model=GPT_, tokenizer=WORDS, text="grace has a", k=3),
+                          dict(model=bad_thing, tokenizer=bad_thing, text=bad_text, k=bad_size)),
+        "prompting.length_reduction": (_m("prompting.length_reduction").reduce_prompt,
+                                       dict(model=GPT_, tokenizer=WORDS, text="grace has a dog .", rate=0.5),
+                                       dict(text=bad_text, rate=bad_prob, method=bad_choice)),
+        "prompting.reasoning": (_m("prompting.reasoning").left_padded,
+                                dict(tokenizer=WORDS, prompts=["grace has a"], pad_id=0),
+                                dict(prompts=bad_texts, pad_id=bad_int)),
+        "prompting.retrieval": (_m("prompting.retrieval").recall_at_k,
+                                dict(retrieved=[["a", "b"]], relevant=["a"]), dict(relevant=bad_texts)),
+        "prompting.search": (_m("prompting.search").random_phrases, dict(vocabulary=["a", "b", "c"], n=3, seed=0),
+                             dict(vocabulary=bad_texts, n=bad_size, seed=bad_int)),
+        "prompting.soft_prompts": (_m("prompting.soft_prompts").PromptTuning, dict(model=GPT_, n_virtual=2),
+                                   dict(model=bad_thing, n_virtual=bad_size)),
+        "prompting.tools": (_m("prompting.tools").calculator, dict(call="1 + 2"), dict(call=bad_text)),
+        "recipes": (_m("recipes").stream_eval, dict(model=GPT_, ids=IDS[0], block_size=3, max_blocks=None),
+                    dict(block_size=bad_size)),
+        "repro": (_m("repro").seed_everything, dict(seed=0), dict(seed=bad_int)),
+        "scaling": (_m("scaling").chinchilla_loss, dict(n_params=1e8, n_tokens=1e9),
+                    dict(n_params=bad_pos, n_tokens=bad_pos)),
+        "tokenization.bpe": (_m("tokenization.bpe").pretokenize, dict(text="hello world"), dict(text=bad_text)),
+        "tokenization.gpt2": (_m("tokenization.gpt2").gpt2_bpe().decode, dict(ids=[31373]),
+                              dict(ids=st.one_of(st.none(), st.text(min_size=1, max_size=3),
+                                                 st.lists(st.integers(min_value=50257), min_size=1, max_size=2),
+                                                 st.lists(st.integers(max_value=-1), min_size=1, max_size=2)))),
+        "tokenization.wordpiece": (_m("tokenization.wordpiece").WordPieceTokenizer.train,
+                                   dict(text="grace has a dog . tom has a cat .", vocab_size=60),
+                                   dict(text=bad_text, vocab_size=bad_size)),
+        "viz": (_m("viz").plot_token_mask, dict(tokens=["a", "b"], mask=[1.0, 0.0]),
+                dict(tokens=bad_texts, per_row=bad_size)),
+        "widgets": (_m("widgets").tokens_html, dict(tokens=["a", "b"], ids=[1, 2]), dict(tokens=bad_texts)),
+    }
+
+
+ROWS = _rows()
+#: modules covered by the property tests above this section
+COVERED_ABOVE = {"checks", "generation", "training", "data.toyworld", "tokenization.char", "tokenization.word"}
+#: packages whose public functions live in their modules; exercises are covered by a test below
+NOT_MODULES = {"alignment", "data", "efficient", "models", "prompting", "tokenization", "tokenization.base",
+               "results", "checkpoints_"}
+
+
+def public_modules() -> set[str]:
+    names = set()
+    for info in pkgutil.walk_packages(lmnotes.__path__, "lmnotes."):
+        name = info.name.removeprefix("lmnotes.")
+        if any(part.startswith("_") for part in name.split(".")) or name.startswith(("exercises.", "results")):
+            continue
+        names.add(name)
+    return names - NOT_MODULES
+
+
+def test_every_public_module_has_a_property_test():
+    missing = public_modules() - set(ROWS) - COVERED_ABOVE - {"exercises"}
+    assert not missing, f"public modules without a property test: {sorted(missing)}"
+
+
+@pytest.mark.parametrize("module", sorted(ROWS))
+@settings(max_examples=12)
+@given(data=st.data())
+def test_bad_input_to_every_module_is_named(module, data):
+    fn, valid, kinds = ROWS[module]
+    argument = data.draw(st.sampled_from(sorted(kinds)), label="argument")
+    bad = data.draw(kinds[argument], label=argument)
+    try:
+        result = fn(**{**valid, argument: bad})
+    except (TypeError, ValueError) as exc:
+        assert argument.lower() in str(exc).lower(), f"{module}: {argument}={bad!r} gave an error not naming it: {exc}"
+    else:
+        pytest.fail(f"{module}: {argument}={bad!r} was accepted silently, giving {result!r:.80}")
+
+
+def test_every_exercise_refuses_nan_and_infinity():
+    from lmnotes import exercises
+
+    exercises._load_all()
+    for name in sorted(exercises._REGISTRY):
+        for answer in (NAN, (NAN, 1), [1, INF], {"a": -INF}):
+            assert exercises.check(name, answer) is False, (name, answer)

@@ -25,7 +25,7 @@ from torch import nn
 from lmnotes import checks
 from lmnotes.alignment.rewards import RewardModel, encode
 from lmnotes.finetuning import hidden_states, pool_states
-from lmnotes.training import train
+from lmnotes.training import evaluating, train
 
 
 def simulated_labels(reward_a, reward_b, *, noise: float = 0.0, temperature: float = 0.5,
@@ -70,12 +70,13 @@ def response_features(model: RewardModel, tokenizer, prompts: Sequence[str], res
     prompts, responses = checks.texts("prompts", prompts), checks.texts("responses", responses)
     if len(prompts) != len(responses):
         raise ValueError(f"prompts and responses must have one length, got {len(prompts)} and {len(responses)}")
-    model.eval()
+    batch_size = checks.size("batch_size", batch_size)
     out = []
-    for i in range(0, len(prompts), checks.size("batch_size", batch_size)):
-        batch = encode(tokenizer, prompts[i:i + batch_size], responses[i:i + batch_size])
-        h = hidden_states(model.backbone, batch["input_ids"], batch["attention_mask"])
-        out.append(pool_states(h, batch["attention_mask"], "last"))
+    with evaluating(model):
+        for i in range(0, len(prompts), batch_size):
+            batch = encode(tokenizer, prompts[i:i + batch_size], responses[i:i + batch_size])
+            h = hidden_states(model.backbone, batch["input_ids"], batch["attention_mask"])
+            out.append(pool_states(h, batch["attention_mask"], "last"))
     return torch.cat(out)
 
 

@@ -33,7 +33,7 @@ from torch import nn
 from lmnotes import checks
 from lmnotes.finetuning import hidden_states, pool_states
 from lmnotes.models import GPT
-from lmnotes.training import train
+from lmnotes.training import evaluating, train
 
 
 def _gpt(name: str, model) -> GPT:
@@ -108,12 +108,13 @@ def score(model: RewardModel, tokenizer, prompts: Sequence[str], responses: Sequ
     """The rewards ``r(x, y)`` of (prompt, response) rows, ``(n,)``, in eval mode."""
     if not isinstance(model, RewardModel):
         raise TypeError(f"model must be a RewardModel, got {type(model).__name__}")
+    prompts, responses = checks.texts("prompts", prompts), checks.texts("responses", responses)
+    if len(prompts) != len(responses):
+        raise ValueError(f"prompts and responses must have one length, got {len(prompts)} and {len(responses)}")
     batch_size = checks.size("batch_size", batch_size)
-    was_training = model.training
-    model.eval()
-    out = [model(**encode(tokenizer, prompts[i:i + batch_size], responses[i:i + batch_size]))
-           for i in range(0, len(prompts), batch_size)]
-    model.train(was_training)
+    with evaluating(model):
+        out = [model(**encode(tokenizer, prompts[i:i + batch_size], responses[i:i + batch_size]))
+               for i in range(0, len(prompts), batch_size)]
     return torch.cat(out) if out else torch.zeros(0)
 
 

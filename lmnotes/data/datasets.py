@@ -21,16 +21,7 @@ IGNORE_INDEX = -100  # target value that losses skip (PyTorch's cross_entropy de
 def _stream_and_sizes(ids, batch_size, block_size) -> tuple[torch.Tensor, int, int]:
     """``ids`` one stream of integer token ids (>= 2 of them, none negative), ``batch_size`` and a
     ``block_size`` that fits in it."""
-    if not isinstance(ids, torch.Tensor):
-        raise TypeError(f"ids must be a 1-D integer torch.Tensor, got {type(ids).__name__}")
-    if ids.dtype.is_floating_point or ids.dtype.is_complex or ids.dtype == torch.bool:
-        raise TypeError(f"ids must hold integer token ids, got dtype {ids.dtype}")
-    if ids.dim() != 1:
-        raise ValueError(f"ids must be 1-D (one token stream), got shape {tuple(ids.shape)}")
-    if ids.numel() < 2:
-        raise ValueError(f"ids must hold at least 2 tokens, got {ids.numel()}")
-    if ids.min() < 0:
-        raise ValueError(f"ids must be token ids >= 0, got {int(ids.min())}")
+    ids = checks.token_ids("ids", ids, ndim=1, min_length=2)
     batch_size = checks.size("batch_size", batch_size, high=checks.MAX_EXAMPLES)
     block_size = checks.size("block_size", block_size)
     if block_size > len(ids) - 1:
@@ -94,6 +85,7 @@ def pad_collate(examples: Sequence[Sequence], pad_id: int, response_only: bool =
     """
     if isinstance(pad_id, bool) or not isinstance(pad_id, int) or pad_id < 0:
         raise ValueError(f"pad_id must be a non-negative int, got {pad_id!r}")
+    response_only = checks.boolean("response_only", response_only)
     if not isinstance(examples, (list, tuple)) or not examples:
         raise ValueError(f"examples must be a non-empty list of (prompt_ids, response_ids), got {examples!r}")
     rows = []

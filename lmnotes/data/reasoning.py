@@ -57,6 +57,8 @@ def digits(number: int, reverse: bool = False) -> str:
     """42 -> "4 2" (``reverse``: "2 4")."""
     if type(number) is not int or number < 0:  # (plain non-negative ints, the common case, need no check)
         number = checks.integer("number", number, 0)
+    if type(reverse) is not bool:
+        reverse = checks.boolean("reverse", reverse)
     text = str(number)
     return " ".join(reversed(text) if reverse else text)
 

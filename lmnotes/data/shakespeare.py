@@ -50,6 +50,9 @@ def _plays_dir() -> pathlib.Path:
 
 def markdown_to_text(markdown: str) -> str:
     """Turn one play's markdown into ``SPEAKER:\\nline\\nline\\n\\n`` blocks (stage directions dropped)."""
+    from lmnotes import checks
+
+    checks.text("markdown", markdown, allow_empty=True)
     blocks: list[str] = []
     speaker, lines = None, []
     closing = None  # the marker that ends the stage direction we are inside, if any

@@ -66,25 +66,6 @@ PUNCTUATION = (".", ",", "?", ":", "->", "+", "-", "=")
 # Argument checks shared by every generator.
 
 
-def _check_range(name: str, value, low: int, high: int) -> tuple[int, int]:
-    if (not isinstance(value, tuple) or len(value) != 2
-            or any(isinstance(v, bool) or not isinstance(v, int) for v in value)
-            or not low <= value[0] <= value[1] <= high):
-        raise ValueError(f"{name} must be a pair (lo, hi) of ints with {low} <= lo <= hi <= {high}, "
-                         f"got {value!r}")
-    return value
-
-
-def _check_tasks(name: str, tasks, allowed: Sequence[str]) -> tuple[str, ...]:
-    if tasks is None:
-        return tuple(allowed)
-    tasks = (tasks,) if isinstance(tasks, str) else tuple(tasks)
-    unknown = [t for t in tasks if t not in allowed]
-    if not tasks or unknown:
-        raise ValueError(f"{name} must be a non-empty selection of {tuple(allowed)}, got {tasks!r}")
-    return tasks
-
-
 def _digits(number: int, reverse: bool = False) -> str:
     """42 -> "4 2" (or "2 4" least-significant digit first)."""
     text = str(number)
@@ -336,8 +317,8 @@ def stories(n: int, seed: int, world: World | None = None) -> list[Story]:
 def clause_score(word: str, negated: bool) -> int:
     """Polarity of "the X is [not] WORD": the word's value, or after "not" the opposite sign with
     strength 1 ("not great" -1, "not bad" +1, "not okay" -1)."""
-    value = SENTIMENT[word]
-    if not negated:
+    value = SENTIMENT[checks.choice("word", word, SENTIMENT)]
+    if not checks.boolean("negated", negated):
         return value
     return -1 if value >= 0 else 1
 
@@ -350,6 +331,7 @@ def review_score(sentences: Sequence[Sequence[tuple[str, bool]]]) -> int:
 
 def review_label(score: int) -> str:
     """score > 0: positive, < 0: negative, 0: neutral."""
+    score = checks.integer("score", score)
     return "positive" if score > 0 else "negative" if score < 0 else "neutral"
 
 
@@ -427,14 +409,16 @@ def arithmetic(n: int, seed: int, n_operands: int = 3, max_value: int = 9, opera
     if operators not in ("+", "-", "+-", "-+"):
         raise ValueError(f"operators must be '+', '-' or '+-', got {operators!r}")
     rng = random.Random(checks.integer("seed", seed))
-    return [_arithmetic(rng, n_operands, max_value, tuple(operators), bool(worked), bool(reverse_digits))
+    return [_arithmetic(rng, n_operands, max_value, tuple(operators),
+                        checks.boolean("worked", worked), checks.boolean("reverse_digits", reverse_digits))
             for _ in range(n)]
 
 
 def extract_answer(response: str, reverse_digits: bool = False) -> int | None:
     """The number after the last "the answer is" (None if there is none): how generated solutions
     are scored and voted on (self-consistency)."""
-    tokens = response.split()
+    tokens = checks.text("response", response, allow_empty=True).split()
+    reverse_digits = checks.boolean("reverse_digits", reverse_digits)
     for start in range(len(tokens) - 3, -1, -1):
         if tokens[start:start + 3] == ["the", "answer", "is"]:
             digits = []
@@ -475,7 +459,7 @@ _TASK_OF_TEMPLATE = {t: task for task, ts in INSTRUCTION_TEMPLATES.items() for t
 def solve_instruction(task: str, words: Sequence[str]) -> tuple[str, ...]:
     """The correct answer tokens of an instruction task on ``words``."""
     checks.choice("task", task, TASKS)
-    words = tuple(words)
+    words = tuple(checks.texts("words", words))
     return {"copy": lambda: words, "reverse": lambda: words[::-1], "sort": lambda: tuple(sorted(words)),
             "count": lambda: tuple(str(len(words))), "uppercase": lambda: tuple(w.upper() for w in words),
             "first": lambda: words[:1], "last": lambda: words[-1:]}[task]()
@@ -504,16 +488,16 @@ def instructions(n: int, seed: int, tasks: Sequence[str] | None = None, template
     by choosing ``tasks``, to new tasks) can be measured (book section 4.1: instruction alignment).
     """
     checks.size("n", n, high=checks.MAX_EXAMPLES)
-    tasks = _check_tasks("tasks", tasks, TASKS)
+    tasks = checks.choices("tasks", tasks, TASKS)
     checks.choice("templates", templates, TEMPLATE_SETS)
-    n_words = _check_range("n_words", n_words, 1, 9)
+    n_words = checks.int_range("n_words", n_words, 1, 9)
     rng = random.Random(checks.integer("seed", seed))
     return [_instruction(rng, tasks, templates, n_words) for _ in range(n)]
 
 
 def parse_instruction(prompt: str) -> tuple[str, tuple[str, ...]]:
     """(task, words) of an instruction prompt built by :func:`instructions`."""
-    tokens = prompt.split()
+    tokens = checks.text("prompt", prompt).split()
     try:
         colon = tokens.index(":", 2)
         template, words = " ".join(tokens[2:colon]), tuple(tokens[colon + 1:-3])
@@ -544,7 +528,7 @@ def hidden_reward(prompt: str, response: str) -> float:
     """
     task, words = parse_instruction(prompt)
     answer = list(solve_instruction(task, words))
-    tokens = response.split()
+    tokens = checks.text("response", response, allow_empty=True).split()
     reward, rest = 0.0, tokens
     for opener, bonus in [(o, 0.5) for o in POLITE_OPENERS] + [(o, -1.0) for o in RUDE_OPENERS]:
         if rest[:len(opener.split())] == opener.split():
@@ -584,7 +568,7 @@ def preference_pairs(n: int, seed: int, label_noise: float = 0.0, tasks: Sequenc
     ``label_noise`` the pair is flipped (noisy annotators, book section 4.4)."""
     checks.size("n", n, high=checks.MAX_EXAMPLES)
     label_noise = checks.probability("label_noise", label_noise)
-    tasks = _check_tasks("tasks", tasks, TASKS)
+    tasks = checks.choices("tasks", tasks, TASKS)
     rng = random.Random(checks.integer("seed", seed))
     pairs = []
     while len(pairs) < n:
@@ -617,7 +601,7 @@ def ranked_lists(n: int, seed: int, k: int = 4, tasks: Sequence[str] | None = No
     (book section 4.3.2: listwise ranking, Plackett-Luce)."""
     checks.size("n", n, high=checks.MAX_EXAMPLES)
     k = checks.integer("k", k, low=2, high=8)
-    tasks = _check_tasks("tasks", tasks, TASKS)
+    tasks = checks.choices("tasks", tasks, TASKS)
     rng = random.Random(checks.integer("seed", seed))
     lists = []
     while len(lists) < n:
@@ -723,7 +707,7 @@ def icl_documents(n: int, seed: int, n_lines: int = 16, p_fixed: float = 0.4,
     checks.size("n", n, high=checks.MAX_EXAMPLES)
     checks.size("n_lines", n_lines, high=checks.MAX_LENGTH)
     p_fixed = checks.probability("p_fixed", p_fixed)
-    tasks = _check_tasks("tasks", tasks, tuple(ICL_TASKS))
+    tasks = checks.choices("tasks", tasks, tuple(ICL_TASKS))
     rng = random.Random(checks.integer("seed", seed))
     return [_icl_document(rng, tasks, n_lines, p_fixed) for _ in range(n)]
 

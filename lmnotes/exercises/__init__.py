@@ -84,9 +84,27 @@ def _get(name: str) -> Exercise:
     return _REGISTRY[name]
 
 
+def _non_finite(answer: Any, depth: int = 0) -> bool:
+    """Whether ``answer`` holds a nan or an infinity anywhere (numbers, sequences, dicts, arrays, tensors)."""
+    if depth > 5 or isinstance(answer, (str, bytes, bool)):
+        return False
+    if hasattr(answer, "dtype") and hasattr(answer, "tolist"):  # a numpy array/scalar or a tensor
+        answer = answer.tolist()
+    if isinstance(answer, numbers.Real) and not isinstance(answer, numbers.Integral):
+        return not math.isfinite(float(answer))
+    if isinstance(answer, dict):
+        answer = list(answer.values())
+    if isinstance(answer, (list, tuple)):
+        return any(_non_finite(item, depth + 1) for item in answer)
+    return False
+
+
 def check(name: str, answer: Any) -> bool:
-    """Check ``answer`` for exercise ``name``; print feedback; return whether it is right."""
-    problem = _get(name).diagnose(answer)
+    """Check ``answer`` for exercise ``name``; print feedback; return whether it is right.
+    An answer holding nan or an infinity is never right, whatever the exercise's own checks say."""
+    exercise = _get(name)
+    problem = ("the answer holds nan or an infinity: a computation went wrong before the answer"
+               if _non_finite(answer) else exercise.diagnose(answer))
     if problem is None:
         print(f"✓ {name}: correct.")
         return True

@@ -155,7 +155,7 @@ def to_hf(model: nn.Module, **config_overrides):
         hf = tf.BertForMaskedLM(hf_config)
         table = _bert_table(c.n_layer, dict(hf.named_parameters()))
     else:
-        raise TypeError(f"to_hf converts a GPT or an Encoder, got {type(model).__name__}")
+        raise TypeError(f"model must be a GPT or an Encoder (what to_hf converts), got {type(model).__name__}")
     _transfer(model, hf, table, into_hf=True)
     return hf.train(model.training)
 

@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from lmnotes.models.gpt import GPT
+from lmnotes import checks
 from lmnotes.models.layers import (
     POSITIONS,
     Block,
@@ -22,9 +23,6 @@ from lmnotes.models.layers import (
     KVCache,
     Positions,
     build_mask,
-    check_choice,
-    check_ids,
-    check_mask,
     make_norm,
 )
 
@@ -48,7 +46,7 @@ class EncoderDecoderConfig(BlockConfig):
 
     def __post_init__(self):
         super().__post_init__()
-        check_choice("pos", self.pos, POSITIONS)
+        checks.choice("pos", self.pos, POSITIONS)
         if self.pos == "rope" and (self.n_embd // self.n_head) % 2:
             raise ValueError(f"pos='rope' needs an even head size, got n_embd // n_head = {self.n_embd // self.n_head}")
 
@@ -93,9 +91,9 @@ class EncoderDecoder(nn.Module):
 
     def encode(self, src: torch.Tensor, src_mask: torch.Tensor | None = None) -> torch.Tensor:
         """Encoder output (B, S, C); ``src_mask`` (B, S) marks real tokens with 1, padding with 0."""
-        check_ids(src, self.config.vocab_size, "src")
+        checks.token_ids("src", src, ndim=2, vocab_size=self.config.vocab_size)
         B, S = src.shape
-        padding = None if src_mask is None else check_mask(src_mask, (B, S), "src_mask").to(src.device)
+        padding = None if src_mask is None else checks.mask("src_mask", src_mask, (B, S)).to(src.device)
         pos = torch.arange(S, device=src.device)[None]
         x = self._embed(src, self.enc_positions, pos)
         bias = self.enc_positions.bias(pos, pos, bidirectional=True)
@@ -111,19 +109,19 @@ class EncoderDecoder(nn.Module):
         ``attention_mask`` (B, past + T) pads the target (left padding), ``cache`` holds the
         decoder's self-attention keys and values for generation.
         """
-        check_ids(tgt, self.config.vocab_size, "tgt")
+        checks.token_ids("tgt", tgt, ndim=2, vocab_size=self.config.vocab_size)
         B, T = tgt.shape
         past = len(cache) if cache is not None else 0
         padding = None
         if attention_mask is not None:
-            padding = check_mask(attention_mask, (B, past + T)).to(tgt.device)
+            padding = checks.mask("attention_mask", attention_mask, (B, past + T)).to(tgt.device)
             pos_k = (padding.long().cumsum(-1) - 1).clamp(min=0)
         else:
             pos_k = torch.arange(past + T, device=tgt.device)[None]
         pos_q = pos_k[:, past:]
         context_mask = None
         if src_mask is not None:
-            context_mask = check_mask(src_mask, tuple(memory.shape[:2]), "src_mask").to(tgt.device)[:, None, None, :]
+            context_mask = checks.mask("src_mask", src_mask, tuple(memory.shape[:2])).to(tgt.device)[:, None, None, :]
         x = self._embed(tgt, self.dec_positions, pos_q)
         bias = self.dec_positions.bias(pos_q, pos_k, bidirectional=False)
         mask, is_causal = build_mask(T, past, causal=True, padding=padding, bias=bias, device=tgt.device)

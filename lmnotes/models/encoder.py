@@ -19,7 +19,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from lmnotes.models.gpt import GPT
-from lmnotes.models.layers import Block, BlockConfig, Positions, build_mask, check_ids, check_mask
+from lmnotes import checks
+from lmnotes.models.layers import Block, BlockConfig, Positions, build_mask
 
 _BERT = dict(vocab_size=30522, block_size=512, ffn="gelu", norm="layernorm", prenorm=False, bias=True,
              norm_eps=1e-12, type_vocab_size=2)
@@ -88,15 +89,15 @@ class Encoder(nn.Module):
     def encode(self, idx, token_type_ids=None, attention_mask=None) -> torch.Tensor:
         """Contextual vectors (B, T, C): every token attends to every non-padding token."""
         c = self.config
-        check_ids(idx, c.vocab_size)
+        checks.token_ids("idx", idx, ndim=2, vocab_size=c.vocab_size)
         B, T = idx.shape
         if token_type_ids is None:
             token_type_ids = torch.zeros_like(idx)
         else:
-            check_ids(token_type_ids, c.type_vocab_size, "token_type_ids")
+            checks.token_ids("token_type_ids", token_type_ids, ndim=2, vocab_size=c.type_vocab_size)
             if token_type_ids.shape != idx.shape:
                 raise ValueError(f"token_type_ids must have shape {tuple(idx.shape)}, got {tuple(token_type_ids.shape)}")
-        padding = None if attention_mask is None else check_mask(attention_mask, (B, T)).to(idx.device)
+        padding = None if attention_mask is None else checks.mask("attention_mask", attention_mask, (B, T)).to(idx.device)
         pos = torch.arange(T, device=idx.device)[None]
         x = self.wte(idx) + self.positions.embed(pos) + self.segments(token_type_ids)
         x = self.drop(self.norm_emb(x))

@@ -23,10 +23,6 @@ from lmnotes.models.layers import (
     KVCache,
     Positions,
     build_mask,
-    check_choice,
-    check_ids,
-    check_mask,
-    check_visible,
     make_norm,
 )
 
@@ -70,7 +66,7 @@ class GPTConfig(BlockConfig):
 
     def __post_init__(self):
         super().__post_init__()
-        check_choice("pos", self.pos, POSITIONS)
+        checks.choice("pos", self.pos, POSITIONS)
         if self.pos == "rope" and (self.n_embd // self.n_head) % 2:
             raise ValueError(f"pos='rope' needs an even head size, got n_embd // n_head = {self.n_embd // self.n_head}")
         if self.window is not None and (not isinstance(self.window, int) or self.window < 1):
@@ -142,20 +138,24 @@ class GPT(nn.Module):
         ``lmnotes.longcontext.window_mask`` for a sliding window with attention sinks.
         """
         c = self.config
-        check_ids(idx, c.vocab_size)
+        checks.token_ids("idx", idx, ndim=2, vocab_size=c.vocab_size)
         B, T = idx.shape
         past = len(cache) if cache is not None else 0
         if cache is not None and not isinstance(cache, KVCache):
             raise TypeError(f"cache must be an lmnotes KVCache, got {type(cache).__name__}")
         padding = None
         if attention_mask is not None:
-            padding = check_mask(attention_mask, (B, past + T)).to(idx.device)
+            padding = checks.mask("attention_mask", attention_mask, (B, past + T)).to(idx.device)
             pos_k = (padding.long().cumsum(-1) - 1).clamp(min=0)
         else:
             pos_k = torch.arange(past + T, device=idx.device)[None]
         pos_q = pos_k[:, past:]
         if visible is not None:
-            visible = check_visible(visible, T, past + T).to(idx.device)
+            checks.tensor("visible", visible, ndim=(2, 3), dtype="bool")
+            if tuple(visible.shape[-2:]) != (T, past + T):
+                raise ValueError(f"visible must have shape ({T}, {past + T}) or (batch, {T}, {past + T}) "
+                                 f"(queries x keys), got {tuple(visible.shape)}")
+            visible = visible.to(idx.device)
 
         x = self.wte(idx)
         absolute = self.positions.embed(pos_q)

@@ -35,55 +35,14 @@ POSITIONS = ("learned", "sinusoidal", "rope", "alibi", "t5", "none")
 PLAIN_BF16_CPU_MAX_KEYS = 256
 
 
-def check_choice(name: str, value, allowed) -> None:
-    """Raise a ValueError naming ``name`` when ``value`` is not one of ``allowed``."""
-    if value not in allowed:
-        raise ValueError(f"{name} must be one of {list(allowed)}, got {value!r}")
-
-
-def check_ids(idx, vocab_size: int, name: str = "idx") -> None:
-    """Check that ``idx`` is a (B, T) integer tensor of token ids below ``vocab_size``."""
-    if not isinstance(idx, torch.Tensor):
-        raise TypeError(f"{name} must be a torch.Tensor of token ids, got {type(idx).__name__}")
-    if idx.dtype not in (torch.int64, torch.int32, torch.int16, torch.uint8, torch.int8):
-        raise TypeError(f"{name} must hold integer token ids (torch.long), got dtype {idx.dtype}")
-    if idx.dim() != 2:
-        raise ValueError(
-            f"{name} must have shape (batch, time), got shape {tuple(idx.shape)}; "
-            "add a batch dimension with idx[None] or idx.unsqueeze(0)"
-        )
-    if idx.shape[1] == 0:
-        raise ValueError(f"{name} must hold at least one token, got shape {tuple(idx.shape)}")
-    low, high = int(idx.min()), int(idx.max())
-    if low < 0 or high >= vocab_size:
-        raise ValueError(
-            f"{name} holds token ids in [{low}, {high}], outside the vocabulary [0, {vocab_size - 1}]"
-        )
-
-
-def check_mask(mask, shape: tuple[int, int], name: str = "attention_mask") -> torch.Tensor:
-    """Check a (B, S) padding mask of 0/1 (or bools) and return it as a bool tensor."""
-    if not isinstance(mask, torch.Tensor):
-        raise TypeError(f"{name} must be a torch.Tensor of 0/1, got {type(mask).__name__}")
-    if tuple(mask.shape) != tuple(shape):
-        raise ValueError(f"{name} must have shape {tuple(shape)}, got {tuple(mask.shape)}")
-    if mask.dtype != torch.bool and not ((mask == 0) | (mask == 1)).all():
-        raise ValueError(f"{name} must hold only 0 (padding) and 1 (token)")
-    return mask.bool()
-
-
-def check_visible(visible, T: int, S: int, name: str = "visible") -> torch.Tensor:
-    """Check a custom attention mask: a bool tensor (T, S) or (B, T, S), True where a query may look."""
-    checks.tensor(name, visible, dtype="bool")
-    if visible.dim() not in (2, 3) or tuple(visible.shape[-2:]) != (T, S):
-        raise ValueError(f"{name} must have shape ({T}, {S}) or (batch, {T}, {S}) (queries x keys), "
-                         f"got {tuple(visible.shape)}")
-    return visible
+#: upper bounds of a model's sizes: far above any real model (GPT-3 has 96 layers of width 12288),
+#: far below sizes whose weights could not be allocated
+MAX_LAYERS, MAX_HEADS, MAX_WIDTH = 1000, 1024, 100_000
 
 
 def make_norm(kind: str, dim: int, eps: float, bias: bool) -> nn.Module:
     """LayerNorm (mean and variance, section 2.2.3) or RMSNorm (root mean square only, no bias)."""
-    check_choice("norm", kind, NORMS)
+    checks.choice("norm", kind, NORMS)
     if kind == "layernorm":
         return nn.LayerNorm(dim, eps=eps, bias=bias)
     return nn.RMSNorm(dim, eps=eps)
@@ -214,7 +173,7 @@ class FeedForward(nn.Module):
 
     def __init__(self, n_embd: int, d_ff: int, kind: str, bias: bool, dropout: float):
         super().__init__()
-        check_choice("ffn", kind, FFNS)
+        checks.choice("ffn", kind, FFNS)
         self.kind = kind
         self.up = nn.Linear(n_embd, 2 * d_ff if kind == "swiglu" else d_ff, bias=bias)
         self.down = nn.Linear(d_ff, n_embd, bias=bias)
@@ -271,6 +230,8 @@ class Block(nn.Module):
 
 def sinusoidal_table(positions: torch.Tensor, dim: int) -> torch.Tensor:
     """PE(p, 2i) = sin(p / 10000^(2i/d)), PE(p, 2i+1) = cos(...) (Vaswani et al., section 2.3.5)."""
+    checks.tensor("positions", positions)
+    dim = checks.size("dim", dim, high=MAX_WIDTH)
     inv_freq = 10000.0 ** (-torch.arange(0, dim, 2, dtype=torch.float32, device=positions.device) / dim)
     angles = positions.float()[..., None] * inv_freq  # (..., dim/2)
     return torch.stack([angles.sin(), angles.cos()], dim=-1).flatten(-2)[..., :dim]
@@ -278,6 +239,7 @@ def sinusoidal_table(positions: torch.Tensor, dim: int) -> torch.Tensor:
 
 def alibi_slopes(n_head: int) -> torch.Tensor:
     """ALiBi's per-head slopes m_k = 2^(-8k/n_head), k = 1..n_head (Press et al. 2022)."""
+    n_head = checks.size("n_head", n_head, high=MAX_HEADS)
     return torch.tensor([2.0 ** (-8.0 * k / n_head) for k in range(1, n_head + 1)])
 
 
@@ -312,7 +274,7 @@ class Positions(nn.Module):
     def __init__(self, kind: str, n_embd: int, n_head: int, block_size: int, rope_theta: float = 10000.0,
                  rope_scale: float = 1.0, t5_buckets: int = 32, t5_max_distance: int = 128):
         super().__init__()
-        check_choice("pos", kind, POSITIONS)
+        checks.choice("pos", kind, POSITIONS)
         self.kind, self.block_size, self.n_embd = kind, block_size, n_embd
         self.t5_buckets, self.t5_max_distance = t5_buckets, t5_max_distance
         if kind == "learned":
@@ -394,6 +356,11 @@ def build_mask(
     kernel's ``is_causal`` flag is returned instead of a tensor (fastest); with a position ``bias``
     the mask is the bias plus -inf where looking is not allowed.
     """
+    T = checks.size("T", T, high=checks.MAX_LENGTH)
+    past = checks.integer("past", past, low=0, high=checks.MAX_LENGTH)
+    causal = checks.boolean("causal", causal)
+    if window is not None:
+        window = checks.size("window", window)
     S = past + T
     if bias is None and padding is None and window is None and visible is None:
         if not causal or T == 1:
@@ -444,10 +411,10 @@ class BlockConfig:
     PRESETS: ClassVar[dict[str, dict]] = {}
 
     def __post_init__(self):
-        for name in ("vocab_size", "block_size", "n_layer", "n_head", "n_embd"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive int, got {value!r}")
+        highs = dict(vocab_size=checks.MAX_SIZE, block_size=checks.MAX_LENGTH, n_layer=MAX_LAYERS,
+                     n_head=MAX_HEADS, n_embd=MAX_WIDTH)
+        for name, high in highs.items():
+            setattr(self, name, checks.size(name, getattr(self, name), high=high))
         if self.n_embd % self.n_head:
             raise ValueError(
                 f"n_embd={self.n_embd} is not divisible by n_head={self.n_head}: each head gets n_embd // n_head dims"
@@ -459,8 +426,8 @@ class BlockConfig:
                 f"n_head={self.n_head} must be a multiple of n_kv_head={self.n_kv_head} "
                 "(each key/value head serves n_head // n_kv_head query heads)"
             )
-        check_choice("ffn", self.ffn, FFNS)
-        check_choice("norm", self.norm, NORMS)
+        checks.choice("ffn", self.ffn, FFNS)
+        checks.choice("norm", self.norm, NORMS)
         if self.d_ff is None:
             self.d_ff = 32 * math.ceil(8 * self.n_embd / 3 / 32) if self.ffn == "swiglu" else 4 * self.n_embd
         if not isinstance(self.d_ff, int) or self.d_ff < 1:
@@ -484,7 +451,7 @@ class BlockConfig:
     @classmethod
     def preset(cls, name: str, **overrides):
         """A named configuration, optionally with some fields changed (e.g. ``vocab_size=65``)."""
-        check_choice("preset", name, cls.PRESETS)
+        checks.choice("preset", name, cls.PRESETS)
         return cls.from_dict({**cls.PRESETS[name], **overrides})
 
     def _block_params(self, cross: bool = False) -> int:

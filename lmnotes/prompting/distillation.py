@@ -24,6 +24,7 @@ from collections.abc import Sequence
 import torch
 
 from lmnotes import checks
+from lmnotes.training import evaluating
 
 
 def _prompts(prompts) -> list[str]:
@@ -47,16 +48,12 @@ def last_token_logits(model, tokenizer, prompts: Sequence[str], batch_size: int 
     _check_model(model)
     prompts = _prompts(prompts)
     batch_size = checks.size("batch_size", batch_size)
-    was_training = model.training
-    model.eval()
-    try:
+    with evaluating(model):
         out = []
         for i in range(0, len(prompts), batch_size):
             ids, mask = _padded(tokenizer, prompts[i:i + batch_size])
             out.append(model(ids, attention_mask=mask)[:, -1].float())
         return torch.cat(out)
-    finally:
-        model.train(was_training)
 
 
 def _teacher(teacher_logits, n: int) -> torch.Tensor:

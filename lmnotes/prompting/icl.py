@@ -24,6 +24,7 @@ from typing import Any
 import torch
 
 from lmnotes import checks
+from lmnotes.training import evaluating
 
 DEFAULT_TEMPLATE = "{input} {output}"
 
@@ -48,15 +49,6 @@ def _unk_id(tokenizer) -> int | None:
     return unk
 
 
-def _check_texts(texts: Any, name: str) -> list[str]:
-    if isinstance(texts, str) or not isinstance(texts, Sequence) or not texts:
-        raise ValueError(f"{name} must be a non-empty list of strs, got {texts!r:.80}")
-    bad = [t for t in texts if not isinstance(t, str) or not t]
-    if bad:
-        raise TypeError(f"{name} must hold non-empty strs, got {bad[0]!r:.60}")
-    return list(texts)
-
-
 @torch.no_grad()
 def next_token_distribution(model, tokenizer, text: str, k: int = 10) -> list[tuple[str, float]]:
     """The ``k`` most likely next tokens after ``text`` and their probabilities, most likely first.
@@ -65,18 +57,13 @@ def next_token_distribution(model, tokenizer, text: str, k: int = 10) -> list[tu
     vocabulary for the next token given the tokens so far.
     """
     block_size = _check_model(model)
-    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
-        raise ValueError(f"k must be a positive int, got {k!r}")
-    ids = tokenizer.encode(_check_texts([text], "text")[0])
+    k = checks.size("k", k)
+    ids = checks.tokenizer("tokenizer", tokenizer).encode(checks.text("text", text))
     if not ids:
         raise ValueError(f"text must hold at least one token, got {text!r}")
     ids = ids[-block_size:]  # the model reads at most block_size tokens: keep the latest
-    was_training = model.training
-    model.eval()
-    try:
+    with evaluating(model):
         probs = model(torch.tensor([ids]))[0, -1].float().softmax(-1)
-    finally:
-        model.train(was_training)
     top = probs.topk(min(k, probs.numel()))
     return [(tokenizer.decode([i]), p) for i, p in zip(top.indices.tolist(), top.values.tolist())]
 
@@ -118,17 +105,16 @@ def continuation_logprobs(model, tokenizer, prompts: Sequence[str], continuation
     batches, with the attention mask keeping padding out.
     """
     block_size = _check_model(model)
-    prompts = _check_texts(prompts, "prompts")
-    continuations = _check_texts(continuations, "continuations")
+    checks.tokenizer("tokenizer", tokenizer)
+    prompts = checks.texts("prompts", prompts, allow_empty_texts=False)
+    continuations = checks.texts("continuations", continuations, allow_empty_texts=False)
     pad_id = getattr(tokenizer, "pad_token_id", None) or 0
     encoded = [[_continuation_ids(tokenizer, p, c, separator) for c in continuations] for p in prompts]
     longest = max(len(p) + len(c) for row in encoded for p, c in row)
     if longest > block_size:
         raise ValueError(f"a prompt with its continuation is {longest} tokens long; the model reads at most "
                          f"block_size={block_size}: use fewer or shorter demonstrations")
-    was_training = model.training
-    model.eval()
-    try:
+    with evaluating(model):
         if all(len(c) == 1 for row in encoded for _, c in row):
             rows = [row[0][0] for row in encoded]
             candidates = [[c[0] for _, c in row] for row in encoded]
@@ -149,8 +135,6 @@ def continuation_logprobs(model, tokenizer, prompts: Sequence[str], continuation
             is_cont = torch.arange(ids.shape[1] - 1)[None] >= ids.shape[1] - 1 - n[:, None]
             scores.append((token_logp * is_cont).sum(1))
         return torch.cat(scores).view(len(prompts), len(continuations))
-    finally:
-        model.train(was_training)
 
 
 def _label_words(label_words) -> tuple[list, list[str]]:
@@ -163,7 +147,7 @@ def _label_words(label_words) -> tuple[list, list[str]]:
         raise TypeError(f"label_words must be a {{label: word}} dict or a list of words, got {label_words!r:.60}")
     if len(words) < 2 or len(set(words)) != len(words):
         raise ValueError(f"label_words must hold at least 2 distinct words, got {words!r}")
-    return labels, _check_texts(words, "label_words")
+    return labels, checks.texts("label_words", words, allow_empty_texts=False)
 
 
 def classify_by_label_words(model, tokenizer, prompts: Sequence[str], label_words, separator: str = " ") -> list:
@@ -214,7 +198,7 @@ def build_prompt(demonstrations: Sequence[tuple[str, Any]], query: str, label_wo
         if y not in labels:
             raise ValueError(f"demonstration {i}'s label must be one of {labels}, got {y!r}")
         lines.append(template.format(input=x, output=words[labels.index(y)]))
-    lines.append(template[:template.index("{output}")].format(input=query).rstrip())
+    lines.append(template[:template.index("{output}")].format(input=checks.text("query", query)).rstrip())
     return separator.join(lines)
 
 
@@ -275,7 +259,7 @@ def icl_ceiling(shots, pool_size: int | None = None) -> float:
     from lmnotes import checks
     from lmnotes.data.toyworld import ICL_LABEL_POOL
 
-    k = checks.integer("shots", shots, low=0)
+    k = checks.size("shots", shots, low=0)
     pool = len(ICL_LABEL_POOL) if pool_size is None else checks.integer("pool_size", pool_size, low=2)
     if k == 0:
         return 1 / pool

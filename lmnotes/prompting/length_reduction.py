@@ -19,6 +19,7 @@ import random
 import torch
 
 from lmnotes import checks
+from lmnotes.training import evaluating
 
 METHODS = ("self_information", "random")
 
@@ -34,12 +35,8 @@ def self_information(model, tokenizer, text: str) -> list[tuple[str, float]]:
         raise ValueError(f"text must hold at least 2 tokens, got {len(ids)}")
     if len(ids) > block_size:
         raise ValueError(f"text is {len(ids)} tokens long; the model reads at most {block_size}")
-    was_training = model.training
-    model.eval()
-    try:
+    with evaluating(model):
         logp = model(torch.tensor([ids]))[0, :-1].float().log_softmax(-1)
-    finally:
-        model.train(was_training)
     bits = (-logp.gather(1, torch.tensor(ids[1:])[:, None])[:, 0] / math.log(2)).tolist()
     return [(tokenizer.decode([i]).strip(), b) for i, b in zip(ids[1:], bits)]
 

@@ -30,6 +30,7 @@ def token_id(tokenizer, token: str, name: str = "token") -> int:
 def left_padded(tokenizer, prompts: Sequence[str], pad_id: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
     """Token ids (B, T) of ``prompts``, left-padded with ``pad_id``, and their attention mask."""
     rows = [tokenizer.encode(p) for p in checks.texts("prompts", prompts)]
+    pad_id = checks.integer("pad_id", pad_id, low=0)
     width = max(len(r) for r in rows)
     ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
     mask = torch.zeros((len(rows), width), dtype=torch.long)

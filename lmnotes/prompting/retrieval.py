@@ -63,6 +63,10 @@ class BM25:
 
 def recall_at_k(retrieved: Sequence[Sequence[str]], relevant: Sequence[str]) -> float:
     """The share of queries whose ``relevant`` document is among their ``retrieved`` ones."""
+    relevant = checks.texts("relevant", relevant)
+    if not isinstance(retrieved, (list, tuple)):
+        raise TypeError(f"retrieved must be a list of lists of documents, got {type(retrieved).__name__}")
+    retrieved = [checks.texts("retrieved", docs, allow_empty_list=True) for docs in retrieved]
     if not retrieved or len(retrieved) != len(relevant):
         raise ValueError(f"retrieved and relevant must be non-empty and of equal length, got "
                          f"{len(retrieved)} and {len(relevant)}")

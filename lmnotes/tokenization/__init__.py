@@ -20,7 +20,7 @@ from pathlib import Path
 import regex
 import tokenizers
 
-from .base import Tokenizer, check_text
+from .base import Tokenizer
 from .bpe import GPT2_SPLIT_PATTERN, BPETokenizer, MergeStep, bytes_to_unicode, pretokenize
 from .char import ONE_CHAR, CharTokenizer
 from .gpt2 import gpt2_bpe, gpt2_tokenizer, gpt2_vocab_and_merges
@@ -72,6 +72,7 @@ def tokens_per_char(tokenizer: Tokenizer, texts: Iterable[str]) -> float:
     from lmnotes import checks
 
     texts = checks.texts("texts", texts)
+    checks.tokenizer("tokenizer", tokenizer)
     return sum(len(tokenizer.encode(t)) for t in texts) / max(sum(len(t) for t in texts), 1)
 
 
@@ -85,7 +86,7 @@ def word_splits(tokenizer: Tokenizer, text: str) -> dict[str, float]:
     """
     if not isinstance(tokenizer, Tokenizer):
         raise TypeError(f"tokenizer must be an lmnotes Tokenizer, got {type(tokenizer).__name__}")
-    check_text(text)
+    checks.text("text", text)
     words = regex.findall(r"\p{L}+", text)
     if not words:
         raise ValueError("text must contain at least one word (a run of letters)")

@@ -68,21 +68,3 @@ class Tokenizer(ABC):
         folder = Path(folder)
         self.to_hf().save_pretrained(folder)
         return folder
-
-    def _check_ids(self, ids: Sequence[int]) -> list[int]:
-        """Validate ids for ``decode``: a sequence of ints in ``[0, vocab_size)``."""
-        if hasattr(ids, "tolist"):  # a torch tensor or NumPy array of ids
-            ids = ids.tolist()
-        if isinstance(ids, (str, bytes)) or not isinstance(ids, Sequence):
-            raise TypeError(f"ids must be a sequence of ints, got {type(ids).__name__}")
-        for i in ids:
-            if isinstance(i, bool) or not isinstance(i, int) or not 0 <= i < self.vocab_size:
-                raise ValueError(f"ids must be ints in [0, {self.vocab_size}), got {i!r}")
-        return ids
-
-
-def check_text(text: str) -> str:
-    """Raise TypeError unless ``text`` is a str (bytes and lists are common mistakes)."""
-    if not isinstance(text, str):
-        raise TypeError(f"text must be a str, got {type(text).__name__}")
-    return text

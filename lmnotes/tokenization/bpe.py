@@ -33,7 +33,9 @@ import regex
 import tokenizers
 from tokenizers import decoders, models, pre_tokenizers, trainers
 
-from .base import Tokenizer, check_text
+from lmnotes import checks
+
+from .base import Tokenizer
 
 #: GPT-2's pre-tokenization rule: common English contractions, then a letter run, a digit run or a
 #: punctuation run (each with at most one leading space), then whitespace. ``\s+(?!\S)`` leaves the
@@ -62,6 +64,7 @@ def bytes_to_unicode() -> dict[int, str]:
 def pretokenize(text: str) -> list[str]:
     """Cut ``text`` into GPT-2 words, each written in byte characters (``" is"`` -> ``"Ġis"``)."""
     byte_char = bytes_to_unicode()
+    text = checks.text("text", text, allow_empty=True)
     return ["".join(byte_char[b] for b in word.encode("utf-8")) for word in _SPLIT.findall(text)]
 
 
@@ -128,7 +131,7 @@ class BPETokenizer(Tokenizer):
         the training text is treated as plain text. Stops early if no pair is left to merge.
         ``history`` holds one ``MergeStep`` per merge.
         """
-        check_text(text)
+        checks.text("text", text, allow_empty=True)
         vocab = cls._initial_vocab(special_tokens, vocab_size)
         id_to_token = list(vocab)
 
@@ -206,10 +209,7 @@ class BPETokenizer(Tokenizer):
         if any(s in alphabet for s in special_tokens):
             raise ValueError(f"special_tokens must not be single byte characters, got {list(special_tokens)!r}")
         smallest = len(special_tokens) + 256
-        if isinstance(vocab_size, bool) or not isinstance(vocab_size, int) or vocab_size < smallest:
-            raise ValueError(
-                f"vocab_size must be an int >= {smallest} (special tokens + 256 bytes), got {vocab_size!r}"
-            )
+        checks.size("vocab_size", vocab_size, low=smallest)  # special tokens + 256 bytes at least
         return {token: i for i, token in enumerate([*special_tokens, *alphabet])}
 
     # ------------------------------------------------------------------ the library's trainer
@@ -220,7 +220,7 @@ class BPETokenizer(Tokenizer):
         ``min_frequency=0`` and the full 256-byte initial alphabet make the library's settings
         those of ``train``. No ``history`` is recorded.
         """
-        check_text(text)
+        checks.text("text", text, allow_empty=True)
         cls._initial_vocab(special_tokens, vocab_size)  # same argument checks as `train`
         tok = tokenizers.Tokenizer(models.BPE())
         tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
@@ -248,7 +248,7 @@ class BPETokenizer(Tokenizer):
     # ------------------------------------------------------------------ encoding and decoding
     def encode(self, text: str) -> list[int]:
         """Special tokens verbatim, then per word: bytes, then replay the merges, earliest first."""
-        check_text(text)
+        checks.text("text", text, allow_empty=True)
         chunks = self._special_split.split(text) if self._special_split else [text]
         ids = []
         for chunk in chunks:
@@ -278,13 +278,13 @@ class BPETokenizer(Tokenizer):
         """
         byte_of = {c: b for b, c in bytes_to_unicode().items()}
         out = bytearray()
-        for i in self._check_ids(ids):
+        for i in checks.id_list("ids", ids, self.vocab_size):
             token = self._id_to_token[i]
             out += token.encode("utf-8") if token in self.special_tokens else bytes(byte_of[c] for c in token)
         return out.decode("utf-8", errors="replace")
 
     def id_to_token(self, id: int) -> str:
-        return self._id_to_token[self._check_ids([id])[0]]
+        return self._id_to_token[checks.token_id("id", id, self.vocab_size)]
 
     @property
     def vocab_size(self) -> int:

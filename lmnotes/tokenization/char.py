@@ -13,7 +13,9 @@ from collections.abc import Iterable, Sequence
 import tokenizers
 from tokenizers import Regex, decoders, models, pre_tokenizers
 
-from .base import Tokenizer, check_text
+from lmnotes import checks
+
+from .base import Tokenizer
 
 #: matches exactly one character, newlines included (how ``tokenizers`` splits for us)
 ONE_CHAR = r"[\s\S]"
@@ -36,10 +38,10 @@ class CharTokenizer(Tokenizer):
     @classmethod
     def from_text(cls, text: str) -> CharTokenizer:
         """The alphabet of ``text``, sorted by code point (so ids do not depend on text order)."""
-        return cls(sorted(set(check_text(text))))
+        return cls(sorted(set(checks.text("text", text, allow_empty=True))))
 
     def encode(self, text: str) -> list[int]:
-        unknown = sorted(set(check_text(text)) - self._id.keys())
+        unknown = sorted(set(checks.text("text", text, allow_empty=True)) - self._id.keys())
         if unknown:
             raise ValueError(
                 f"text has characters outside this tokenizer's alphabet of {len(self._id)}: {unknown[:10]!r}"
@@ -47,10 +49,10 @@ class CharTokenizer(Tokenizer):
         return [self._id[c] for c in text]
 
     def decode(self, ids: Sequence[int]) -> str:
-        return "".join(self.alphabet[i] for i in self._check_ids(ids))
+        return "".join(self.alphabet[i] for i in checks.id_list("ids", ids, self.vocab_size))
 
     def id_to_token(self, id: int) -> str:
-        return self.alphabet[self._check_ids([id])[0]]
+        return self.alphabet[checks.token_id("id", id, self.vocab_size)]
 
     @property
     def vocab_size(self) -> int:

@@ -14,7 +14,9 @@ from collections.abc import Iterable, Sequence
 import tokenizers
 from tokenizers import models, pre_tokenizers
 
-from .base import Tokenizer, check_text
+from lmnotes import checks
+
+from .base import Tokenizer
 
 SPECIAL_TOKENS = ("<pad>", "<unk>", "<bos>", "<eos>", "<mask>", "<sep>")
 PAD, UNK, BOS, EOS, MASK, SEP = SPECIAL_TOKENS
@@ -50,7 +52,8 @@ class WordTokenizer(Tokenizer):
 
     def encode(self, text: str) -> list[int]:
         """Split on single spaces; unknown words become ``<unk>``. "" gives []."""
-        pieces = check_text(text).split(" ") if check_text(text) else []
+        text = checks.text("text", text, allow_empty=True)
+        pieces = text.split(" ") if text else []
         if "" in pieces:
             raise ValueError(
                 "text must be words separated by single spaces (no leading, trailing or double spaces), "
@@ -59,11 +62,11 @@ class WordTokenizer(Tokenizer):
         return [self.vocab.get(w, self.vocab[UNK]) for w in pieces]
 
     def decode(self, ids: Sequence[int], skip_special_tokens: bool = False) -> str:
-        words = [self._words[i] for i in self._check_ids(ids)]
+        words = [self._words[i] for i in checks.id_list("ids", ids, self.vocab_size)]
         return " ".join(w for w in words if not (skip_special_tokens and w in SPECIAL_TOKENS))
 
     def id_to_token(self, id: int) -> str:
-        return self._words[self._check_ids([id])[0]]
+        return self._words[checks.token_id("id", id, self.vocab_size)]
 
     @property
     def vocab_size(self) -> int:

@@ -29,7 +29,9 @@ from collections.abc import Collection, Sequence
 import tokenizers
 from tokenizers import decoders, models, normalizers, pre_tokenizers, processors, trainers
 
-from .base import Tokenizer, check_text
+from lmnotes import checks
+
+from .base import Tokenizer
 
 SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
 PREFIX = "##"  # marks a piece that continues a word
@@ -43,7 +45,7 @@ def longest_match_first(word: str, vocab: Collection[str]) -> list[str]:
     ``##`` entry that continues it from where the last one ended. If no entry fits somewhere, the
     whole word is ``[UNK]`` (so is a word longer than ``MAX_WORD_CHARS``).
     """
-    check_text(word)
+    checks.text("word", word, allow_empty=True)
     if isinstance(vocab, str) or not isinstance(vocab, Collection):
         raise TypeError(f"vocab must be a collection of str (a set, list or dict), got {type(vocab).__name__}")
     if len(word) > MAX_WORD_CHARS:
@@ -87,9 +89,9 @@ class WordPieceTokenizer(Tokenizer):
     @classmethod
     def train(cls, text: str, vocab_size: int) -> WordPieceTokenizer:
         """Learn a WordPiece vocabulary of ``vocab_size`` entries (special tokens included) from ``text``."""
-        check_text(text)
-        if isinstance(vocab_size, bool) or not isinstance(vocab_size, int) or vocab_size < len(SPECIAL_TOKENS):
-            raise ValueError(f"vocab_size must be an int >= {len(SPECIAL_TOKENS)}, got {vocab_size!r}")
+        checks.text("text", text, allow_empty=True)
+        # bounded above: the library's trainer aborts the whole process on a vocab_size past 2**32
+        vocab_size = checks.size("vocab_size", vocab_size, low=len(SPECIAL_TOKENS))
         tok = tokenizers.Tokenizer(models.WordPiece(unk_token="[UNK]"))
         tok.normalizer = normalizers.BertNormalizer(lowercase=True)
         tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
@@ -136,7 +138,7 @@ class WordPieceTokenizer(Tokenizer):
 
     def words(self, text: str) -> list[str]:
         """``text`` lowercased, accents stripped, cut at spaces and around punctuation (BERT's rules)."""
-        normalized = self._tok.normalizer.normalize_str(check_text(text))
+        normalized = self._tok.normalizer.normalize_str(checks.text("text", text, allow_empty=True))
         return [word for word, _ in self._tok.pre_tokenizer.pre_tokenize_str(normalized)]
 
     def normalize(self, text: str) -> str:
@@ -144,10 +146,10 @@ class WordPieceTokenizer(Tokenizer):
         return " ".join(self.words(text))
 
     def decode(self, ids: Sequence[int], skip_special_tokens: bool = False) -> str:
-        return self._tok.decode(self._check_ids(ids), skip_special_tokens=skip_special_tokens)
+        return self._tok.decode(checks.id_list("ids", ids, self.vocab_size), skip_special_tokens=skip_special_tokens)
 
     def id_to_token(self, id: int) -> str:
-        return self._tok.id_to_token(self._check_ids([id])[0])
+        return self._tok.id_to_token(checks.token_id("id", id, self.vocab_size))
 
     @property
     def vocab(self) -> dict[str, int]:
