@@ -20,6 +20,8 @@ from pathlib import Path
 import regex
 import tokenizers
 
+from lmnotes import checks
+
 from .base import Tokenizer
 from .bpe import GPT2_SPLIT_PATTERN, BPETokenizer, MergeStep, bytes_to_unicode, pretokenize
 from .char import ONE_CHAR, CharTokenizer
@@ -69,8 +71,6 @@ def load(folder: str | Path) -> Tokenizer:
 
 def tokens_per_char(tokenizer: Tokenizer, texts: Iterable[str]) -> float:
     """Tokens per character over ``texts``: how much a vocabulary compresses text (lower is shorter)."""
-    from lmnotes import checks
-
     texts = checks.texts("texts", texts)
     checks.tokenizer("tokenizer", tokenizer)
     return sum(len(tokenizer.encode(t)) for t in texts) / max(sum(len(t) for t in texts), 1)
