@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
-from lmnotes.exercises import Exercise, register
+from lmnotes.exercises import Exercise, as_integer, as_number, register
 
 #: the next-token probabilities of the nucleus exercise, most likely first
 NUCLEUS_PROBS = {"the": 0.5, "a": 0.2, "my": 0.15, "thy": 0.1, "his": 0.05}
@@ -13,8 +12,9 @@ NUCLEUS_PROBS = {"the": 0.5, "a": 0.2, "my": 0.15, "thy": 0.1, "his": 0.05}
 
 def _diagnose_distinct_2(answer: Any) -> str | None:
     want = 2 / 3  # "abab": bigrams ab, ba, ab -> 2 unique of 3
-    if isinstance(answer, bool) or not isinstance(answer, (int, float)) or not math.isfinite(answer):
+    if as_number(answer) is None:
         return f"expected a number between 0 and 1, got {type(answer).__name__} {answer!r}"
+    answer = as_number(answer)
     if abs(answer - want) < 1e-3:
         return None
     if abs(answer - 0.5) < 1e-3:
@@ -63,8 +63,9 @@ def _diagnose_gpt2_small(answer: Any) -> str | None:
     C, L, V, T = 768, 12, 50257, 1024
     block = 12 * C * C + 13 * C  # attention 4C^2+4C, FFN 8C^2+5C, two LayerNorms 4C
     want = V * C + T * C + L * block + 2 * C
-    if isinstance(answer, bool) or not isinstance(answer, int):
+    if as_integer(answer) is None:
         return f"expected an int (a number of parameters), got {type(answer).__name__}"
+    answer = as_integer(answer)
     if answer == want:
         return None
     if answer == want + V * C:

@@ -2,21 +2,17 @@
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
-from lmnotes.exercises import Exercise, register
-
-
-def _is_number(answer: Any) -> bool:
-    return isinstance(answer, (int, float)) and not isinstance(answer, bool) and math.isfinite(answer)
+from lmnotes.exercises import Exercise, as_integer, as_number, register
 
 
 def _diagnose_query_class_seen(answer: Any) -> str | None:
     k = 3
     want = 1 - 0.5 ** k
-    if not _is_number(answer):
+    if as_number(answer) is None:
         return f"expected a number between 0 and 1, got {type(answer).__name__} {answer!r}"
+    answer = as_number(answer)
     if abs(answer - want) < 1e-3:
         return None
     if abs(answer - 0.5 ** k) < 1e-3:
@@ -41,8 +37,9 @@ register(Exercise(
 
 def _diagnose_examples_for_exact_fit(answer: Any) -> str | None:
     d = 5
-    if isinstance(answer, bool) or not isinstance(answer, int):
+    if as_integer(answer) is None:
         return f"expected an int (a number of examples), got {type(answer).__name__} {answer!r}"
+    answer = as_integer(answer)
     if answer == d:
         return None
     if answer == d + 1:
@@ -67,8 +64,9 @@ def _diagnose_averaging_step(answer: Any) -> str | None:
     xs, ys, q = [(1.0, 0.0), (0.0, 2.0)], [3.0, 4.0], (1.0, 1.0)
     w = [sum(y * x[j] for x, y in zip(xs, ys)) / len(xs) for j in range(2)]
     want = w[0] * q[0] + w[1] * q[1]
-    if not _is_number(answer):
+    if as_number(answer) is None:
         return f"expected a number, got {type(answer).__name__} {answer!r}"
+    answer = as_number(answer)
     if abs(answer - want) < 1e-6:
         return None
     if abs(answer - sum(ys) / len(ys)) < 1e-6:

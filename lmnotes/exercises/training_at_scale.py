@@ -4,17 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from lmnotes.exercises import Exercise, register
-
-
-def _number(answer: Any) -> float | None:
-    if isinstance(answer, bool) or not isinstance(answer, (int, float)):
-        return None
-    return float(answer)
+from lmnotes.exercises import Exercise, as_number, register
 
 
 def _bubble(answer: Any) -> str | None:
-    value = _number(answer)
+    value = as_number(answer)
     if value is None:
         return f"give one number (a share between 0 and 1), got {answer!r}"
     if abs(value - 7 / 39) < 1e-3:
@@ -37,7 +31,7 @@ register(Exercise(
 def _chinchilla_n(answer: Any) -> str | None:
     from lmnotes.scaling import compute_optimal
 
-    value = _number(answer)
+    value = as_number(answer)
     if value is None:
         return f"give N_opt as one number of parameters, got {answer!r}"
     want = compute_optimal(1e21)["n_opt"]
