@@ -31,7 +31,7 @@ def gold_report(model: nn.Module, tokenizer, prompts: Sequence[str]) -> dict:
     reward, the share answered correctly (gold >= 1.5), the share opening politely, and the first answer."""
     from lmnotes.alignment.sft import respond
 
-    prompts = checks.texts("prompts", list(prompts))
+    prompts = checks.texts("prompts", list(prompts) if isinstance(prompts, tuple) else prompts)
     answers = respond(model, prompts, tokenizer)
     gold = [toyworld.hidden_reward(p, a) for p, a in zip(prompts, answers)]
     return {"gold": statistics.mean(gold), "correct": statistics.mean(g >= 1.5 for g in gold),
