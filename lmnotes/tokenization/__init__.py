@@ -84,8 +84,7 @@ def word_splits(tokenizer: Tokenizer, text: str) -> dict[str, float]:
     repeats) that take more than one token, each encoded as it appears after a space (" word"), or
     alone for a tokenizer that refuses a leading space (the toy world's word tokenizer).
     """
-    if not isinstance(tokenizer, Tokenizer):
-        raise TypeError(f"tokenizer must be an lmnotes Tokenizer, got {type(tokenizer).__name__}")
+    checks.instance("tokenizer", tokenizer, Tokenizer)
     checks.text("text", text)
     words = regex.findall(r"\p{L}+", text)
     if not words:
