@@ -1,12 +1,15 @@
 """``python -m bench [NAME ...]``: run the benchmarks named, each a module ``bench/<name>.py``.
 
 With no name, list the benchmarks there are and run ``notebooks`` (time and memory per notebook).
+``python -m bench notebooks 03 07``: words after a single benchmark's name are its arguments (here
+the notebooks to time).
 The exit status is 1 when a benchmark's ``main()`` returns a non-zero status, 2 for an unknown name.
 """
 
 from __future__ import annotations
 
 import importlib
+import inspect
 import pkgutil
 import sys
 
@@ -24,6 +27,14 @@ def main(argv: list[str] | None = None) -> int:
     if not names:
         print(f"benchmarks: {', '.join(known)} (run one with ./course bench NAME); running notebooks\n")
         names = ["notebooks"]
+    if names[0] in known and len(names) > 1 and not set(names[1:]) & set(known):
+        # `./course bench notebooks 03 07`: the words after one benchmark's name are its arguments
+        benchmark = importlib.import_module(f"bench.{names[0]}").main
+        if not inspect.signature(benchmark).parameters:
+            print(f"benchmark {names[0]!r} takes no arguments, got {' '.join(names[1:])!r}", file=sys.stderr)
+            return 2
+        result = benchmark(names[1:])
+        return 1 if isinstance(result, int) and result != 0 else 0
     unknown = [name for name in names if name not in known]
     if unknown:
         print(f"no benchmark named {', '.join(map(repr, unknown))}; available: {', '.join(known)}", file=sys.stderr)

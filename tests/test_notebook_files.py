@@ -135,6 +135,16 @@ def test_checker_finds_stored_widget_state(tmp_path):
     ]
 
 
+# --- tools/notebooks.py names notebooks as a learner would -----------------------------------
+
+def test_notebooks_are_named_by_stem_file_name_or_number():
+    first = sorted(tools.NOTEBOOKS.glob("*.ipynb"))[1]  # 01_...
+    number = first.name.split("_")[0]
+    assert tools.notebook_paths([number]) == tools.notebook_paths([first.stem]) == tools.notebook_paths([first.name]) == [first]
+    with pytest.raises(ValueError, match="no notebook '99'; notebooks/ has: 00_"):
+        tools.notebook_paths(["99"])
+
+
 # --- tools/notebooks.py execute produces exactly such a run -----------------------------------
 
 def test_execute_saves_one_clean_fresh_run_without_widget_state(tmp_path):
@@ -186,3 +196,12 @@ def test_bench_measures_the_kernels_own_peak_memory_and_its_children(tmp_path):
 def test_bench_reports_a_failing_notebook(tmp_path):
     run = run_notebook(_write(tmp_path, [nbformat.v4.new_code_cell("x = 1"), nbformat.v4.new_code_cell("1 / 0")]))
     assert run.verdict == "FAILED: ZeroDivisionError in cell 2"
+
+
+def test_bench_passes_the_words_after_a_benchmark_name_to_it(capsys):
+    from bench.__main__ import main as bench_main
+
+    with pytest.raises(ValueError, match="no notebook '99'"):  # reached bench.notebooks.main(["99"])
+        bench_main(["notebooks", "99"])
+    assert bench_main(["models", "03"]) == 2  # models takes no arguments: refused, nothing run
+    assert "benchmark 'models' takes no arguments" in capsys.readouterr().err

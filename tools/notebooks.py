@@ -64,7 +64,8 @@ def notebook_client(nb: nbformat.NotebookNode, **kwargs) -> NotebookClient:
 
 
 def notebook_paths(names: list[str]) -> list[Path]:
-    """The notebooks named (paths, or names under notebooks/ with or without .ipynb); all when none."""
+    """The notebooks named (paths, names under notebooks/ with or without .ipynb, or a notebook's
+    number such as ``03``); all when none."""
     if not names:
         return sorted(NOTEBOOKS.glob("*.ipynb"))
     paths = []
@@ -72,6 +73,9 @@ def notebook_paths(names: list[str]) -> list[Path]:
         path = Path(name)
         if not path.is_file():
             path = NOTEBOOKS / (name if name.endswith(".ipynb") else f"{name}.ipynb")
+        if not path.is_file() and name.isdigit():
+            numbered = sorted(NOTEBOOKS.glob(f"{name}_*.ipynb"))
+            path = numbered[0] if len(numbered) == 1 else path
         if not path.is_file():
             available = ", ".join(p.stem for p in sorted(NOTEBOOKS.glob("*.ipynb"))) or "none"
             raise ValueError(f"no notebook {name!r}; notebooks/ has: {available}")
