@@ -187,7 +187,10 @@ def _cpu_check() -> Check:
     try:
         import torch
 
-        detail += f", torch uses {torch.get_num_threads()} thread(s)"
+        # the kernel family (AVX2, AVX512, ...) fixes the last digits of every training run, so it is
+        # what decides whether re-run notebooks match their stored outputs (docs/DESIGN.md, Tests)
+        detail += (f", torch uses {torch.get_num_threads()} thread(s) and its "
+                   f"{torch.backends.cpu.get_cpu_capability()} kernels")
     except Exception:  # already reported as a failed requirement
         pass
     return Check("CPU", True, detail, required=False)

@@ -121,3 +121,11 @@ def test_hub_line_says_whether_the_hub_answers(monkeypatch):
         silent.close()
     assert not down.ok and "not reachable within 0.5 s; notebooks use the bundled models" in down.detail
     assert elapsed < 2
+
+
+def test_the_cpu_line_names_torchs_kernel_family():
+    import torch
+
+    check = doctor._cpu_check()
+    assert not check.required and check.ok
+    assert f"and its {torch.backends.cpu.get_cpu_capability()} kernels" in check.detail
