@@ -11,12 +11,3 @@ for key, value in {
     "HF_HUB_OFFLINE": "1",  # nothing in a test may download weights or data
 }.items():
     os.environ.setdefault(key, value)
-
-
-def pytest_report_header(config):
-    """The CPU kernel family fixes the last digits of every training run in the notebooks."""
-    import torch
-
-    return (f"lmnotes: torch {torch.__version__} with {torch.backends.cpu.get_cpu_capability()} CPU kernels; "
-            "stored notebook outputs match CI's machine (docs/DESIGN.md, Tests: another kernel family moves "
-            "the digits of training runs)")

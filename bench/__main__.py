@@ -28,22 +28,24 @@ def main(argv: list[str] | None = None) -> int:
         print(f"benchmarks: {', '.join(known)} (run one with ./course bench NAME); running notebooks\n")
         names = ["notebooks"]
     if names[0] in known and len(names) > 1 and not set(names[1:]) & set(known):
-        # `./course bench notebooks 03 07`: the words after one benchmark's name are its arguments
-        benchmark = importlib.import_module(f"bench.{names[0]}").main
-        if not inspect.signature(benchmark).parameters:
-            print(f"benchmark {names[0]!r} takes no arguments, got {' '.join(names[1:])!r}", file=sys.stderr)
+        runs = [(names[0], names[1:])]  # `./course bench notebooks 03 07`: one benchmark and its arguments
+    else:
+        unknown = [name for name in names if name not in known]
+        if unknown:
+            print(f"no benchmark named {', '.join(map(repr, unknown))}; available: {', '.join(known)}",
+                  file=sys.stderr)
             return 2
-        result = benchmark(names[1:])
-        return 1 if isinstance(result, int) and result != 0 else 0
-    unknown = [name for name in names if name not in known]
-    if unknown:
-        print(f"no benchmark named {', '.join(map(repr, unknown))}; available: {', '.join(known)}", file=sys.stderr)
-        return 2
+        runs = [(name, []) for name in names]
     status = 0
-    for name in names:
-        if len(names) > 1:
+    for name, args in runs:
+        benchmark = importlib.import_module(f"bench.{name}").main
+        takes_arguments = bool(inspect.signature(benchmark).parameters)
+        if args and not takes_arguments:
+            print(f"benchmark {name!r} takes no arguments, got {' '.join(args)!r}", file=sys.stderr)
+            return 2
+        if len(runs) > 1:
             print(f"== {name} ==")
-        result = importlib.import_module(f"bench.{name}").main()
+        result = benchmark(args) if takes_arguments else benchmark()
         if isinstance(result, int) and result != 0:  # a main() may also return nothing
             status = 1
     return status

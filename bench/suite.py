@@ -26,7 +26,7 @@ PARTS = {
 }
 
 
-def main(names: list[str] | None = None) -> int:
+def main() -> int:
     """Print the wall time of each part and the total; 1 when a part fails or the total is over target."""
     status, total = 0, 0.0
     for part, args in PARTS.items():

@@ -204,4 +204,6 @@ def test_bench_passes_the_words_after_a_benchmark_name_to_it(capsys):
     with pytest.raises(ValueError, match="no notebook '99'"):  # reached bench.notebooks.main(["99"])
         bench_main(["notebooks", "99"])
     assert bench_main(["models", "03"]) == 2  # models takes no arguments: refused, nothing run
-    assert "benchmark 'models' takes no arguments" in capsys.readouterr().err
+    assert bench_main(["suite", "-k", "x"]) == 2  # nor does suite (it times the whole ./course test)
+    err = capsys.readouterr().err
+    assert "benchmark 'models' takes no arguments" in err and "benchmark 'suite' takes no arguments" in err
