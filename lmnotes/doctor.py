@@ -181,16 +181,35 @@ def _hub_check(timeout: float) -> Check:
                  required=False)
 
 
+def cpu_kernels() -> str:
+    """The CPU and the kernel family torch runs on it, e.g. ``"AVX2 kernels on AMD EPYC"``.
+
+    The kernel family (AVX2, AVX512, ...) and the CPU's maker fix the last digits of every training
+    run, so this is what decides whether re-run notebooks match their stored outputs (docs/DESIGN.md,
+    Tests); ``./course execute`` records it in each notebook's metadata.
+    """
+    import torch
+
+    return f"{torch.backends.cpu.get_cpu_capability()} kernels on {_cpu_model()}"
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:  # not Linux
+        pass
+    return platform.processor() or platform.machine() or "an unknown CPU"
+
+
 def _cpu_check() -> Check:
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     detail = f"{cores} core(s) usable"
     try:
         import torch
 
-        # the kernel family (AVX2, AVX512, ...) fixes the last digits of every training run, so it is
-        # what decides whether re-run notebooks match their stored outputs (docs/DESIGN.md, Tests)
-        detail += (f", torch uses {torch.get_num_threads()} thread(s) and its "
-                   f"{torch.backends.cpu.get_cpu_capability()} kernels")
+        detail += f", torch uses {torch.get_num_threads()} thread(s) and its {cpu_kernels()}"
     except Exception:  # already reported as a failed requirement
         pass
     return Check("CPU", True, detail, required=False)

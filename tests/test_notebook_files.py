@@ -60,12 +60,21 @@ def notebook_problems(path: Path) -> list[str]:
                 problems.append(f"code cell {number} shows a machine path ({leak.group(0)})")
     if "widgets" in nb.metadata:
         problems.append("stores widget state in its metadata (re-run `./course execute` to strip it)")
+    if not nb.metadata.get("lmnotes", {}).get("outputs_made_with"):
+        problems.append("does not record the kernels its outputs were made with (re-run `./course execute`)")
     return problems
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
 def test_committed_notebook_is_one_clean_fresh_run(path):
     assert notebook_problems(path) == []
+
+
+def test_one_machine_made_every_stored_output():
+    # training digits are exact only under the kernels that made them: a mix could pass on no machine
+    made = {str(nbformat.read(path, as_version=4).metadata.get("lmnotes", {}).get("outputs_made_with"))
+            for path in NOTEBOOKS}
+    assert len(made) == 1, made
 
 
 # --- the checker itself ------------------------------------------------------------------------
@@ -164,6 +173,20 @@ def test_execute_saves_one_clean_fresh_run_without_widget_state(tmp_path):
     assert code[2].outputs[0].text == "42 notebooks\n"  # cwd is notebooks/, like nbval's
     assert "application/vnd.jupyter.widget-view+json" in code[3].outputs[0].data
     assert "widgets" not in nb.metadata and all("execution" not in c.metadata for c in code)
+    assert nb.metadata["lmnotes"]["outputs_made_with"] == tools.this_machine()
+    assert tools.machine_note([path]) is None  # made here, so a failure here is not the kernels'
+
+
+def test_a_failing_run_names_the_kernels_its_notebooks_outputs_were_made_with(tmp_path):
+    other = _write(tmp_path, [], name="other.ipynb",
+                   lmnotes={"outputs_made_with": {"torch": "2.13.0+cpu", "cpu": "AVX512 kernels on a Xeon"}})
+    unrecorded = _write(tmp_path, [], name="old.ipynb")
+    note = tools.machine_note([other, unrecorded, other])
+    here = tools.this_machine()
+    assert note.startswith(f"This machine: torch {here['torch']}, cpu {here['cpu']}.")
+    assert "  other: torch 2.13.0+cpu, cpu AVX512 kernels on a Xeon\n" in note
+    assert "  old: kernels not recorded\n" in note
+    assert "./course execute" in note
 
 
 def test_execute_does_not_save_a_failing_run(tmp_path):

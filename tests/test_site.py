@@ -22,6 +22,8 @@ from tools import site
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = Path("/usr/bin/chromium")
 SCREENSHOTS = ROOT / "test-output" / "site"
+#: Playwright waits at most this long for a page, a typeset or a click (its default is 30 s).
+WAIT_MS = 120_000
 CHROMIUM_ARGS = ["--no-sandbox", "--headless", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
 README = (ROOT / "README.md").read_text()
@@ -125,6 +127,8 @@ def test_every_page_renders_math_plots_and_launch_links_offline(served):
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         try:
             page = browser.new_page(viewport={"width": 1280, "height": 900})
+            # generous: in the suite this page shares 2 cores with notebooks training on the other worker
+            page.set_default_timeout(WAIT_MS)
             page.route("**/*", offline)
             page.on("pageerror", lambda error: page_errors.append(str(error)))
 
@@ -136,8 +140,8 @@ def test_every_page_renders_math_plots_and_launch_links_offline(served):
             for file in _present():
                 stem = file.removesuffix(".ipynb")
                 page.goto(f"{served}/notebooks/{stem}.html")
-                page.wait_for_function(f"() => ({MATH})().typeset === ({MATH})().total", timeout=30_000)
-                page.wait_for_function(f"() => ({PLOTS})().every(Boolean)", timeout=30_000)
+                page.wait_for_function(f"() => ({MATH})().typeset === ({MATH})().total", timeout=WAIT_MS)
+                page.wait_for_function(f"() => ({PLOTS})().every(Boolean)", timeout=WAIT_MS)
                 seen[file] = {
                     "title": page.inner_text("article h1"),
                     "math": page.evaluate(MATH),
@@ -157,7 +161,7 @@ def test_every_page_renders_math_plots_and_launch_links_offline(served):
                     page.screenshot(path=SCREENSHOTS / f"{stem}-math.png")
 
             page.goto(f"{served}/search.html?q=perplexity")
-            page.wait_for_selector("#search-results li", timeout=30_000)
+            page.wait_for_selector("#search-results li", timeout=WAIT_MS)
             hits = page.eval_on_selector_all("#search-results li a", "links => links.map(a => a.getAttribute('href'))")
             page.screenshot(path=SCREENSHOTS / "search.png")
         finally:

@@ -9,7 +9,9 @@ notebooks/, with or without ``.ipynb``; none means every notebook there.
 The header every notebook opens with comes from :mod:`lmnotes.course`: a markdown cell starting with
 the Colab and Binder badges, and a first code cell that installs lmnotes on Colab only, tagged
 ``nbval-ignore-output``. Executing saves the outputs and execution counts of one fresh run in a
-kernel of this environment (cwd ``notebooks/``), so nbval can replay them.
+kernel of this environment (cwd ``notebooks/``), so nbval can replay them, and records in the
+notebook's metadata the torch and CPU kernels they were made with: training numbers are exact only
+there (docs/DESIGN.md, Tests), and a failing test run names the difference (:func:`machine_note`).
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 from traitlets import default
 
-from lmnotes import course
+from lmnotes import course, doctor
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "notebooks"
@@ -145,10 +147,36 @@ def execute_file(path: Path) -> float:
     notebook_client(nb, store_widget_state=False).execute()
     seconds = time.perf_counter() - start
     nb.metadata.pop("widgets", None)
+    nb.metadata["lmnotes"] = {"outputs_made_with": this_machine()}
     for cell in nb.cells:
         cell.metadata.pop("execution", None)
     nbformat.write(nb, path)
     return seconds
+
+
+def this_machine() -> dict[str, str]:
+    """What fixes the last digits of a training run here: torch's version and the CPU kernels."""
+    import torch
+
+    return {"torch": torch.__version__, "cpu": doctor.cpu_kernels()}
+
+
+def machine_note(paths: list[Path]) -> str | None:
+    """A note for a test run in which the notebooks at ``paths`` failed, when their stored outputs
+    were made with other torch or CPU kernels than this machine's (None when they were not)."""
+    here, made = this_machine(), {}
+    for path in sorted(set(paths)):
+        made_with = nbformat.read(path, as_version=4).metadata.get("lmnotes", {}).get("outputs_made_with")
+        if made_with != here:
+            with_ = ", ".join(f"{k} {v}" for k, v in made_with.items()) if made_with else "kernels not recorded"
+            made.setdefault(with_, []).append(path.stem)
+    if not made:
+        return None
+    lines = [f"This machine: {', '.join(f'{k} {v}' for k, v in here.items())}. Stored outputs of the failed notebooks were made with:"]
+    lines += [f"  {', '.join(stems)}: {with_}" for with_, stems in made.items()]
+    lines.append("Training runs end in other digits under other kernels (docs/DESIGN.md, Tests): compare "
+                 "on a machine like the one named, or re-execute there with ./course execute.")
+    return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
