@@ -79,8 +79,11 @@ def test_one_machine_made_every_stored_output():
 
 # --- the checker itself ------------------------------------------------------------------------
 
+MADE_WITH = {"lmnotes": {"outputs_made_with": {"torch": "2.13.0+cpu", "cpu": "AVX512 kernels on a Xeon"}}}
+
+
 def _write(tmp_path, cells, name="nb.ipynb", **metadata):
-    nb = nbformat.v4.new_notebook(metadata=metadata)
+    nb = nbformat.v4.new_notebook(metadata=MADE_WITH | metadata)
     nb.cells = cells
     path = tmp_path / name
     nbformat.write(nb, path)
@@ -137,10 +140,12 @@ def test_checker_finds_errors_warnings_and_machine_paths(tmp_path):
     ]
 
 
-def test_checker_finds_stored_widget_state(tmp_path):
-    path = _write(tmp_path, [_ran("x = 1", 1)], widgets={"application/vnd.jupyter.widget-state+json": {}})
+def test_checker_finds_stored_widget_state_and_unrecorded_kernels(tmp_path):
+    path = _write(tmp_path, [_ran("x = 1", 1)], widgets={"application/vnd.jupyter.widget-state+json": {}},
+                  lmnotes={})
     assert notebook_problems(path) == [
-        "stores widget state in its metadata (re-run `./course execute` to strip it)"
+        "stores widget state in its metadata (re-run `./course execute` to strip it)",
+        "does not record the kernels its outputs were made with (re-run `./course execute`)",
     ]
 
 
@@ -178,9 +183,8 @@ def test_execute_saves_one_clean_fresh_run_without_widget_state(tmp_path):
 
 
 def test_a_failing_run_names_the_kernels_its_notebooks_outputs_were_made_with(tmp_path):
-    other = _write(tmp_path, [], name="other.ipynb",
-                   lmnotes={"outputs_made_with": {"torch": "2.13.0+cpu", "cpu": "AVX512 kernels on a Xeon"}})
-    unrecorded = _write(tmp_path, [], name="old.ipynb")
+    other = _write(tmp_path, [], name="other.ipynb")
+    unrecorded = _write(tmp_path, [], name="old.ipynb", lmnotes={})
     note = tools.machine_note([other, unrecorded, other])
     here = tools.this_machine()
     assert note.startswith(f"This machine: torch {here['torch']}, cpu {here['cpu']}.")

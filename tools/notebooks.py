@@ -161,6 +161,10 @@ def this_machine() -> dict[str, str]:
     return {"torch": torch.__version__, "cpu": doctor.cpu_kernels()}
 
 
+def _described(machine: dict[str, str]) -> str:
+    return f"torch {machine.get('torch')}, cpu {machine.get('cpu')}"
+
+
 def machine_note(paths: list[Path]) -> str | None:
     """A note for a test run in which the notebooks at ``paths`` failed, when their stored outputs
     were made with other torch or CPU kernels than this machine's (None when they were not)."""
@@ -168,11 +172,11 @@ def machine_note(paths: list[Path]) -> str | None:
     for path in sorted(set(paths)):
         made_with = nbformat.read(path, as_version=4).metadata.get("lmnotes", {}).get("outputs_made_with")
         if made_with != here:
-            with_ = ", ".join(f"{k} {v}" for k, v in made_with.items()) if made_with else "kernels not recorded"
+            with_ = _described(made_with) if made_with else "kernels not recorded"
             made.setdefault(with_, []).append(path.stem)
     if not made:
         return None
-    lines = [f"This machine: {', '.join(f'{k} {v}' for k, v in here.items())}. Stored outputs of the failed notebooks were made with:"]
+    lines = [f"This machine: {_described(here)}. Stored outputs of the failed notebooks were made with:"]
     lines += [f"  {', '.join(stems)}: {with_}" for with_, stems in made.items()]
     lines.append("Training runs end in other digits under other kernels (docs/DESIGN.md, Tests): compare "
                  "on a machine like the one named, or re-execute there with ./course execute.")
