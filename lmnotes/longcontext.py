@@ -376,7 +376,7 @@ def passkey_scores(model, tok, records: list, batch_size: int = 64) -> dict:
             ce = F.cross_entropy(logits.transpose(1, 2), y, reduction="none")
             filler = torch.ones_like(y, dtype=torch.bool)
             for k, r in enumerate(records[rows]):
-                question = len(r.prompt.split()) - len(toyworld._PASSKEY_QUESTION.split())
+                question = len(r.prompt.split()) - len(toyworld.PASSKEY_QUESTION.split())
                 filler[k, max(r.position - 1, 0): r.position - 1 + fixed] = False  # the key sentence's tokens
                 filler[k, question - 1:] = False  # the question and the answer
             losses.append(ce[filler])

@@ -87,9 +87,10 @@ def served(built_site):
         server.server_close()
 
 
-# every .math element typeset by MathJax (and none of them a TeX error)
+# every .math element of the page typeset by MathJax (and none of them a TeX error); MathJax 2's
+# own output holds spans of class "math" too, which are not the page's
 MATH = """() => {
-    const all = [...document.querySelectorAll('article .math')];
+    const all = [...document.querySelectorAll('article .math')].filter(e => !e.closest('.MathJax, .MathJax_Display'));
     return {total: all.length,
             typeset: all.filter(e => e.querySelector('.MathJax, .MathJax_Display, .MathJax_SVG')).length,
             errors: document.querySelectorAll('article .MathJax .merror, article .MathJax_Display .merror').length};
@@ -140,6 +141,12 @@ def test_every_page_renders_math_plots_and_launch_links_offline(served):
             for file in _present():
                 stem = file.removesuffix(".ipynb")
                 page.goto(f"{served}/notebooks/{stem}.html")
+                # MathJax 2 typesets in several passes, so counting rendered elements can briefly
+                # read "all done" mid-way: wait for its startup, then for its queue to drain
+                page.wait_for_function(f"() => ({MATH})().total === 0 || (window.MathJax && MathJax.isReady)",
+                                       timeout=WAIT_MS)
+                page.evaluate("() => window.MathJax && MathJax.Hub"
+                              " ? new Promise(done => MathJax.Hub.Queue(() => done(true))) : true")
                 page.wait_for_function(f"() => ({MATH})().typeset === ({MATH})().total", timeout=WAIT_MS)
                 page.wait_for_function(f"() => ({PLOTS})().every(Boolean)", timeout=WAIT_MS)
                 seen[file] = {

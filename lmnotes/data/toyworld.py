@@ -624,7 +624,8 @@ def ranked_lists(n: int, seed: int, k: int = 4, tasks: Sequence[str] | None = No
 FILLER_SENTENCES = ("the grass is green .", "the sky is blue .", "the sun is yellow .", "here we go .",
                     "there and back again .", "and again .", "again .")
 _FILLER_TOKENS = tuple(tuple(s.split()) for s in FILLER_SENTENCES)
-_PASSKEY_QUESTION = "what is the pass key ? the pass key is"
+#: The question that ends every passkey prompt; the key follows it.
+PASSKEY_QUESTION = "what is the pass key ? the pass key is"
 
 
 def passkey(n: int, seed: int, length: int = 256, depth: float = 0.5, n_digits: int = 5) -> list[Passkey]:
@@ -635,7 +636,7 @@ def passkey(n: int, seed: int, length: int = 256, depth: float = 0.5, n_digits: 
     checks.size("n", n, high=checks.MAX_EXAMPLES)
     checks.integer("n_digits", n_digits, 1, 20)
     depth = checks.probability("depth", depth)
-    fixed = len("the pass key is . remember it .".split()) + n_digits + len(_PASSKEY_QUESTION.split())
+    fixed = len("the pass key is . remember it .".split()) + n_digits + len(PASSKEY_QUESTION.split())
     checks.size("length", length, low=fixed + 2, high=checks.MAX_LENGTH)
     rng = random.Random(checks.integer("seed", seed))
     records = []
@@ -653,7 +654,7 @@ def passkey(n: int, seed: int, length: int = 256, depth: float = 0.5, n_digits: 
         key = "".join(rng.choice(DIGITS) for _ in range(n_digits))
         key_sentence = f"the pass key is {' '.join(key)} . remember it ."
         tokens = [t for s in sentences[:cut] for t in s] + key_sentence.split() + [
-            t for s in sentences[cut:] for t in s] + _PASSKEY_QUESTION.split()
+            t for s in sentences[cut:] for t in s] + PASSKEY_QUESTION.split()
         records.append(Passkey(" ".join(tokens), f"{' '.join(key)} .", key,
                                starts[cut] / filler_length, starts[cut]))
     return records
@@ -780,7 +781,7 @@ def _vocabulary() -> tuple[str, ...]:
              "question : answer :", *_STORY_OPENINGS, *_STORY_MIDDLES, *_STORY_ENDINGS,
              *_REVIEW_OPENINGS, "user : assistant :",
              *(t for ts in INSTRUCTION_TEMPLATES.values() for t in ts), *POLITE_OPENERS, *RUDE_OPENERS,
-             *FILLERS, *FILLER_SENTENCES, "the pass key is remember it", _PASSKEY_QUESTION,
+             *FILLERS, *FILLER_SENTENCES, "the pass key is remember it", PASSKEY_QUESTION,
              *ICL_LABEL_POOL]
     tokens = {t for text in texts for t in text.split()}
     return tuple(sorted(t for t in tokens if not t.startswith("{")))
