@@ -60,7 +60,7 @@ def notebook_problems(path: Path) -> list[str]:
                 problems.append(f"code cell {number} shows a machine path ({leak.group(0)})")
     if "widgets" in nb.metadata:
         problems.append("stores widget state in its metadata (re-run `./course execute` to strip it)")
-    if not nb.metadata.get("lmnotes", {}).get("outputs_made_with"):
+    if not tools.made_with(nb):
         problems.append("does not record the kernels its outputs were made with (re-run `./course execute`)")
     return problems
 
@@ -72,8 +72,7 @@ def test_committed_notebook_is_one_clean_fresh_run(path):
 
 def test_one_machine_made_every_stored_output():
     # training digits are exact only under the kernels that made them: a mix could pass on no machine
-    made = {str(nbformat.read(path, as_version=4).metadata.get("lmnotes", {}).get("outputs_made_with"))
-            for path in NOTEBOOKS}
+    made = {str(tools.made_with(nbformat.read(path, as_version=4))) for path in NOTEBOOKS}
     assert len(made) == 1, made
 
 
@@ -178,7 +177,7 @@ def test_execute_saves_one_clean_fresh_run_without_widget_state(tmp_path):
     assert code[2].outputs[0].text == "42 notebooks\n"  # cwd is notebooks/, like nbval's
     assert "application/vnd.jupyter.widget-view+json" in code[3].outputs[0].data
     assert "widgets" not in nb.metadata and all("execution" not in c.metadata for c in code)
-    assert nb.metadata["lmnotes"]["outputs_made_with"] == tools.this_machine()
+    assert tools.made_with(nb) == tools.this_machine()
     assert tools.machine_note([path]) is None  # made here, so a failure here is not the kernels'
 
 

@@ -141,14 +141,13 @@ def test_every_page_renders_math_plots_and_launch_links_offline(served):
             for file in _present():
                 stem = file.removesuffix(".ipynb")
                 page.goto(f"{served}/notebooks/{stem}.html")
-                # MathJax 2 typesets in several passes, so counting rendered elements can briefly
-                # read "all done" mid-way: wait for its startup, then for its queue to drain
-                page.wait_for_function(f"() => ({MATH})().total === 0 || (window.MathJax && MathJax.isReady)",
-                                       timeout=WAIT_MS)
+                # MathJax 2 typesets in passes and may re-render (when a web font arrives): wait for
+                # its startup, then for its queue to drain, before counting
+                page.wait_for_function(f"() => ({MATH})().total === 0 || (window.MathJax && MathJax.isReady)")
                 page.evaluate("() => window.MathJax && MathJax.Hub"
                               " ? new Promise(done => MathJax.Hub.Queue(() => done(true))) : true")
-                page.wait_for_function(f"() => ({MATH})().typeset === ({MATH})().total", timeout=WAIT_MS)
-                page.wait_for_function(f"() => ({PLOTS})().every(Boolean)", timeout=WAIT_MS)
+                page.wait_for_function(f"() => ({MATH})().typeset === ({MATH})().total")
+                page.wait_for_function(f"() => ({PLOTS})().every(Boolean)")
                 seen[file] = {
                     "title": page.inner_text("article h1"),
                     "math": page.evaluate(MATH),
@@ -168,7 +167,7 @@ def test_every_page_renders_math_plots_and_launch_links_offline(served):
                     page.screenshot(path=SCREENSHOTS / f"{stem}-math.png")
 
             page.goto(f"{served}/search.html?q=perplexity")
-            page.wait_for_selector("#search-results li", timeout=WAIT_MS)
+            page.wait_for_selector("#search-results li")
             hits = page.eval_on_selector_all("#search-results li a", "links => links.map(a => a.getAttribute('href'))")
             page.screenshot(path=SCREENSHOTS / "search.png")
         finally:

@@ -161,6 +161,11 @@ def this_machine() -> dict[str, str]:
     return {"torch": torch.__version__, "cpu": doctor.cpu_kernels()}
 
 
+def made_with(nb: nbformat.NotebookNode) -> dict[str, str] | None:
+    """What ``./course execute`` recorded as making ``nb``'s outputs (None when nothing was)."""
+    return nb.metadata.get("lmnotes", {}).get("outputs_made_with")
+
+
 def _described(machine: dict[str, str]) -> str:
     return f"torch {machine.get('torch')}, cpu {machine.get('cpu')}"
 
@@ -170,9 +175,9 @@ def machine_note(paths: list[Path]) -> str | None:
     were made with other torch or CPU kernels than this machine's (None when they were not)."""
     here, made = this_machine(), {}
     for path in sorted(set(paths)):
-        made_with = nbformat.read(path, as_version=4).metadata.get("lmnotes", {}).get("outputs_made_with")
-        if made_with != here:
-            with_ = _described(made_with) if made_with else "kernels not recorded"
+        machine = made_with(nbformat.read(path, as_version=4))
+        if machine != here:
+            with_ = _described(machine) if machine else "kernels not recorded"
             made.setdefault(with_, []).append(path.stem)
     if not made:
         return None
