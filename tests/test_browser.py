@@ -214,8 +214,10 @@ def widget_output(page, has: str, showing: str | None = None):
 
 
 def nudge_slider(page, widget, steps: int) -> None:
-    """Focus the widget's first slider and press the right arrow ``steps`` times."""
-    widget.locator(".noUi-handle, .ui-slider-handle").first.click()
+    """Focus the widget's first slider and press the right arrow ``steps`` times.
+
+    Focus, not a click: on a loaded machine a click on the handle can land as a drag and move it."""
+    widget.locator(".noUi-handle, .ui-slider-handle").first.focus()
     for _ in range(steps):
         page.keyboard.press("ArrowRight")
 
