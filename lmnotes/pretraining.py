@@ -9,6 +9,10 @@ the results:
   (ELECTRA, scored by :func:`detection_loss` / :func:`detection_scores`, with :func:`mlm_sampler`
   as generator) and :func:`seq2seq_batch` (encoder-decoder denoising on :func:`denoising_pairs`,
   scored by :func:`seq2seq_loss` / :func:`seq2seq_accuracy`);
+* BERT's inputs and losses (§1.3.1): sentence pairs with segment ids and IsNext / NotNext labels
+  (:func:`sentence_pair_rows`, batched and masked by :func:`bert_batches`), and
+  ``Loss_MLM + Loss_NSP`` (:func:`bert_loss`; held-out scores by :func:`bert_scores` on
+  :func:`masked_pairs`);
 * :func:`sequence_log_prob`: ``log Pr(x)`` of whole sequences under a causal LM, by the chain rule;
 * fill-in-the-blank (cloze) items whose answer only the *right* context decides
   (:func:`cloze_items`; :func:`random_blanks` for any word), and three ways to answer them
@@ -216,6 +220,130 @@ def corrupted_token_accuracy(model, rows: torch.Tensor, *, vocab_size: int, spec
     with evaluating(model):
         predicted = model(m.inputs, attention_mask=attention).argmax(-1)
     return (predicted[chosen] == m.labels[chosen]).float().mean().item()
+
+
+# --------------------------------------------------------------------------------------------
+# BERT's two losses: masked LM + next sentence prediction (§1.2.2.3, §1.3.1)
+
+#: what :func:`sentence_pair_rows` returns and :func:`bert_batches` reads
+PAIR_KEYS = ("input_ids", "token_type_ids", "attention_mask", "next_sentence")
+
+
+def sentence_pair_rows(tokenizer, documents: Sequence[str], *, block_size: int, seed: int) -> dict[str, torch.Tensor]:
+    """BERT's pre-training inputs: one row ``<bos> A <sep> B <sep>`` for each document of two or
+    more sentences, right-padded with <pad> to ``block_size``.
+
+    A is the document's first ``k`` sentences (``k`` at random); B is, with probability 1/2, the
+    rest of the same document (``next_sentence`` 0, IsNext) and otherwise the sentences of another
+    document, never a copy of this one, from a random one on (1, NotNext). A pair too long for ``block_size`` loses tokens from
+    the start of A and the end of B, so that an IsNext pair stays adjacent. Returns ``input_ids``,
+    ``token_type_ids`` (0 on ``<bos> A <sep>``, 1 on ``B <sep>``) and ``attention_mask``, each
+    (N, block_size), and ``next_sentence`` (N,).
+    """
+    from lmnotes.data.tasks import sentences
+
+    block_size = checks.size("block_size", block_size, low=8, high=checks.MAX_LENGTH)
+    documents, rng, sp = _documents(documents), random.Random(checks.integer("seed", seed)), toy_specials(tokenizer)
+    split = [[tokenizer.encode(s) for s in sentences(d)] for d in documents]
+    usable = [i for i, parts in enumerate(split) if len(parts) >= 2]
+    if len({documents[i] for i in usable}) < 2:
+        raise ValueError("documents must hold at least two different documents of two or more sentences, got "
+                         f"{len({documents[i] for i in usable})}")
+    budget = block_size - 3  # room left by <bos> and the two <sep>
+    rows = torch.full((len(usable), block_size), sp.pad, dtype=torch.long)
+    types, labels = torch.zeros_like(rows), torch.zeros(len(usable), dtype=torch.long)
+    for r, i in enumerate(usable):
+        parts = split[i]
+        k = rng.randrange(1, len(parts))
+        a = [t for s in parts[:k] for t in s]
+        if rng.random() < 0.5:
+            b = [t for s in parts[k:] for t in s]
+        else:
+            while documents[j := rng.choice(usable)] == documents[i]:  # never a copy of the same text
+                pass
+            b = [t for s in split[j][rng.randrange(len(split[j])):] for t in s]
+            labels[r] = 1
+        while len(a) + len(b) > budget:
+            if len(a) > len(b):
+                a.pop(0)
+            else:
+                b.pop()
+        ids = [sp.bos, *a, sp.sep, *b, sp.sep]
+        rows[r, :len(ids)] = torch.tensor(ids)
+        types[r, len(a) + 2:len(ids)] = 1
+    return {"input_ids": rows, "token_type_ids": types, "attention_mask": (rows != sp.pad).long(),
+            "next_sentence": labels}
+
+
+def _check_pairs(pairs) -> dict[str, torch.Tensor]:
+    if not isinstance(pairs, dict) or not set(PAIR_KEYS) <= set(pairs):
+        raise TypeError(f"pairs must be a dict with keys {list(PAIR_KEYS)} (see sentence_pair_rows)")
+    checks.token_ids("pairs['input_ids']", pairs["input_ids"], ndim=2)
+    return pairs
+
+
+def _mask_pairs(pairs, vocab_size: int, specials: Specials, generator) -> dict[str, torch.Tensor]:
+    masked = bert_mask(pairs["input_ids"], mask_id=specials.mask, vocab_size=vocab_size, special_ids=specials.all,
+                       generator=generator)
+    return dict({key: pairs[key] for key in PAIR_KEYS}, input_ids=masked.inputs, labels=masked.labels)
+
+
+def bert_batches(pairs: dict[str, torch.Tensor], *, batch_size: int, vocab_size: int, specials: Specials,
+                 seed: int) -> Callable[[int], dict[str, torch.Tensor]]:
+    """``step -> {"input_ids", "labels", "token_type_ids", "attention_mask", "next_sentence"}``:
+    random rows of :func:`sentence_pair_rows` under BERT's 15% / 80-10-10 masking, for :func:`bert_loss`."""
+    pairs = _check_pairs(pairs)
+    batch_size = _check_rows(pairs["input_ids"], batch_size, vocab_size)
+    generator = _generator(seed)
+
+    def batch(step: int) -> dict[str, torch.Tensor]:
+        pick = torch.randint(len(pairs["input_ids"]), (batch_size,), generator=generator)
+        return _mask_pairs({key: pairs[key][pick] for key in PAIR_KEYS}, vocab_size, specials, generator)
+
+    return batch
+
+
+def masked_pairs(pairs: dict[str, torch.Tensor], *, vocab_size: int, specials: Specials,
+                 seed: int) -> dict[str, torch.Tensor]:
+    """Every row of :func:`sentence_pair_rows` masked once (``seed``): one fixed batch for held-out scores."""
+    return _mask_pairs(_check_pairs(pairs), checks.size("vocab_size", vocab_size, low=2), specials,
+                       checks.integer("seed", seed))
+
+
+def _bert_heads(model, batch) -> tuple[torch.Tensor, torch.Tensor]:
+    h = model.encode(batch["input_ids"], batch["token_type_ids"], batch["attention_mask"])
+    return model.mlm_logits(h), model.cls_logits(h)
+
+
+def bert_loss(model, batch: dict[str, torch.Tensor], nsp: bool = True) -> torch.Tensor:
+    """``Loss_BERT = Loss_MLM + Loss_NSP`` (Eq. 1.17) on a :func:`bert_batches` batch.
+
+    ``Loss_MLM`` is the cross-entropy of the original tokens at the selected positions, as the mean
+    over them (the book's sum, Eq. 1.18, divided by their number); ``Loss_NSP`` is the cross-entropy
+    of IsNext / NotNext read from the ``[CLS]`` vector (Eq. 1.19). ``nsp=False`` keeps the masked-LM
+    term alone, on the same inputs: RoBERTa's ablation (§1.3.2).
+    """
+    mlm, cls = _bert_heads(model, batch)
+    loss = lm_loss(mlm, batch["labels"])
+    if checks.boolean("nsp", nsp):
+        loss = loss + torch.nn.functional.cross_entropy(cls, batch["next_sentence"])
+    return loss
+
+
+@torch.no_grad()
+def bert_scores(model, batch: dict[str, torch.Tensor]) -> dict[str, float]:
+    """A BERT on one :func:`masked_pairs` batch: ``"MLM loss"`` (mean nats per selected token),
+    ``"MLM accuracy"`` (the share of selected tokens predicted right) and ``"NSP accuracy"`` (the
+    share of rows whose IsNext / NotNext the ``[CLS]`` head gets right)."""
+    if not isinstance(batch, dict) or "labels" not in batch:
+        raise TypeError("batch must be a masked batch with labels (see masked_pairs)")
+    _check_pairs(batch)
+    with evaluating(checks.model("model", model)):
+        mlm, cls = _bert_heads(model, batch)
+    chosen = batch["labels"] != IGNORE_INDEX
+    return {"MLM loss": lm_loss(mlm, batch["labels"]).item(),
+            "MLM accuracy": (mlm.argmax(-1)[chosen] == batch["labels"][chosen]).float().mean().item(),
+            "NSP accuracy": (cls.argmax(-1) == batch["next_sentence"]).float().mean().item()}
 
 
 def replaced_token_batches(rows: torch.Tensor, *, batch_size: int, vocab_size: int, specials: Specials,

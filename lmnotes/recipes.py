@@ -22,6 +22,7 @@ a smoke run never replaces a bundled model.
 | ``kv-sharing`` | 15 small RoPE GPTs: 4/2/1 KV heads x 5 seeds | Shakespeare characters | MHA vs GQA vs MQA with spread (results only) |
 | ``toyworld-bert-seeds`` | ``toyworld-bert``, its students and fine-tunings | toy world | notebook 04's multi-seed runs (results only) |
 | ``multilingual-bert`` | 6 small BERT-form encoders: A and B or A only x 3 seeds | toy-world languages A and B | cross-lingual transfer, notebook 04 (results only) |
+| ``nsp-ablation`` | 10 small BERT-form encoders: MLM + NSP or MLM alone x 5 seeds | toy-world sentence pairs | RoBERTa's NSP question, notebook 04 (results only) |
 | ``passkey-retrieval`` | a small GPT trained on passkey documents of 64 tokens | ``lmnotes.data.passkey`` | notebook 07's depth x length grid (results only) |
 | ``pretraining-adaptation`` | tiny GPTs pre-trained three ways; ``toyworld-gpt`` fine-tuned and from scratch | toy-world reviews and sentences | notebook 02's multi-seed runs (results only) |
 | ``dpo-vs-ppo`` | DPO and PPO (with a reward model) on ``toyworld-sft`` | the same 1,000 preference pairs | notebook 13's comparison over betas and seeds (results only) |
@@ -1022,6 +1023,96 @@ def multilingual_bert(smoke: bool = False) -> Result:
 
 
 # --------------------------------------------------------------------------------------------
+# Notebook 04: RoBERTa's question, is next sentence prediction needed? (§1.3.2)
+
+#: the NSP ablation's settings: two pre-trainings per seed on the same sentence pairs, with and
+#: without the NSP term, then the same fine-tunings of each
+NSP_ABLATION = dict(n_tokens=300_000, data_seed=201, heldout_tokens=40_000, heldout_seed=202, heldout_mask_seed=7,
+                    n_layer=2, n_head=2, n_embd=64, block_size=64, batch_size=32, steps=1500, lr=3e-3, warmup=50,
+                    finetune_steps=160, finetune_lr=1e-3, pools=["first", "mean"], seeds=[0, 1, 2, 3, 4])
+
+
+def nsp_ablation_data(tok, hp: dict) -> dict:
+    """What the NSP ablation trains and tests on: sentence pairs of a toy-world corpus
+    (``pretraining.sentence_pair_rows``), held-out pairs from documents it does not hold (masked
+    once), and two fine-tuning tasks whose test items occur neither in their training set nor in
+    the pre-training documents: agree/contradict pairs about people not trained on, and reviews."""
+    from lmnotes import pretraining
+    from lmnotes.data import overlap, tasks
+
+    documents = toyworld.corpus(hp["n_tokens"], seed=hp["data_seed"])
+    known = set(documents)
+    heldout_documents = [d for d in toyworld.corpus(hp["heldout_tokens"], seed=hp["heldout_seed"]) if d not in known]
+    rows = {name: pretraining.sentence_pair_rows(tok, docs, block_size=hp["block_size"], seed=hp["data_seed"])
+            for name, docs in (("train", documents), ("heldout", heldout_documents))}
+    names = [p.name for p in toyworld.facts(0).people]
+    reviews = [toyworld.reviews(n, seed=seed, p_negation=0.0, p_contrast=0.0) for n, seed in ((400, 1), (300, 2))]
+    raw = {"pair": (tasks.agree_pairs(400, seed=1, people=names[:16]), tasks.agree_pairs(300, seed=2, people=names[16:]),
+                    tasks.AGREEMENT),
+           "classify": ([(r.text, r.label) for r in reviews[0]], [(r.text, r.label) for r in reviews[1]],
+                        toyworld.REVIEW_LABELS)}
+    finetuning_sets = {}
+    for task, (train_set, test_set, labels) in raw.items():
+        in_train = {x for x, _ in train_set}
+        fresh = [e for e in test_set if e[0] not in in_train]
+        seen = overlap.seen_in(documents, [tasks.record_text(e) for e in fresh])
+        finetuning_sets[task] = (train_set, [e for e, s in zip(fresh, seen) if not s], labels)
+    sp = pretraining.toy_specials(tok)
+    return dict(documents=documents, train=rows["train"], finetuning=finetuning_sets,
+                heldout=pretraining.masked_pairs(rows["heldout"], vocab_size=tok.vocab_size, specials=sp,
+                                                 seed=hp["heldout_mask_seed"]))
+
+
+@recipe("nsp-ablation", "notebook 04's NSP ablation (§1.3.2): small BERTs pre-trained on the same sentence pairs with "
+                        "MLM + NSP or MLM alone, 5 seeds, then fine-tuned on a pair task and on reviews; results only")
+def nsp_ablation(smoke: bool = False) -> Result:
+    from lmnotes import finetuning, pretraining
+
+    hp = dict(NSP_ABLATION)
+    if smoke:
+        hp.update(n_tokens=4000, heldout_tokens=3000, steps=3, warmup=1, finetune_steps=2, seeds=[0], pools=["first"])
+    start = time.perf_counter()
+    tok = toyworld_tokenizer()
+    hf, sp = tok.to_hf(), pretraining.toy_specials(tok)
+    data = nsp_ablation_data(tok, hp)
+    if smoke:
+        data["finetuning"] = {task: (tr[:8], te[:8], labels) for task, (tr, te, labels) in data["finetuning"].items()}
+    runs = []
+    for seed in hp["seeds"]:
+        for nsp in (True, False):
+            batches = pretraining.bert_batches(data["train"], batch_size=hp["batch_size"], vocab_size=tok.vocab_size,
+                                               specials=sp, seed=seed)
+            seed_everything(seed)
+            model = Encoder(EncoderConfig(vocab_size=tok.vocab_size, block_size=hp["block_size"], n_layer=hp["n_layer"],
+                                          n_head=hp["n_head"], n_embd=hp["n_embd"], type_vocab_size=2))
+            history = train(model, batches, steps=hp["steps"], lr=hp["lr"], warmup=hp["warmup"], weight_decay=0.01,
+                            seed=seed, progress=False, loss_fn=lambda m, b, nsp=nsp: pretraining.bert_loss(m, b, nsp=nsp))
+            row = dict(nsp=nsp, seed=seed, train_seconds=round(history.train_seconds[-1], 1),
+                       **{k.lower().replace(" ", "_"): round(v, 5)
+                          for k, v in pretraining.bert_scores(model, data["heldout"]).items()})
+            for task, (train_set, test_set, labels) in data["finetuning"].items():
+                for pool in hp["pools"]:
+                    tuned = finetuning.finetune(model, hf, train_set, task="pair" if task == "pair" else "classify",
+                                                mode="full", steps=hp["finetune_steps"], lr=hp["finetune_lr"],
+                                                labels=labels, pool=pool, seed=seed)
+                    row[f"{task}_{pool}"] = round(finetuning.evaluate(tuned, test_set)["accuracy"], 5)
+            runs.append(row)
+    majority = {task: max(sum(y == c for _, y in te) for c in labels) / len(te)
+                for task, (_, te, labels) in data["finetuning"].items()}
+    majority["nsp"] = max(data["heldout"]["next_sentence"].float().mean().item(),
+                          1 - data["heldout"]["next_sentence"].float().mean().item())
+    keys = [f"{task}_{pool}" for task in data["finetuning"] for pool in hp["pools"]]
+    figures = {f"{key}_{'with' if nsp else 'without'}_nsp": [r[key] for r in runs if r["nsp"] == nsp]
+               for key in keys for nsp in (True, False)}
+    figures.update(train_minutes=round((time.perf_counter() - start) / 60, 2))
+    results = dict(runs=runs, majority={k: round(v, 5) for k, v in majority.items()},
+                   n_test={task: len(te) for task, (_, te, _) in data["finetuning"].items()},
+                   n_pairs=dict(train=len(data["train"]["input_ids"]), heldout=len(data["heldout"]["input_ids"])),
+                   is_next_share=round(1 - data["train"]["next_sentence"].float().mean().item(), 5))
+    return Result(None, None, History(), figures, dict(hp, results=results))
+
+
+# --------------------------------------------------------------------------------------------
 # Notebook 02: kinds of pre-training on a tiny GPT, and fine-tuning toyworld-gpt, over seeds
 
 #: notebook 02's settings: what is fixed, and the grids from which lr and steps are chosen on dev
@@ -1204,7 +1295,7 @@ def result_only(name: str) -> bool:
 
 #: recipes whose product is measured results, not weights
 RESULT_RECIPES = ("scaling-char", "learning-to-prompt", "kv-sharing", "rlhf-toyworld", "toyworld-bert-seeds", "sft-studies",
-                  "multilingual-bert", "passkey-retrieval", "pretraining-adaptation", "dpo-vs-ppo")
+                  "multilingual-bert", "passkey-retrieval", "pretraining-adaptation", "dpo-vs-ppo", "nsp-ablation")
 
 
 def main(argv=None) -> int:

@@ -286,3 +286,69 @@ def test_pretrained_starts_and_compare_pretraining():
     with pytest.raises(ValueError, match="adaptations must be one of"):
         P.compare_pretraining(starts, tok, reviews[:20], reviews[20:], labels=toyworld.REVIEW_LABELS,
                                         settings=settings, seed=0, adaptations=["lora"])
+
+
+PAIR_DOCS = ["grace lives in oslo . grace has a hamster . grace works as a baker .",
+             "tom has a dog . the dog is big .", "the design is good . overall it is great .",
+             "what is 4 + 7 ?"]  # the last has one sentence: never a pair
+
+
+def test_sentence_pair_rows_pack_a_and_b_with_segments_and_true_labels():
+    from lmnotes.data.tasks import sentences
+
+    pairs = P.sentence_pair_rows(TOK, PAIR_DOCS * 10, block_size=32, seed=0)
+    n = len(pairs["input_ids"])
+    assert n == 30 and all(pairs[k].shape == (30, 32) for k in ("input_ids", "token_type_ids", "attention_mask"))
+    labels = pairs["next_sentence"].tolist()
+    assert 0 < sum(labels) < n  # both IsNext (0) and NotNext (1) occur
+    for r in range(n):
+        ids = pairs["input_ids"][r][pairs["attention_mask"][r].bool()].tolist()
+        seps = [i for i, t in enumerate(ids) if t == SP.sep]
+        assert ids[0] == SP.bos and len(seps) == 2 and seps[1] == len(ids) - 1
+        types = pairs["token_type_ids"][r][: len(ids)].tolist()
+        assert types == [0] * (seps[0] + 1) + [1] * (len(ids) - seps[0] - 1)
+        a, b = TOK.decode(ids[1:seps[0]]), TOK.decode(ids[seps[0] + 1:-1])
+        document = PAIR_DOCS[r % 3]
+        assert document.startswith(a)  # A: the first sentences of document r, untruncated here
+        if labels[r] == 0:  # IsNext: B is the rest of the same document
+            assert f"{a} {b}" == document
+        else:  # NotNext: B is the tail of another document
+            assert not document.endswith(b) and any(d.endswith(b) for d in PAIR_DOCS[:3])
+        assert all(s in sentences(document) for s in sentences(a))
+    again = P.sentence_pair_rows(TOK, PAIR_DOCS * 10, block_size=32, seed=0)
+    assert all(torch.equal(pairs[k], again[k]) for k in pairs)
+    short = P.sentence_pair_rows(TOK, PAIR_DOCS * 10, block_size=12, seed=0)  # too long: A loses its start, B its end
+    ids = short["input_ids"][0].tolist()
+    assert len(ids) == 12 and ids.count(SP.sep) == 2
+    with pytest.raises(ValueError, match="two or more sentences"):
+        P.sentence_pair_rows(TOK, ["tom has a dog .", "what is 4 + 7 ?"], block_size=32, seed=0)
+    with pytest.raises(ValueError, match="block_size"):
+        P.sentence_pair_rows(TOK, PAIR_DOCS, block_size=4, seed=0)
+
+
+def test_bert_loss_is_mlm_plus_nsp_and_bert_scores_read_both_heads():
+    pairs = P.sentence_pair_rows(TOK, PAIR_DOCS * 10, block_size=32, seed=1)
+    batch = P.bert_batches(pairs, batch_size=6, vocab_size=V, specials=SP, seed=3)(0)
+    assert set(batch) == {"input_ids", "labels", "token_type_ids", "attention_mask", "next_sentence"}
+    chosen = batch["labels"] != -100
+    assert chosen.any() and not torch.isin(batch["labels"][chosen], torch.tensor(SP.all)).any()
+    model = tiny("encoder")
+    ids, types, attention = batch["input_ids"], batch["token_type_ids"], batch["attention_mask"]
+    with torch.no_grad():
+        mlm = torch.nn.functional.cross_entropy(model(ids, types, attention)[chosen], batch["labels"][chosen])
+        nsp = torch.nn.functional.cross_entropy(model.classify(ids, types, attention), batch["next_sentence"])
+        assert P.bert_loss(model, batch).item() == pytest.approx((mlm + nsp).item(), rel=1e-5)
+        assert P.bert_loss(model, batch, nsp=False).item() == pytest.approx(mlm.item(), rel=1e-5)
+    held = P.masked_pairs(pairs, vocab_size=V, specials=SP, seed=0)
+    assert torch.equal(held["next_sentence"], pairs["next_sentence"]) and held["input_ids"].shape == (30, 32)
+    scores = P.bert_scores(model, held)
+    with torch.no_grad():
+        guess = model.classify(held["input_ids"], held["token_type_ids"], held["attention_mask"]).argmax(-1)
+    assert scores["NSP accuracy"] == pytest.approx((guess == held["next_sentence"]).float().mean().item())
+    assert 0 <= scores["MLM accuracy"] <= 1 and scores["MLM loss"] > 0
+    with pytest.raises(TypeError, match="nsp"):
+        P.bert_loss(model, batch, nsp="yes")
+    with pytest.raises(TypeError, match="sentence_pair_rows"):
+        P.bert_batches({"input_ids": pairs["input_ids"]}, batch_size=2, vocab_size=V, specials=SP, seed=0)
+    with pytest.raises(TypeError, match="masked_pairs"):
+        P.bert_scores(model, pairs)

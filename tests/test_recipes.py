@@ -244,3 +244,22 @@ def test_smoke_dpo_vs_ppo_recipe_stores_both_methods_from_the_same_pairs(tmp_pat
     assert [r["method"] for r in results["runs"]] == ["dpo", "ppo"]
     assert all(r["train_seconds"] > 0 and r["example"] for r in results["runs"])
     assert len(results["runs"][1]["curve"]["gold"]) == 2 and results["n_eval"] == 20
+
+
+def test_smoke_nsp_ablation_pretrains_with_and_without_nsp_and_tests_on_unseen_items(tmp_path):
+    from lmnotes import scaling
+    from lmnotes.data import overlap, tasks
+
+    record = recipes.run("nsp-ablation", tmp_path, smoke=True)
+    assert not (tmp_path / "model.safetensors").exists()  # results, not weights
+    stored = scaling.family_results("nsp-ablation", tmp_path)
+    assert [r["nsp"] for r in stored["runs"]] == [True, False]
+    assert all(0 <= r[k] <= 1 for r in stored["runs"] for k in ("nsp_accuracy", "mlm_accuracy", "pair_first",
+                                                                  "classify_first"))
+    assert record["figures"]["pair_first_without_nsp"] == [stored["runs"][1]["pair_first"]]
+    assert 0.4 < stored["is_next_share"] < 0.6
+    # the full recipe's test items: none in its fine-tuning set or its pre-training documents
+    data = recipes.nsp_ablation_data(recipes.toyworld_tokenizer(), recipes.NSP_ABLATION)
+    for task, (train_set, test_set, _) in data["finetuning"].items():
+        assert test_set and not {x for x, _ in test_set} & {x for x, _ in train_set}
+        assert not any(overlap.seen_in(data["documents"], [tasks.record_text(e) for e in test_set]))

@@ -8,6 +8,7 @@ Each builder returns examples in the formats ``lmnotes.finetuning.finetune`` tak
   person and relation with the same value or another;
 * ``fact_qa(n, seed)``: ``((question, context of three facts), (start, end))``, the answer's word
   position in the context;
+* ``sentences(text)``: a toy-world text cut into its sentences;
 * ``next_sentence_pairs(n, seed)``: ``((sentence A, sentence B), "IsNext" | "NotNext")``, BERT's
   next-sentence prediction on toy-world stories (B is A's successor or a sentence of another story);
 * ``application_sets()``: notebook 04's five tasks, train and test sets, every test item the
@@ -113,7 +114,9 @@ def fact_qa(n: int, seed: int) -> list[tuple[tuple[str, str], tuple[int, int]]]:
     return out
 
 
-def _sentences(text: str) -> list[str]:
+def sentences(text: str) -> list[str]:
+    """The sentences of a toy-world text, each ending " ." (how every toy-world sentence ends)."""
+    text = checks.text("text", text)
     return [s + " ." for s in text.removesuffix(" .").split(" . ")]
 
 
@@ -123,7 +126,7 @@ def next_sentence_pairs(n: int, seed: int) -> list[tuple[tuple[str, str], str]]:
     at random from another story ("NotNext")."""
     n, seed = checks.size("n", n), checks.integer("seed", seed)
     rng = random.Random(seed)
-    stories = [_sentences(s.text) for s in toyworld.stories(n + 1, seed=seed)]
+    stories = [sentences(s.text) for s in toyworld.stories(n + 1, seed=seed)]
     pairs = []
     for i in range(n):
         story = stories[i]

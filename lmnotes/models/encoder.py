@@ -108,12 +108,18 @@ class Encoder(nn.Module):
 
     def forward(self, idx, token_type_ids=None, attention_mask=None) -> torch.Tensor:
         """Masked-LM logits (B, T, V) (section 1.3.1)."""
-        h = self.encode(idx, token_type_ids, attention_mask)
+        return self.mlm_logits(self.encode(idx, token_type_ids, attention_mask))
+
+    def mlm_logits(self, h: torch.Tensor) -> torch.Tensor:
+        """The masked-LM head on hidden states ``h`` (B, T, C) from :meth:`encode`."""
         return self.mlm_head(self.mlm_norm(F.gelu(self.mlm_dense(h))))
 
     def classify(self, idx, token_type_ids=None, attention_mask=None) -> torch.Tensor:
         """Logits (B, num_labels) from the [CLS] (first) token: sentence(-pair) classification, NSP."""
-        h = self.encode(idx, token_type_ids, attention_mask)
+        return self.cls_logits(self.encode(idx, token_type_ids, attention_mask))
+
+    def cls_logits(self, h: torch.Tensor) -> torch.Tensor:
+        """The [CLS] head on hidden states ``h`` (B, T, C) from :meth:`encode`: reads ``h[:, 0]``."""
         return self.cls_head(torch.tanh(self.pooler(h[:, 0])))
 
     def tag(self, idx, token_type_ids=None, attention_mask=None) -> torch.Tensor:
