@@ -1,6 +1,6 @@
 """lmnotes' from-scratch alignment losses against trl's trainers on the same batch (trl is test-only).
 
-SFT (book Eq. 4.3-4.4): ``SFTTrainer`` on prompt/completion data computes the mean cross-entropy
+SFT (book Eq. 4.1-4.4): ``SFTTrainer`` on prompt/completion data computes the mean cross-entropy
 over the completion tokens of the batch; ``lmnotes.alignment.sft``'s batches (``pad_collate`` with
 the response-only mask) through ``lmnotes.training.batch_loss`` must give the same number.
 """

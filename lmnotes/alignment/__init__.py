@@ -2,7 +2,7 @@
 (:func:`lmnotes.training.train`) and the one sampler (:mod:`lmnotes.generation`).
 
 Modules (each added with the notebook that teaches it):
-- ``sft``: supervised fine-tuning with the loss on responses only (Eq. 4.3-4.4), multi-turn
+- ``sft``: supervised fine-tuning with the loss on responses only (Eq. 4.1-4.4), multi-turn
   assistant-only masks (Eq. 4.5-4.7), greedy responses and their accuracy and gold reward.
 - ``rewards``: reward models from preferences (section 4.3.2): the Bradley-Terry pairwise loss
   (Eq. 4.35-4.38), the listwise Plackett-Luce loss (Eq. 4.58-4.61), ``RewardModel`` (a GPT backbone

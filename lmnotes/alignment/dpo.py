@@ -54,7 +54,7 @@ def dpo_loss(policy_chosen: torch.Tensor, policy_rejected: torch.Tensor, ref_cho
 
 
 def implicit_reward(policy_logps: torch.Tensor, ref_logps: torch.Tensor, beta: float) -> torch.Tensor:
-    """The reward a DPO policy has learned, ``beta * log(pi / pi_ref)`` (Eq. 4.78 read backwards;
+    """The reward a DPO policy has learned, ``beta * log(pi / pi_ref)`` (Eq. 4.80 without its log Z(x) term;
     it equals the true reward up to a per-prompt constant beta log Z(x) at the optimum)."""
     beta = _beta(beta)
     _same_shape(policy_logps=policy_logps, ref_logps=ref_logps)
@@ -104,7 +104,7 @@ class CategoricalPolicy(nn.Module):
 def bradley_terry_pairs(rewards: torch.Tensor, n: int, seed: int) -> torch.Tensor:
     """``n`` labelled pairs for the categorical check, as rows (prompt, chosen, rejected): a prompt
     and two different candidates drawn uniformly, the first preferred with the Bradley-Terry
-    probability sigmoid(r_a - r_b) (Eq. 4.36), as a noisy annotator with these true rewards would."""
+    probability sigmoid(r_a - r_b) (Eq. 4.35), as a noisy annotator with these true rewards would."""
     checks.tensor("rewards", rewards, ndim=2, dtype="float")
     n = checks.size("n", n)
     P, K = rewards.shape

@@ -4,7 +4,8 @@ One PPO iteration:
 
 1. **Rollout.** The policy samples a response to each prompt (:func:`lmnotes.generation.generate`,
    stopping at "."). The reward model scores it: ``score(x, y)``.
-2. **Rewards per token** (Eq. 4.53): every response token ``t`` pays the KL penalty
+2. **Rewards per token** (the KL penalty of Eq. 4.52-4.56, put into the rewards as InstructGPT
+   does; the book subtracts it from the objective): every response token ``t`` pays the KL penalty
    ``-beta * (log pi(y_t | ...) - log pi_ref(y_t | ...))`` against the frozen reference (the SFT
    model), and the last token also receives ``score(x, y)``. Summed over a response, the penalty is a
    one-sample estimate of ``beta * KL(pi || pi_ref)`` for that prompt.
@@ -81,8 +82,9 @@ def _masked_mean(x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
 
 def token_rewards(logp: torch.Tensor, logp_ref: torch.Tensor, scores: torch.Tensor, mask: torch.Tensor,
                   beta: float) -> torch.Tensor:
-    """Per-token rewards (B, L) (Eq. 4.53): ``-beta (log pi - log pi_ref)`` at every response token,
-    plus the reward model's ``scores`` (B,) at each row's last token; 0 where ``mask`` is 0."""
+    """Per-token rewards (B, L) (the penalty of Eq. 4.52-4.56 per token): ``-beta (log pi - log pi_ref)``
+    at every response token, plus the reward model's ``scores`` (B,) at each row's last token; 0 where
+    ``mask`` is 0."""
     beta = checks.real("beta", beta, low=0)
     logp, logp_ref = checks.tensor("logp", logp, ndim=2), checks.tensor("logp_ref", logp_ref, ndim=2)
     scores = checks.tensor("scores", scores, ndim=1)

@@ -1,7 +1,7 @@
 """Supervised fine-tuning on instructions (book section 4.2.1): the loss on the response only.
 
 SFT trains a pre-trained language model on (instruction x, response y) pairs. It keeps the
-next-token cross-entropy of pre-training but counts only the response's tokens (Eq. 4.3-4.4):
+next-token cross-entropy of pre-training but counts only the response's tokens (Eq. 4.1-4.4):
 
     loss = - (1 / |y|) sum_i log Pr(y_i | x, y_<i)
 

@@ -24,7 +24,7 @@ def _diagnose_bt(answer: Any) -> str | None:
 
 register(Exercise(
     name="bradley-terry-probability",
-    prompt=("A reward model gives r(x, y_a) = 2.0 and r(x, y_b) = 0.5. Under Bradley-Terry (Eq. 4.36), with "
+    prompt=("A reward model gives r(x, y_a) = 2.0 and r(x, y_b) = 0.5. Under Bradley-Terry (Eq. 4.35), with "
             "what probability does an annotator prefer y_a?"),
     diagnose=_diagnose_bt,
     solution="P(y_a > y_b) = sigmoid(2.0 - 0.5) = 1 / (1 + exp(-1.5)) = 0.818. Adding a constant to both rewards changes nothing.",
