@@ -38,6 +38,7 @@ import torch
 
 from lmnotes import checks
 from lmnotes.data import toyworld
+from lmnotes.data.tasks import sentences
 from lmnotes.objectives import IGNORE_INDEX, bert_mask, corrupt, replace_tokens
 from lmnotes.training import evaluating, lm_loss
 
@@ -235,13 +236,12 @@ def sentence_pair_rows(tokenizer, documents: Sequence[str], *, block_size: int, 
 
     A is the document's first ``k`` sentences (``k`` at random); B is, with probability 1/2, the
     rest of the same document (``next_sentence`` 0, IsNext) and otherwise the sentences of another
-    document, never a copy of this one, from a random one on (1, NotNext). A pair too long for ``block_size`` loses tokens from
-    the start of A and the end of B, so that an IsNext pair stays adjacent. Returns ``input_ids``,
+    document, never a copy of this one, from a random one on (1, NotNext). A pair too long for
+    ``block_size`` loses tokens from the start of A and the end of B, so that an IsNext pair stays
+    adjacent. Returns ``input_ids``,
     ``token_type_ids`` (0 on ``<bos> A <sep>``, 1 on ``B <sep>``) and ``attention_mask``, each
     (N, block_size), and ``next_sentence`` (N,).
     """
-    from lmnotes.data.tasks import sentences
-
     block_size = checks.size("block_size", block_size, low=8, high=checks.MAX_LENGTH)
     documents, rng, sp = _documents(documents), random.Random(checks.integer("seed", seed)), toy_specials(tokenizer)
     split = [[tokenizer.encode(s) for s in sentences(d)] for d in documents]

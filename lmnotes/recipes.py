@@ -1035,32 +1035,21 @@ NSP_ABLATION = dict(n_tokens=300_000, data_seed=201, heldout_tokens=40_000, held
 def nsp_ablation_data(tok, hp: dict) -> dict:
     """What the NSP ablation trains and tests on: sentence pairs of a toy-world corpus
     (``pretraining.sentence_pair_rows``), held-out pairs from documents it does not hold (masked
-    once), and two fine-tuning tasks whose test items occur neither in their training set nor in
-    the pre-training documents: agree/contradict pairs about people not trained on, and reviews."""
+    once), and two of notebook 04's fine-tuning tasks (``tasks.application_sets``), agree/contradict
+    pairs about people not trained on and reviews, whose test items occur neither in their training
+    set nor in these pre-training documents."""
     from lmnotes import pretraining
-    from lmnotes.data import overlap, tasks
+    from lmnotes.data import tasks
 
     documents = toyworld.corpus(hp["n_tokens"], seed=hp["data_seed"])
     known = set(documents)
     heldout_documents = [d for d in toyworld.corpus(hp["heldout_tokens"], seed=hp["heldout_seed"]) if d not in known]
     rows = {name: pretraining.sentence_pair_rows(tok, docs, block_size=hp["block_size"], seed=hp["data_seed"])
             for name, docs in (("train", documents), ("heldout", heldout_documents))}
-    names = [p.name for p in toyworld.facts(0).people]
-    reviews = [toyworld.reviews(n, seed=seed, p_negation=0.0, p_contrast=0.0) for n, seed in ((400, 1), (300, 2))]
-    raw = {"pair": (tasks.agree_pairs(400, seed=1, people=names[:16]), tasks.agree_pairs(300, seed=2, people=names[16:]),
-                    tasks.AGREEMENT),
-           "classify": ([(r.text, r.label) for r in reviews[0]], [(r.text, r.label) for r in reviews[1]],
-                        toyworld.REVIEW_LABELS)}
-    finetuning_sets = {}
-    for task, (train_set, test_set, labels) in raw.items():
-        in_train = {x for x, _ in train_set}
-        fresh = [e for e in test_set if e[0] not in in_train]
-        seen = overlap.seen_in(documents, [tasks.record_text(e) for e in fresh])
-        finetuning_sets[task] = (train_set, [e for e, s in zip(fresh, seen) if not s], labels)
-    sp = pretraining.toy_specials(tok)
-    return dict(documents=documents, train=rows["train"], finetuning=finetuning_sets,
-                heldout=pretraining.masked_pairs(rows["heldout"], vocab_size=tok.vocab_size, specials=sp,
-                                                 seed=hp["heldout_mask_seed"]))
+    sets, _ = tasks.application_sets(documents=documents)
+    return dict(documents=documents, train=rows["train"], finetuning={task: sets[task] for task in ("pair", "classify")},
+                heldout=pretraining.masked_pairs(rows["heldout"], vocab_size=tok.vocab_size,
+                                                 specials=pretraining.toy_specials(tok), seed=hp["heldout_mask_seed"]))
 
 
 @recipe("nsp-ablation", "notebook 04's NSP ablation (§1.3.2): small BERTs pre-trained on the same sentence pairs with "
@@ -1076,7 +1065,7 @@ def nsp_ablation(smoke: bool = False) -> Result:
     hf, sp = tok.to_hf(), pretraining.toy_specials(tok)
     data = nsp_ablation_data(tok, hp)
     if smoke:
-        data["finetuning"] = {task: (tr[:8], te[:8], labels) for task, (tr, te, labels) in data["finetuning"].items()}
+        data["finetuning"] = {task: (tr[:8], te[:8], options) for task, (tr, te, options) in data["finetuning"].items()}
     runs = []
     for seed in hp["seeds"]:
         for nsp in (True, False):
@@ -1090,15 +1079,14 @@ def nsp_ablation(smoke: bool = False) -> Result:
             row = dict(nsp=nsp, seed=seed, train_seconds=round(history.train_seconds[-1], 1),
                        **{k.lower().replace(" ", "_"): round(v, 5)
                           for k, v in pretraining.bert_scores(model, data["heldout"]).items()})
-            for task, (train_set, test_set, labels) in data["finetuning"].items():
+            for task, (train_set, test_set, options) in data["finetuning"].items():
                 for pool in hp["pools"]:
-                    tuned = finetuning.finetune(model, hf, train_set, task="pair" if task == "pair" else "classify",
-                                                mode="full", steps=hp["finetune_steps"], lr=hp["finetune_lr"],
-                                                labels=labels, pool=pool, seed=seed)
+                    tuned = finetuning.finetune(model, hf, train_set, task=task, mode="full", steps=hp["finetune_steps"],
+                                                lr=hp["finetune_lr"], pool=pool, seed=seed, **options)
                     row[f"{task}_{pool}"] = round(finetuning.evaluate(tuned, test_set)["accuracy"], 5)
             runs.append(row)
-    majority = {task: max(sum(y == c for _, y in te) for c in labels) / len(te)
-                for task, (_, te, labels) in data["finetuning"].items()}
+    majority = {task: max(sum(y == c for _, y in te) for c in options["labels"]) / len(te)
+                for task, (_, te, options) in data["finetuning"].items()}
     majority["nsp"] = max(data["heldout"]["next_sentence"].float().mean().item(),
                           1 - data["heldout"]["next_sentence"].float().mean().item())
     keys = [f"{task}_{pool}" for task in data["finetuning"] for pool in hp["pools"]]

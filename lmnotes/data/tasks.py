@@ -176,10 +176,13 @@ def review_split(n_train: int = 3000, n_dev: int = 200, n_test: int = 300, seed:
         out[name] = fresh[:n]
         known |= {x for x, _ in out[name]}
     return out
-def application_sets(model: str = "toyworld-bert") -> tuple[dict[str, tuple], dict[str, tuple[int, int]]]:
+def application_sets(model: str = "toyworld-bert", *, documents: Sequence[str] | None = None
+                     ) -> tuple[dict[str, tuple], dict[str, tuple[int, int]]]:
     """Notebook 04's five fine-tuning tasks (§1.4), each ``(train, test, options)`` for
     ``lmnotes.finetuning.finetune(..., task=name, **options)``, and for each the number of test items
-    dropped ``(in the fine-tuning set, in model's pre-training text)``.
+    dropped ``(in the fine-tuning set, in model's pre-training text)``. Given ``documents`` (the
+    pre-training text of a model trained elsewhere, such as the NSP ablation's), test items are
+    checked against those instead of bundled ``model``'s.
 
     Plain reviews (no negation or contrast) for classify and regress; agree/contradict pairs with 16
     people to train on and the 8 others to test on; BIO tags of stories; fact-QA spans. Every test
@@ -201,12 +204,13 @@ def application_sets(model: str = "toyworld-bert") -> tuple[dict[str, tuple], di
                 dict(labels=BIO_TAGS)),
         "span": (fact_qa(400, seed=1), fact_qa(300, seed=2), {}),
     }
+    fresh = {task: [(x, y) for x, y in test if x not in {x for x, _ in train}] for task, (train, test, _) in raw.items()}
+    texts = [record_text(e) for examples in fresh.values() for e in examples]
+    seen = iter(overlap.seen_in_training(model, texts) if documents is None else overlap.seen_in(documents, texts))
     sets, dropped = {}, {}
     for task, (train, test, options) in raw.items():
-        in_train = {x for x, _ in train}
-        fresh = [(x, y) for x, y in test if x not in in_train]
-        kept = overlap.unseen(model, fresh, text=record_text)
-        sets[task], dropped[task] = (train, kept, options), (len(test) - len(fresh), len(fresh) - len(kept))
+        kept = [e for e in fresh[task] if not next(seen)]
+        sets[task], dropped[task] = (train, kept, options), (len(test) - len(fresh[task]), len(fresh[task]) - len(kept))
     return sets, dropped
 
 
