@@ -39,7 +39,6 @@ from __future__ import annotations
 
 import inspect
 import json
-import math
 import os
 import resource
 import select
@@ -47,7 +46,6 @@ import signal
 import sys
 import tempfile
 import time
-import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -67,9 +65,9 @@ class Fixtures:
     def __init__(self):
         import torch
 
+        from lmnotes.data import toyworld
         from lmnotes.models import GPT, Encoder, EncoderConfig, EncoderDecoder, EncoderDecoderConfig, GPTConfig
         from lmnotes.tokenization import CharTokenizer, WordTokenizer
-        from lmnotes.data import toyworld
 
         torch.set_num_threads(1)
         torch.manual_seed(0)
@@ -148,8 +146,8 @@ def A(kind, value):
 def table(fx) -> list[Entry]:
     torch = fx.torch
     tok, V, ids, row, gpt, enc, encdec, docs = fx.tok, fx.V, fx.ids, fx.row, fx.gpt, fx.enc, fx.encdec, fx.docs
-    from lmnotes import pretraining as P
     from lmnotes.data import toyworld
+    from lmnotes.pretraining import experiments as P
     sp = P.toy_specials(tok)
     rows = P.document_rows(tok, docs, block_size=24)
     items = P.cloze_items(4, seed=0)
@@ -235,68 +233,68 @@ def table(fx) -> list[Entry]:
         E("models.layers.build_mask", dict(T=A("size", 4), past=A("count", 0), causal=A("bool", True))),
         E("models.convert.to_hf", dict(model=A("model", gpt))),
         # objectives
-        E("objectives.causal_lm_targets", dict(ids=A("ids", ids))),
-        E("objectives.causal_mask", dict(T=A("size", 4))),
-        E("objectives.prefix_lm_mask", dict(T=A("size", 4), prefix=A("count", 2)),
+        E("pretraining.objectives.causal_lm_targets", dict(ids=A("ids", ids))),
+        E("pretraining.objectives.causal_mask", dict(T=A("size", 4))),
+        E("pretraining.objectives.prefix_lm_mask", dict(T=A("size", 4), prefix=A("count", 2)),
           extra=[("prefix longer than T", "prefix", dict(T=4, prefix=6))]),
-        E("objectives.bert_mask", dict(ids=A("ids", ids), mask_id=A("int", sp.mask), vocab_size=A("size", V),
+        E("pretraining.objectives.bert_mask", dict(ids=A("ids", ids), mask_id=A("int", sp.mask), vocab_size=A("size", V),
                                        mask_rate=A("prob", 0.15), mask_fraction=A("prob", 0.8),
                                        random_fraction=A("prob", 0.1), generator=A("gen", 0)),
           extra=[("fractions above 1", "fraction", dict(mask_fraction=0.8, random_fraction=0.5)),
                  ("mask_id outside vocab", "mask_id", dict(mask_id=V + 3))]),
-        E("objectives.random_order", dict(T=A("size", 5), generator=A("gen", 0))),
-        E("objectives.permutation_masks", dict(order=A("tensor", torch.tensor([2, 0, 1]))),
+        E("pretraining.objectives.random_order", dict(T=A("size", 5), generator=A("gen", 0))),
+        E("pretraining.objectives.permutation_masks", dict(order=A("tensor", torch.tensor([2, 0, 1]))),
           extra=[("not a permutation", "order", dict(order=torch.tensor([0, 0, 1])))]),
-        E("objectives.unigram_probs", dict(corpus_ids=A("ids", row), vocab_size=A("size", V))),
-        E("objectives.replace_tokens", dict(ids=A("ids", ids), vocab_size=A("size", V), rate=A("prob", 0.15),
+        E("pretraining.objectives.unigram_probs", dict(corpus_ids=A("ids", row), vocab_size=A("size", V))),
+        E("pretraining.objectives.replace_tokens", dict(ids=A("ids", ids), vocab_size=A("size", V), rate=A("prob", 0.15),
                                             generator=A("gen", 0))),
-        E("objectives.span_noise_mask", dict(length=A("size", 20), noise_density=A("prob", 0.15),
+        E("pretraining.objectives.span_noise_mask", dict(length=A("size", 20), noise_density=A("prob", 0.15),
                                              mean_span_length=A("pos", 3.0), generator=A("gen", 0))),
-        E("objectives.span_corrupt", dict(ids=A("ids", row), sentinel_ids=A("list", [1, 2, 3, 4, 5]),
+        E("pretraining.objectives.span_corrupt", dict(ids=A("ids", row), sentinel_ids=A("list", [1, 2, 3, 4, 5]),
                                           vocab_size=A("size", V), noise_density=A("prob", 0.15),
                                           mean_span_length=A("pos", 3.0), generator=A("gen", 0))),
-        E("objectives.token_masking", dict(ids=A("ids", row), mask_id=A("int", sp.mask), vocab_size=A("size", V),
+        E("pretraining.objectives.token_masking", dict(ids=A("ids", row), mask_id=A("int", sp.mask), vocab_size=A("size", V),
                                            rate=A("prob", 0.15), generator=A("gen", 0))),
-        E("objectives.token_deletion", dict(ids=A("ids", row), vocab_size=A("size", V), rate=A("prob", 0.15),
+        E("pretraining.objectives.token_deletion", dict(ids=A("ids", row), vocab_size=A("size", V), rate=A("prob", 0.15),
                                             generator=A("gen", 0))),
-        E("objectives.text_infilling", dict(ids=A("ids", row), mask_id=A("int", sp.mask), vocab_size=A("size", V),
+        E("pretraining.objectives.text_infilling", dict(ids=A("ids", row), mask_id=A("int", sp.mask), vocab_size=A("size", V),
                                             rate=A("prob", 0.3), poisson_lambda=A("pos", 3.0),
                                             generator=A("gen", 0))),
-        E("objectives.sentence_permutation", dict(ids=A("ids", row), separator_id=A("int", sp.sep),
+        E("pretraining.objectives.sentence_permutation", dict(ids=A("ids", row), separator_id=A("int", sp.sep),
                                                   vocab_size=A("size", V), generator=A("gen", 0))),
-        E("objectives.document_rotation", dict(ids=A("ids", row), vocab_size=A("size", V), generator=A("gen", 0))),
-        E("objectives.corrupt", dict(ids=A("ids", row), kind=A("choice", "token_deletion")),
-          call=lambda ids, kind: __import__("lmnotes.objectives").objectives.corrupt(
+        E("pretraining.objectives.document_rotation", dict(ids=A("ids", row), vocab_size=A("size", V), generator=A("gen", 0))),
+        E("pretraining.objectives.corrupt", dict(ids=A("ids", row), kind=A("choice", "token_deletion")),
+          call=lambda ids, kind: __import__("lmnotes.pretraining.objectives").pretraining.objectives.corrupt(
               ids, kind, vocab_size=V, generator=0)),
         # pretraining
-        E("pretraining.toy_specials", dict(tokenizer=A("tok", tok))),
-        E("pretraining.document_rows", dict(tokenizer=A("tok", tok), documents=A("texts", docs),
+        E("pretraining.experiments.toy_specials", dict(tokenizer=A("tok", tok))),
+        E("pretraining.experiments.document_rows", dict(tokenizer=A("tok", tok), documents=A("texts", docs),
                                             block_size=A("size", 24))),
-        E("pretraining.causal_lm_batches", dict(rows=A("ids", rows), batch_size=A("size", 2), pad_id=A("int", sp.pad),
+        E("pretraining.experiments.causal_lm_batches", dict(rows=A("ids", rows), batch_size=A("size", 2), pad_id=A("int", sp.pad),
                                                 seed=A("seed", 0)), then=lambda r: r(0)),
-        E("pretraining.masked_lm_batches", dict(rows=A("ids", rows), batch_size=A("size", 2), vocab_size=A("size", V),
+        E("pretraining.experiments.masked_lm_batches", dict(rows=A("ids", rows), batch_size=A("size", 2), vocab_size=A("size", V),
                                                 specials=A(None, sp), mask_rate=A("prob", 0.15),
                                                 seed=A("seed", 0)), then=lambda r: r(0)),
-        E("pretraining.replaced_token_batches", dict(rows=A("ids", rows), batch_size=A("size", 2),
+        E("pretraining.experiments.replaced_token_batches", dict(rows=A("ids", rows), batch_size=A("size", 2),
                                                      vocab_size=A("size", V), specials=A(None, sp),
                                                      rate=A("prob", 0.15), seed=A("seed", 0)), then=lambda r: r(0)),
-        E("pretraining.sequence_log_prob", dict(model=A("causal", gpt), ids=A("ids", ids))),
-        E("pretraining.cloze_items", dict(n=A("size", 3), seed=A("seed", 0))),
-        E("pretraining.random_blanks", dict(documents=A("texts", docs), n=A("size", 2), seed=A("seed", 0))),
-        E("pretraining.fill_in_blank", dict(model=A("model", enc), tokenizer=A("tok", tok), items=A("list", items),
+        E("pretraining.experiments.sequence_log_prob", dict(model=A("causal", gpt), ids=A("ids", ids))),
+        E("pretraining.experiments.cloze_items", dict(n=A("size", 3), seed=A("seed", 0))),
+        E("pretraining.experiments.random_blanks", dict(documents=A("texts", docs), n=A("size", 2), seed=A("seed", 0))),
+        E("pretraining.experiments.fill_in_blank", dict(model=A("model", enc), tokenizer=A("tok", tok), items=A("list", items),
                                             method=A("choice", "masked")),
           extra=[("a causal model for the masked method", "model", dict(model=gpt, method="masked")),
                  ("a masked model for a causal method", "model", dict(model=enc, method="left-to-right"))]),
-        E("pretraining.fill_in_blank_accuracy", dict(model=A("model", enc), tokenizer=A("tok", tok),
+        E("pretraining.experiments.fill_in_blank_accuracy", dict(model=A("model", enc), tokenizer=A("tok", tok),
                                                      items=A("list", items), method=A("choice", "masked")),
           extra=[("a causal model for the masked method", "model", dict(model=gpt, method="masked"))]),
-        E("pretraining.denoising_pairs", dict(sequences=A("list", [row, row]), kind=A("choice", "token_deletion"),
+        E("pretraining.experiments.denoising_pairs", dict(sequences=A("list", [row, row]), kind=A("choice", "token_deletion"),
                                               seed=A("seed", 0)),
-          call=lambda sequences, kind, seed: __import__("lmnotes.pretraining").pretraining.denoising_pairs(
+          call=lambda sequences, kind, seed: __import__("lmnotes.pretraining.experiments").pretraining.experiments.denoising_pairs(
               sequences, kind, seed=seed, vocab_size=V)),
-        E("pretraining.seq2seq_batch", dict(pairs=A("list", pairs), bos_id=A("int", sp.bos), eos_id=A("int", sp.eos),
+        E("pretraining.experiments.seq2seq_batch", dict(pairs=A("list", pairs), bos_id=A("int", sp.bos), eos_id=A("int", sp.eos),
                                             pad_id=A("int", sp.pad))),
-        E("pretraining.show", dict(tokenizer=A("tok", tok), ids=A("ids", row))),
+        E("pretraining.experiments.show", dict(tokenizer=A("tok", tok), ids=A("ids", row))),
         # training
         E("training.lm_loss", dict(logits=A("ftensor", fx.logits), targets=A("ids", ids)),
           extra=[("targets of another shape", "targets", dict(targets=ids[:, :3]))]),
@@ -353,43 +351,43 @@ def table(fx) -> list[Entry]:
                                          query=A("text", "tom has a"), label_words=A(None, {"pos": "dog", "neg": "cat"}))),
         E("prompting.icl_ceiling", dict(shots=A("count", 2))),
         # finetuning
-        E("finetuning.accuracy", dict(predictions=A("list", [1, 0]), targets=A("list", [1, 1])),
+        E("pretraining.finetuning.accuracy", dict(predictions=A("list", [1, 0]), targets=A("list", [1, 1])),
           extra=[("mismatched lengths", "targets", dict(targets=[1]))]),
-        E("finetuning.best_span", dict(start_logits=A("ftensor", fx.logits[:, :, 0]),
+        E("pretraining.finetuning.best_span", dict(start_logits=A("ftensor", fx.logits[:, :, 0]),
                                        end_logits=A("ftensor", fx.logits[:, :, 1]), max_length=A("size", 3))),
-        E("finetuning.bag_of_words", dict(texts=A("texts", docs), vocabulary=A("texts", sorted(set(" ".join(docs).split()))))),
-        E("finetuning.naive_bayes", dict(train_counts=A("ftensor", torch.ones(4, 3)),
+        E("pretraining.finetuning.bag_of_words", dict(texts=A("texts", docs), vocabulary=A("texts", sorted(set(" ".join(docs).split()))))),
+        E("pretraining.finetuning.naive_bayes", dict(train_counts=A("ftensor", torch.ones(4, 3)),
                                          train_labels=A("ids", torch.tensor([0, 1, 0, 1])),
                                          test_counts=A("ftensor", torch.ones(2, 3)), smoothing=A("pos", 1.0))),
-        E("finetuning.overlap_span", dict(question=A("text", "where does grace live ?"),
+        E("pretraining.finetuning.overlap_span", dict(question=A("text", "where does grace live ?"),
                                           context=A("text", "grace lives in oslo ."))),
-        E("finetuning.sft_split", dict(n_train=A("size", 4), n_eval=A("size", 2), seed=A("seed", 0))),
+        E("alignment.sft.sft_split", dict(n_train=A("size", 4), n_eval=A("size", 2), seed=A("seed", 0))),
         # compression, distributed, longcontext, scaling, function_icl, hub, checkpoints, exercises
-        E("compression.parameter_breakdown", dict(model=A("model", enc))),
-        E("compression.distillation_loss", dict(student_logits=A("ftensor", fx.logits),
+        E("pretraining.compression.parameter_breakdown", dict(model=A("model", enc))),
+        E("training.distillation_loss", dict(student_logits=A("ftensor", fx.logits),
                                                 teacher_logits=A("ftensor", fx.logits.clone()),
                                                 temperature=A("pos", 2.0), alpha=A("prob", 1.0))),
-        E("compression.student_from_teacher", dict(teacher=A("model", enc), layers=A("list", [0]))),
-        E("compression.heads_removed", dict(model=A("model", enc), heads=A("list", [(0, 1)])),
+        E("pretraining.compression.student_from_teacher", dict(teacher=A("model", enc), layers=A("list", [0]))),
+        E("pretraining.compression.heads_removed", dict(model=A("model", enc), heads=A("list", [(0, 1)])),
           then=lambda r: r.__enter__()),
-        E("compression.pruning_order", dict(importance=A("ftensor", torch.rand(1, 2)),
+        E("pretraining.compression.pruning_order", dict(importance=A("ftensor", torch.rand(1, 2)),
                                             order=A("choice", "least important first"))),
-        E("distributed.pipeline_bubble", dict(stages=A("size", 4), microbatches=A("size", 8))),
-        E("distributed.simulate_pipeline", dict(stages=A("size", 2), microbatches=A("size", 3))),
-        E("distributed.column_parallel_matmul", dict(x=A("ftensor", torch.randn(2, 4)), weight=A("ftensor", torch.randn(4, 6)),
+        E("generative.distributed.pipeline_bubble", dict(stages=A("size", 4), microbatches=A("size", 8))),
+        E("generative.distributed.simulate_pipeline", dict(stages=A("size", 2), microbatches=A("size", 3))),
+        E("generative.distributed.column_parallel_matmul", dict(x=A("ftensor", torch.randn(2, 4)), weight=A("ftensor", torch.randn(4, 6)),
                                                      parts=A("size", 2))),
-        E("distributed.summation_orders", dict(values=A("ftensor", torch.rand(100)))),
-        E("longcontext.kv_bytes_per_token", dict(config=A("config", gpt.config), bytes_per_value=A("size", 2))),
-        E("longcontext.linear_attention", dict(q=A("ftensor", torch.randn(1, 2, 4, 8)), k=A("ftensor", torch.randn(1, 2, 4, 8)),
+        E("generative.distributed.summation_orders", dict(values=A("ftensor", torch.rand(100)))),
+        E("generative.longcontext.kv_bytes_per_token", dict(config=A("config", gpt.config), bytes_per_value=A("size", 2))),
+        E("generative.longcontext.linear_attention", dict(q=A("ftensor", torch.randn(1, 2, 4, 8)), k=A("ftensor", torch.randn(1, 2, 4, 8)),
                                                v=A("ftensor", torch.randn(1, 2, 4, 8)))),
-        E("longcontext.position_config", dict(pos=A("choice", "rope"), block_size=A("size", 16), vocab_size=A("size", 20))),
-        E("longcontext.rope_scaled", dict(config=A("config", __import__("lmnotes.longcontext").longcontext.position_config(
+        E("generative.longcontext.position_config", dict(pos=A("choice", "rope"), block_size=A("size", 16), vocab_size=A("size", 20))),
+        E("generative.longcontext.rope_scaled", dict(config=A("config", __import__("lmnotes.generative.longcontext").generative.longcontext.position_config(
             "rope", 16, 20)), method=A("choice", "interpolation"), factor=A("pos", 2.0))),
-        E("scaling.fit_power_law", dict(x=A("list", [1e3, 1e4, 1e5, 1e6]), loss=A("list", [4.0, 3.0, 2.5, 2.2]))),
-        E("scaling.chinchilla_loss", dict(n_params=A("pos", 1e8), n_tokens=A("pos", 1e9))),
-        E("scaling.compute_optimal", dict(compute=A("pos", 1e20))),
-        E("function_icl.linear_tasks", dict(n_tasks=A("size", 3), n_points=A("size", 4), dim=A("size", 2), seed=A("seed", 0))),
-        E("function_icl.predictions", dict(estimator=A("choice", "least squares"),
+        E("generative.scaling.fit_power_law", dict(x=A("list", [1e3, 1e4, 1e5, 1e6]), loss=A("list", [4.0, 3.0, 2.5, 2.2]))),
+        E("generative.scaling.chinchilla_loss", dict(n_params=A("pos", 1e8), n_tokens=A("pos", 1e9))),
+        E("generative.scaling.compute_optimal", dict(compute=A("pos", 1e20))),
+        E("prompting.function_icl.linear_tasks", dict(n_tasks=A("size", 3), n_points=A("size", 4), dim=A("size", 2), seed=A("seed", 0))),
+        E("prompting.function_icl.predictions", dict(estimator=A("choice", "least squares"),
                                            xs=A("ftensor", torch.randn(2, 4, 2)), ys=A("ftensor", torch.randn(2, 4)))),
         E("hub.hub_reachable", dict(timeout=A("pos", 0.5), url=A(None, "http://127.0.0.1:9"))),
         E("checkpoints.info", dict(name=A("name", "toyworld-gpt"))),
@@ -399,7 +397,7 @@ def table(fx) -> list[Entry]:
           extra=[("nan in an answer", "answer", dict(answer=(NAN, 48, 6, 6)))]),
         E("exercises.solution", dict(name=A("name", "mask-counts"))),
         E("repro.seed_everything", dict(seed=A("seed", 0))),
-        E("ablations.prepare", dict(text=A("text", "hello world"), kind=A("choice", "noisy"), rate=A("prob", 0.2),
+        E("generative.ablations.prepare", dict(text=A("text", "hello world"), kind=A("choice", "noisy"), rate=A("prob", 0.2),
                                     seed=A("seed", 0))),
     ]
     return [e for e in out if e is not None]

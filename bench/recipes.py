@@ -22,11 +22,9 @@ import time
 import torch
 
 from lmnotes import checkpoints
-from lmnotes.data import lm_batch, shakespeare_text
+from lmnotes.data import lm_batch, shakespeare_char_ids
 from lmnotes.models import GPT, GPTConfig
-from lmnotes.recipes import stream_eval
-from lmnotes.tokenization import CharTokenizer
-from lmnotes.training import pick_autocast, train
+from lmnotes.training import pick_autocast, stream_eval, train
 
 NANOGPT_CPU = dict(val_loss=1.884, minutes=3.6)
 QUICK = dict(n_layer=4, n_head=4, n_embd=128, block_size=128, batch_size=32, steps=550, lr=3e-3, warmup=50,
@@ -34,9 +32,7 @@ QUICK = dict(n_layer=4, n_head=4, n_embd=128, block_size=128, batch_size=32, ste
 
 
 def quality_per_minute() -> dict:
-    text_train, text_val = shakespeare_text("train"), shakespeare_text("val")
-    tok = CharTokenizer.from_text(text_train + text_val)
-    train_ids, val_ids = torch.tensor(tok.encode(text_train)), torch.tensor(tok.encode(text_val))
+    tok, train_ids, val_ids = shakespeare_char_ids()
     hp = QUICK
     torch.manual_seed(hp["seed"])
     model = GPT(GPTConfig(vocab_size=tok.vocab_size, block_size=hp["block_size"], n_layer=hp["n_layer"],

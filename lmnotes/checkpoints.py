@@ -17,6 +17,10 @@ tokenizer; ``load`` builds it from its recorded class.
 
 Each model is made by a recipe in :mod:`lmnotes.recipes` that anyone can re-run
 (``./course recipe NAME``).
+
+Studies over seeds or sizes ship their *numbers* instead of weights: a result-only recipe writes
+``results.json`` and its record ``lmnotes.json`` under ``lmnotes/results/<name>/``
+(:func:`save_results`), and :func:`results` reads them back after checking the sha256.
 """
 
 from __future__ import annotations
@@ -27,6 +31,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from lmnotes import checks
 
 CHECKPOINT_DIR = Path(__file__).resolve().parent / "checkpoints"
 WEIGHTS = "model.safetensors"
@@ -223,3 +229,41 @@ def _load_native(folder: Path, meta: dict, device: str | None) -> Bundled:
     if device is not None:
         model.to(device)
     return Bundled(name=meta.get("name", folder.name), model=model, tokenizer=None, meta=meta)
+
+
+# ----------------------------------------------------------------------------------------------
+# Stored results: what a result-only recipe measured (JSON under lmnotes/results/<name>/)
+
+RESULTS_DIR = Path(__file__).resolve().parent / "results"
+
+
+def results_sha256(file: Path) -> str:
+    return hashlib.sha256(Path(file).read_bytes()).hexdigest()
+
+
+def save_results(folder: Path, results: dict, meta: dict) -> dict:
+    """Write ``results.json`` and ``lmnotes.json`` (the record, with the results' sha256)."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "results.json").write_text(json.dumps(results, indent=1, sort_keys=True) + "\n")
+    record = dict(meta, sha256=results_sha256(folder / "results.json"),
+                  size_bytes=(folder / "results.json").stat().st_size)
+    (folder / "lmnotes.json").write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
+    return record
+
+
+def results(name: str, folder: Path | None = None) -> dict:
+    """The stored results of result-only recipe ``name`` (what it measured, plus its record as ``meta``),
+    sha256-checked: a study over seeds or sizes that ships its numbers rather than weights."""
+    checks.text("name", name)
+    folder = RESULTS_DIR / name if folder is None else Path(folder)
+    if not (folder / "results.json").is_file() or not (folder / "lmnotes.json").is_file():
+        raise ValueError(f"no stored results named {name!r} in {folder}; create them with `./course recipe {name}`")
+    meta = json.loads((folder / "lmnotes.json").read_text())
+    actual = results_sha256(folder / "results.json")
+    if actual != meta.get("sha256"):
+        raise ValueError(f"stored results {name!r} are corrupt or were modified: sha256 {actual[:12]}..., "
+                         f"the record says {str(meta.get('sha256'))[:12]}...; re-create them with `./course recipe {name}`")
+    results = json.loads((folder / "results.json").read_text())
+    results["meta"] = meta
+    return results

@@ -372,3 +372,27 @@ def continuation_nll(model: nn.Module, ids: torch.Tensor, prompt_len: int) -> fl
         logp = model(ids[:, :-1]).float().log_softmax(-1)
         picked = logp.gather(-1, ids[:, 1:, None])[..., 0][:, prompt_len - 1:]
         return -picked.mean().item()
+
+
+def sequence_logprobs(model: nn.Module, input_ids: torch.Tensor, response_mask: torch.Tensor,
+                      attention_mask: torch.Tensor | None = None) -> torch.Tensor:
+    """log pi(response | prompt) for each row of ``input_ids`` (B, T): the sum of the model's
+    log-probabilities of the tokens where ``response_mask`` (B, T) is 1 (the response, not the
+    prompt or padding), each predicted from the tokens before it. Works with lmnotes and
+    transformers causal LMs; right padding needs no attention mask (causal attention never looks
+    ahead), but one may be passed to a transformers model."""
+    checks.model_kind("model", model, "causal")
+    checks.tensor("input_ids", input_ids, ndim=2, dtype="int")
+    checks.tensor("response_mask", response_mask, ndim=2)
+    if response_mask.shape != input_ids.shape:
+        raise ValueError(f"response_mask must have the shape of input_ids {tuple(input_ids.shape)}, "
+                         f"got {tuple(response_mask.shape)}")
+    if bool(response_mask[:, 0].bool().any()):
+        raise ValueError("response_mask marks the first token of a row: a response needs a prompt before it")
+    if attention_mask is not None:
+        out = model(input_ids=input_ids, attention_mask=attention_mask)
+    else:
+        out = model(input_ids)
+    logits = getattr(out, "logits", out).float()
+    logp = logits[:, :-1].log_softmax(-1).gather(-1, input_ids[:, 1:, None])[..., 0]
+    return (logp * response_mask[:, 1:].to(logp.dtype)).sum(-1)

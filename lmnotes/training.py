@@ -4,7 +4,8 @@ A language model is trained by minimising the cross-entropy of the next token (b
 negative log-likelihood of the data, averaged over the predicted tokens). ``lm_loss`` is that
 loss; ``perplexity`` and ``bits_per_token`` read it in other units. ``train`` runs AdamW with
 decoupled weight decay, linear warm-up then cosine decay (``lr_at``), gradient clipping, periodic
-evaluation, a progress bar and an optional live loss plot. It returns a ``History`` and leaves the
+evaluation, a progress bar and an optional callback after each update (``lmnotes.viz.LivePlot``
+redraws the loss curves live). It returns a ``History`` and leaves the
 model trained in place; interrupting the cell (Jupyter's stop button) ends it cleanly after the current
 step. ``save_checkpoint``/``load_checkpoint`` store everything a run needs to continue *exactly*
 (weights, optimizer moments, random-number states, history) in one safetensors file, never a pickle.
@@ -12,7 +13,7 @@ step. ``save_checkpoint``/``load_checkpoint`` store everything a run needs to co
 Typical use in a notebook::
 
     history = train(model, get_batch, steps=2000, lr=1e-3, warmup=100,
-                    eval_fn=lambda m: evaluate(m, val_batches), live_plot=True)
+                    eval_fn=lambda m: evaluate(m, val_batches), callback=viz.LivePlot())
 """
 
 from __future__ import annotations
@@ -40,13 +41,12 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from lmnotes import checks
+from lmnotes.data.datasets import lm_eval_batches
 from lmnotes.repro import seed_everything
 
 IGNORE_INDEX = -100
 """Targets equal to this are not predicted (padding, prompt tokens): the convention of PyTorch and HF."""
 
-LIVE_PLOT_SECONDS = 2.0
-"""The live loss plot is redrawn at most this often: rendering a PNG costs about 0.1 s on a laptop."""
 
 AUTOCAST_CHOICES = (None, "bf16")
 
@@ -340,7 +340,7 @@ def train(
     autocast: str | None = None,
     seed: int | None = 0,
     progress: bool = True,
-    live_plot: bool = False,
+    callback: Callable[[History, bool], None] | None = None,
 ) -> History:
     """Train ``model`` in place for ``steps`` AdamW updates and return what happened as a ``History``.
 
@@ -359,7 +359,9 @@ def train(
     the same schedule. ``seed`` seeds Python's, NumPy's and torch's global generators (dropout, and
 batches drawn without a generator) at the start of a fresh run, not on resume.
     ``autocast="bf16"`` runs the forward pass in bfloat16 (``pick_autocast`` measures whether it
-    pays). ``progress`` shows a tqdm bar; ``live_plot`` redraws the loss curves in one notebook output.
+    pays). ``progress`` shows a tqdm bar. ``callback(history, final)`` runs after every update (``final=False``)
+    and once when training ends (``final=True``), e.g. ``lmnotes.viz.LivePlot()`` redraws the loss
+    curves in one notebook output.
 
     Interrupting (Ctrl-C, or the notebook's stop button) finishes the current update, then returns
     the model and the history so far; ``train(..., resume=history)`` carries on.
@@ -372,7 +374,9 @@ batches drawn without a generator) at the start of a fresh run, not on resume.
     if eval_every is None:
         eval_every = max(1, steps // 10)
     eval_every = checks.size("eval_every", eval_every)
-    progress, live_plot = checks.boolean("progress", progress), checks.boolean("live_plot", live_plot)
+    progress = checks.boolean("progress", progress)
+    if callback is not None and not callable(callback):
+        raise TypeError(f"callback must be a function (history, final) -> None, got {_describe(callback)}")
     if autocast not in AUTOCAST_CHOICES:
         raise ValueError(f"autocast must be one of {AUTOCAST_CHOICES}, got {autocast!r}")
     if grad_clip is not None:
@@ -410,7 +414,6 @@ batches drawn without a generator) at the start of a fresh run, not on resume.
             history.eval_metrics.setdefault(name, []).append(_as_float(value, f"eval_fn's {name!r}"))
         history.eval_steps.append(step)
 
-    plot = _LivePlot() if live_plot and _in_notebook() else None
     bar = tqdm(total=steps, initial=start, desc="train", unit="step", disable=not progress)
     was_training = model.training
     model.train()
@@ -442,8 +445,8 @@ batches drawn without a generator) at the start of a fresh run, not on resume.
                     run_eval(step + 1)
                 bar.update(1)
                 bar.set_postfix(_postfix(history), refresh=False)
-                if plot is not None:
-                    plot.update(history)
+                if callback is not None:
+                    callback(history, False)
                 if interrupted():
                     stop_reason = f"interrupted at step {step + 1}"
                     break
@@ -451,8 +454,8 @@ batches drawn without a generator) at the start of a fresh run, not on resume.
         bar.close()
         model.train(was_training)
 
-    if plot is not None:
-        plot.update(history, final=True)
+    if callback is not None:
+        callback(history, True)
     if stop_reason is not None:
         print(f"{stop_reason}; returning the model and history so far")
     return history
@@ -726,49 +729,6 @@ def _stop_on_interrupt():
         signal.signal(signal.SIGINT, previous)
 
 
-def _in_notebook() -> bool:
-    """True inside a Jupyter kernel (JupyterLab, Colab, VS Code), False in scripts and plain IPython."""
-    try:
-        from IPython import get_ipython
-    except ImportError:
-        return False
-    return getattr(get_ipython(), "kernel", None) is not None
-
-
-class _LivePlot:
-    """Loss curves redrawn in place in ONE notebook output, updated through an IPython display handle.
-
-    The figure is not registered with pyplot, so the end-of-cell flush does not show it a second time;
-    the saved notebook keeps only the last frame.
-    """
-
-    def __init__(self):
-        from matplotlib.figure import Figure
-
-        from lmnotes.viz import FIGSIZE
-
-        self.figure = Figure(figsize=FIGSIZE, layout="constrained")
-        self.ax = self.figure.add_subplot()
-        self.handle = None
-        self.last = -math.inf
-
-    def update(self, history: History, final: bool = False) -> None:
-        if not final and time.perf_counter() - self.last < LIVE_PLOT_SECONDS:
-            return
-        from IPython.display import display
-
-        from lmnotes.viz import plot_loss_curves, png_bytes
-
-        self.ax.clear()
-        plot_loss_curves(history, ax=self.ax)
-        image = {"image/png": png_bytes(self.figure)}
-        if self.handle is None:
-            self.handle = display(image, raw=True, display_id=True)
-        else:
-            self.handle.update(image, raw=True)
-        self.last = time.perf_counter()
-
-
 def _check_resume(resume: History, hparams: dict[str, Any], model: nn.Module) -> History:
     if not isinstance(resume, History):
         raise TypeError(f"resume must be the History of an earlier run, got {_describe(resume)}")
@@ -886,3 +846,62 @@ def _describe(value: Any) -> str:
     if isinstance(value, torch.Tensor):
         return f"a {value.dtype} tensor of shape {tuple(value.shape)}"
     return f"{type(value).__name__} {value!r}"[:120]
+
+
+def distillation_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor,
+                      labels: torch.Tensor | None = None, *, temperature: float = 2.0,
+                      alpha: float = 0.5) -> torch.Tensor:
+    """Knowledge distillation loss (Hinton et al. 2015), as DistilBERT trains its student:
+
+        alpha * T^2 * KL( softmax(z_teacher / T) || softmax(z_student / T) )  +  (1 - alpha) * CE(z_student, y)
+
+    The soft term asks the student to match the teacher's whole distribution ("dark knowledge":
+    which wrong answers are nearly right); the temperature T > 1 flattens both distributions so
+    small probabilities count, and T^2 keeps the gradient scale independent of T. ``alpha = 1`` is
+    pure distillation, ``alpha = 0`` plain training on the hard ``labels``.
+
+    Logits are (..., V). Positions count where ``labels != -100`` (e.g. BERT's masked positions);
+    without ``labels`` every position counts (``alpha`` must then be 1).
+    """
+    for name, t in (("student_logits", student_logits), ("teacher_logits", teacher_logits)):
+        checks.finite_tensor(name, checks.tensor(name, t, dtype="float"), allow_inf=True)
+        if t.dim() < 2:
+            raise ValueError(f"{name} must have shape (..., V), got {tuple(t.shape)}")
+    if student_logits.shape != teacher_logits.shape:
+        raise ValueError(f"student_logits and teacher_logits must have the same shape, got "
+                         f"{tuple(student_logits.shape)} and {tuple(teacher_logits.shape)}")
+    temperature = checks.positive("temperature", temperature)
+    alpha = checks.probability("alpha", alpha)
+    V = student_logits.shape[-1]
+    student, teacher = student_logits.reshape(-1, V).float(), teacher_logits.reshape(-1, V).float()
+    if labels is None:
+        if alpha != 1:
+            raise ValueError(f"without labels only the soft term exists: alpha must be 1, got {alpha!r}")
+        keep = torch.ones(len(student), dtype=torch.bool, device=student.device)
+    else:
+        if labels.shape != student_logits.shape[:-1]:
+            raise ValueError(f"labels must have shape {tuple(student_logits.shape[:-1])}, got {tuple(labels.shape)}")
+        labels = labels.reshape(-1)
+        keep = labels != IGNORE_INDEX
+    if not keep.any():
+        raise ValueError("no position counts: every label is -100, so the loss is undefined")
+    student, teacher = student[keep], teacher[keep]
+    T = float(temperature)
+    soft = F.kl_div(F.log_softmax(student / T, -1), F.log_softmax(teacher / T, -1), log_target=True,
+                    reduction="batchmean") * T * T
+    if alpha == 1:
+        return soft
+    hard = F.cross_entropy(student, labels[keep])
+    return alpha * soft + (1 - alpha) * hard
+
+
+def stream_eval(model, ids: torch.Tensor, block_size: int, max_blocks: int | None, batch_size: int = 32) -> float:
+    """Mean next-token loss of ``model`` over consecutive non-overlapping blocks of ``block_size``
+    tokens of the 1-D stream ``ids`` (deterministic): the first ``max_blocks`` blocks, or all of them
+    with ``max_blocks=None``."""
+    checks.model("model", model)
+    checks.tensor("ids", ids, ndim=1, dtype="int")
+    block_size, batch_size = checks.size("block_size", block_size), checks.size("batch_size", batch_size)
+    if max_blocks is not None:
+        ids = ids[: checks.size("max_blocks", max_blocks) * block_size + 1]
+    return evaluate(model, list(lm_eval_batches(ids, batch_size, block_size)))

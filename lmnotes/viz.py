@@ -9,8 +9,10 @@ last line (see ``NotebookFigure``), so no ``_ = ...`` is needed.
 from __future__ import annotations
 
 import io
+import math
+import time
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import matplotlib
 import matplotlib.pyplot as plt
@@ -20,9 +22,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from lmnotes import checks
-
-if TYPE_CHECKING:
-    from lmnotes.training import History
+from lmnotes.training import History, lr_at
 
 FIGSIZE = (8, 4.5)
 FONT_SIZE = 13
@@ -76,8 +76,6 @@ def plot_loss_curves(
     ``x`` is "step" (updates) or "tokens" (input tokens seen); ``log_y`` makes the loss axis
     logarithmic, which shows the late, slow part of training better.
     """
-    from lmnotes.training import History
-
     if isinstance(histories, History):
         runs = {"": histories}
     elif isinstance(histories, Mapping) and histories and all(isinstance(h, History) for h in histories.values()):
@@ -107,8 +105,6 @@ def plot_lr_schedule(
     ax: Axes | None = None,
 ) -> Figure:
     """The learning rate of every update under ``training.lr_at``: warm-up, then cosine decay."""
-    from lmnotes.training import lr_at
-
     fig, ax = _figure(ax)
     rates = [lr_at(step, steps=steps, lr=lr, warmup=warmup, min_lr=min_lr) for step in range(steps)]
     ax.plot(range(steps), rates, lw=LINE_WIDTH, label="learning rate")
@@ -299,3 +295,50 @@ def plot_token_mask(tokens: Sequence[str], mask: Sequence[float], *, per_row: in
     ax.axis("off")
     _style(ax, title=title, xlabel=None, ylabel=None, grid_axis=None)
     return fig
+
+
+# --------------------------------------------------------------------------------------------------
+# The live loss plot: a callback of lmnotes.training.train
+
+LIVE_PLOT_SECONDS = 2.0
+"""The live loss plot is redrawn at most this often: rendering a PNG costs about 0.1 s on a laptop."""
+
+
+def _in_notebook() -> bool:
+    """True inside a Jupyter kernel (JupyterLab, Colab, VS Code), False in scripts and plain IPython."""
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return False
+    return getattr(get_ipython(), "kernel", None) is not None
+
+
+class LivePlot:
+    """Loss curves redrawn in place in ONE notebook output while a model trains: pass an instance as
+    ``train(..., callback=LivePlot())``. Outside a Jupyter kernel it draws nothing.
+
+    The figure is not registered with pyplot, so the end-of-cell flush does not show it a second time;
+    the saved notebook keeps only the last frame.
+    """
+
+    def __init__(self):
+        self.figure = Figure(figsize=FIGSIZE, layout="constrained")
+        self.ax = self.figure.add_subplot()
+        self.handle = None
+        self.last = -math.inf
+
+    def __call__(self, history: History, final: bool = False) -> None:
+        if not _in_notebook():
+            return
+        if not final and time.perf_counter() - self.last < LIVE_PLOT_SECONDS:
+            return
+        from IPython.display import display
+
+        self.ax.clear()
+        plot_loss_curves(history, ax=self.ax)
+        image = {"image/png": png_bytes(self.figure)}
+        if self.handle is None:
+            self.handle = display(image, raw=True, display_id=True)
+        else:
+            self.handle.update(image, raw=True)
+        self.last = time.perf_counter()

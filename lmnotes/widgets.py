@@ -29,7 +29,8 @@ import ipywidgets as W
 import torch
 from torch import nn
 
-from lmnotes import checks, compression, course, objectives, pretraining, prompting
+from lmnotes import checks, course, prompting
+from lmnotes.pretraining import compression, experiments, objectives
 
 # A colour-blind-friendly cycle (Okabe-Ito, lightened) for token backgrounds.
 TOKEN_COLOURS = ["#f5c98b", "#a6d9f5", "#a8e0c8", "#f7f0a0", "#b3c8e8", "#f2b89a", "#e3bcd6"]
@@ -158,7 +159,7 @@ def bert_masking(tokenizer, text: str, *, mask_rate: float = 0.15, seed: int = 0
     Returns ``{"words": [(original, shown, rule)], "counts": {...}}`` where ``rule`` is "masked",
     "random", "kept" or "none" and ``counts`` holds the number of tokens and of each rule.
     """
-    sp = pretraining.toy_specials(tokenizer)
+    sp = experiments.toy_specials(tokenizer)
     ids = torch.tensor(tokenizer.encode(text))
     if ids.numel() == 0:
         raise ValueError("text must hold at least one word, got an empty text")
@@ -342,7 +343,7 @@ def prompt_builder(model, tokenizer, demonstrations: Sequence[tuple[str, object]
 
 def compute_optimal_html(log10_compute: float) -> str:
     """N_opt, D_opt and the predicted loss for a budget of 10^log10_compute FLOPs (Chinchilla fit)."""
-    from lmnotes.scaling import compute_optimal
+    from lmnotes.generative.scaling import compute_optimal
 
     r = compute_optimal(10 ** checks.real("log10_compute", log10_compute, low=10, high=30))
     return (f"<b>C = {r['compute']:.3g} FLOPs</b>: N_opt = {r['n_opt'] / 1e6:.3g} M parameters, "
@@ -522,10 +523,10 @@ def voting_explorer(samples: Mapping[float, Sequence[Sequence]], truths: Sequenc
 
 
 def trainable_share_html(model, method: str, size: int, measured: Mapping[tuple[str, int], float] | None = None) -> str:
-    """How many parameters ``method`` (``lmnotes.efficient.METHODS``) trains at ``size`` (virtual
+    """How many parameters ``method`` (``lmnotes.prompting.efficient.METHODS``) trains at ``size`` (virtual
     tokens or LoRA rank) on a copy of ``model``, their share, and the test accuracy measured for
     that setting when ``measured`` holds it."""
-    from lmnotes import efficient
+    from lmnotes.prompting import efficient
 
     share = efficient.trainable_share(efficient.adapter(model, method, size))
     accuracy = (measured or {}).get((method, size))
@@ -537,7 +538,7 @@ def trainable_share_html(model, method: str, size: int, measured: Mapping[tuple[
 def trainable_share_explorer(model, measured: Mapping[tuple[str, int], float] | None = None,
                              method: str = "lora", size: int = 8) -> W.VBox:
     """A widget: pick a method and its size (virtual tokens or rank); see the trainable parameters."""
-    from lmnotes import efficient
+    from lmnotes.prompting import efficient
 
     pick = W.Dropdown(options=list(efficient.METHODS), value=method, description="Method")
     slider = W.IntSlider(value=size, min=1, max=32, description="Size")

@@ -2,7 +2,7 @@
 
 import pytest
 
-from lmnotes import checkpoints, recipes, scaling
+from lmnotes import checkpoints, recipes
 from lmnotes.alignment import compare
 from lmnotes.data import toyworld
 
@@ -35,11 +35,11 @@ def test_gold_report_scores_greedy_answers_by_the_hidden_reward(sft):
 
 
 def test_stored_study_has_every_method_beta_and_seed_on_unseen_prompts():
-    stored = scaling.family_results("dpo-vs-ppo")
+    stored = checkpoints.results("dpo-vs-ppo")
     hp = stored["meta"]["hparams"]
     keys = {(r["method"], r["beta"], r["seed"]) for r in stored["runs"]}
     assert keys == {(m, b, s) for m in compare.METHODS for b in hp["betas"] for s in hp["seeds"]}
-    pairs, prompts = recipes.dpo_ppo_data(hp)
+    pairs, prompts = recipes.dpo_vs_ppo.dpo_ppo_data(hp)
     assert len(prompts) == stored["n_eval"] and not set(prompts) & {p.prompt for p in pairs}
     assert all(r["train_seconds"] > 0 and len(r["curve"]["gold"]) == hp["ppo_iterations"]
                for r in stored["runs"] if r["method"] == "ppo")

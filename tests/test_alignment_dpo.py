@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from lmnotes import checkpoints
+from lmnotes import checkpoints, generation
 from lmnotes.alignment import best_of_n as bon
 from lmnotes.alignment import dpo, feedback, rewards
 from lmnotes.data.toyworld import preference_pairs
@@ -90,10 +90,10 @@ def test_sequence_logprobs_sums_the_response_tokens_only():
     mask = torch.tensor([[0, 0, 1, 1, 0], [0, 1, 1, 0, 0]])
     logp = model(ids).log_softmax(-1)
     want = [logp[0, 1, 7] + logp[0, 2, 8], logp[1, 0, 9] + logp[1, 1, 10]]
-    got = dpo.sequence_logprobs(model, ids, mask)
+    got = generation.sequence_logprobs(model, ids, mask)
     assert torch.allclose(got, torch.stack(want), atol=1e-5)
     with pytest.raises(ValueError, match="first token"):
-        dpo.sequence_logprobs(model, ids, torch.ones_like(ids))
+        generation.sequence_logprobs(model, ids, torch.ones_like(ids))
 
 
 def test_lm_dpo_raises_the_margin_of_its_training_pairs():

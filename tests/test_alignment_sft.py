@@ -6,10 +6,9 @@ import torch
 from lmnotes.alignment import sft
 from lmnotes.data import pad_collate, toyworld
 from lmnotes.models import GPT, GPTConfig
-from lmnotes.recipes import toyworld_tokenizer
 from lmnotes.training import batch_loss
 
-TOK = toyworld_tokenizer()
+TOK = toyworld.tokenizer()
 
 
 def _tiny(seed=0):

@@ -2,7 +2,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from lmnotes.compression import (
+from lmnotes.models import Encoder, EncoderConfig
+from lmnotes.pretraining.compression import (
     distillation_loss,
     distillation_objective,
     head_importance,
@@ -14,7 +15,6 @@ from lmnotes.compression import (
     share_layers,
     student_from_teacher,
 )
-from lmnotes.models import Encoder, EncoderConfig
 from lmnotes.training import train
 
 torch.set_num_threads(1)
@@ -259,7 +259,7 @@ def test_student_from_teacher_keeps_the_chosen_layers():
 
 
 def test_sharing_curves_train_each_setting_from_the_same_start_and_count_shared_weights_once():
-    from lmnotes.compression import sharing_curves
+    from lmnotes.pretraining.compression import sharing_curves
 
     teacher = tiny(n_layer=2)
     g = torch.Generator().manual_seed(3)

@@ -1,13 +1,14 @@
-"""Decoding metrics (lmnotes.generation), Table 2.2's counts (lmnotes.compression), the decoding
+"""Decoding metrics (lmnotes.generation), Table 2.2's counts (lmnotes.pretraining.compression), the decoding
 widget and exercises of notebook 05."""
 
 import pytest
 import torch
 from transformers import DeepseekV3Config, GPT2Config, LlamaConfig, OpenAIGPTConfig
 
-from lmnotes import compression, exercises, widgets
+from lmnotes import exercises, widgets
 from lmnotes.generation import continuation_nll, distinct_n, repetition_rate
 from lmnotes.models import GPT, GPTConfig
+from lmnotes.pretraining import compression
 
 
 def test_distinct_n_counts_unique_ngrams():
@@ -112,17 +113,17 @@ def test_decoding_exercises_give_feedback():
 
 
 def test_sft_evaluation_items_never_occur_in_training():
-    from lmnotes import finetuning
+    from lmnotes.alignment import sft
 
-    train, held = finetuning.sft_split(2000, 100, seed=0)
+    train, held = sft.sft_split(2000, 100, seed=0)
     assert len(held) == 100
     assert not {r.prompt for r in held} & {r.prompt for r in train}
 
 
 def test_sft_exact_match_runs_and_checks_arguments():
-    from lmnotes import finetuning
+    from lmnotes.alignment import sft
 
-    result = finetuning.sft_exact_match(True, steps=2, n_train=20, n_eval=5, batch_size=4)
+    result = sft.sft_exact_match(True, steps=2, n_train=20, n_eval=5, batch_size=4)
     assert result["n_eval"] == 5 and 0.0 <= result["exact_match"] <= 1.0
     with pytest.raises(TypeError, match="response_only"):
-        finetuning.sft_exact_match("yes")
+        sft.sft_exact_match("yes")

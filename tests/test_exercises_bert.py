@@ -3,7 +3,7 @@ import torch
 
 from lmnotes import exercises
 from lmnotes.exercises import bert
-from lmnotes.finetuning import best_span
+from lmnotes.pretraining.finetuning import best_span
 
 
 def test_hand_count_of_bert_base_equals_transformers_bert_model():
@@ -56,7 +56,7 @@ def test_best_span_explains_each_kind_of_wrong_answer(capsys):
 
 
 def test_mask_counts_matches_bert_mask_on_average(capsys):
-    from lmnotes.objectives import bert_mask
+    from lmnotes.pretraining.objectives import bert_mask
 
     ids = torch.arange(10, 410)[None].repeat(200, 1)  # 400 ordinary tokens per row
     m = bert_mask(ids, mask_id=0, vocab_size=500, special_ids=[0], generator=0)

@@ -2,7 +2,8 @@
 
 import torch
 
-from lmnotes import exercises, function_icl
+from lmnotes import exercises
+from lmnotes.prompting import function_icl
 
 
 def test_query_class_seen_matches_a_simulation(capsys):

@@ -1,7 +1,7 @@
 import torch
 
 from lmnotes import exercises
-from lmnotes.objectives import permutation_masks
+from lmnotes.pretraining.objectives import permutation_masks
 
 
 def test_perplexity_accepts_the_geometric_mean_and_names_each_mistake(capsys):

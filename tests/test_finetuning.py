@@ -1,4 +1,4 @@
-"""lmnotes.finetuning: modes freeze what they say, heads have the right shapes, the span argmax is the
+"""lmnotes.pretraining.finetuning: modes freeze what they say, heads have the right shapes, the span argmax is the
 constrained optimum, a separable toy task is learned, bad input is refused."""
 
 import itertools
@@ -7,8 +7,9 @@ import math
 import pytest
 import torch
 
-from lmnotes import finetuning as ft
+from lmnotes.adaptation import hidden_states
 from lmnotes.models import GPT, Encoder, EncoderConfig, GPTConfig
+from lmnotes.pretraining import finetuning as ft
 from lmnotes.tokenization import WordTokenizer
 
 torch.set_num_threads(1)
@@ -189,8 +190,8 @@ def test_bad_input_is_refused(tok):
     with pytest.raises(ValueError, match="pool must be"):
         ft.finetune(backbone, tok, ok, task="classify", pool="max", **kw)
     with pytest.raises(ValueError, match="token_type_ids must be None"):
-        ft.hidden_states(tiny("gpt", len(tok)), torch.zeros(1, 3, dtype=torch.long),
-                         token_type_ids=torch.zeros(1, 3, dtype=torch.long))
+        hidden_states(tiny("gpt", len(tok)), torch.zeros(1, 3, dtype=torch.long),
+                      token_type_ids=torch.zeros(1, 3, dtype=torch.long))
     with pytest.raises(ValueError, match="max_length"):
         ft.best_span(torch.zeros(1, 3), torch.zeros(1, 3), max_length=0)
 

@@ -3,8 +3,8 @@
 import pytest
 import torch
 
-from lmnotes import function_icl
 from lmnotes.models.regression import RegressionGPT, RegressionGPTConfig
+from lmnotes.prompting import function_icl
 
 
 def tiny(dim=3, max_points=7):

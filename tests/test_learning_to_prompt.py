@@ -8,11 +8,11 @@ import random
 import pytest
 import torch
 
-from lmnotes import efficient
-from lmnotes.efficient import LoRALinear, add_lora, merge_lora, trainable_share
 from lmnotes.models import GPT, GPTConfig
-from lmnotes.prompting import distillation, search
+from lmnotes.prompting import distillation, efficient, search
 from lmnotes.prompting import length_reduction as lr
+from lmnotes.prompting.efficient import trainable_share
+from lmnotes.prompting.lora import LoRALinear, add_lora, merge_lora
 from lmnotes.prompting.soft_prompts import PrefixTuning, PromptTuning
 from lmnotes.tokenization import WordTokenizer
 

@@ -1,9 +1,19 @@
 import pytest
 import torch
 
-from lmnotes.longcontext import (LinearAttentionState, hidden_states, knn_distribution, knn_lm_losses,
-                                 kv_bytes_per_token, linear_attention, position_config, rope_scaled,
-                                 sink_attention, token_losses, window_mask)
+from lmnotes.generative.longcontext import (
+    LinearAttentionState,
+    knn_datastore,
+    knn_distribution,
+    knn_lm_losses,
+    kv_bytes_per_token,
+    linear_attention,
+    position_config,
+    rope_scaled,
+    sink_attention,
+    token_losses,
+    window_mask,
+)
 from lmnotes.models import GPT, GPTConfig, KVCache
 
 
@@ -163,16 +173,16 @@ def test_sink_attention_matches_the_saved_weights():
 
 # kNN-LM (Eq. 2.67-2.68)
 
-def test_hidden_states_are_what_the_output_layer_reads():
+def test_knn_datastore_keys_are_what_the_output_layer_reads():
     model, ids = _tiny(), torch.randint(0, 11, (50,))
-    keys, nxt, log_probs = hidden_states(model, ids, block=16, batch_size=2)
+    keys, nxt, log_probs = knn_datastore(model, ids, block=16, batch_size=2)
     assert keys.shape == (48, 64) and torch.equal(nxt, ids[1:49])
     torch.testing.assert_close(model.lm_head(keys).log_softmax(-1), log_probs)
     torch.testing.assert_close(log_probs[:16], model(ids[None, :16])[0].log_softmax(-1))
     with pytest.raises(ValueError, match="block"):
-        hidden_states(model, ids, block=64)
+        knn_datastore(model, ids, block=64)
     with pytest.raises(ValueError, match="more than block"):
-        hidden_states(model, ids[:10], block=16)
+        knn_datastore(model, ids[:10], block=16)
 
 
 def test_knn_distribution_against_brute_force():
@@ -227,7 +237,7 @@ def test_knn_rejects_bad_input():
 
 
 def test_sharing_run_rejects_bad_input():
-    from lmnotes.longcontext import sharing_run
+    from lmnotes.generative.longcontext import sharing_run
     ids = torch.randint(0, 11, (500,))
     with pytest.raises(ValueError, match="n_kv_head"):
         sharing_run(ids, ids, 11, 3)
@@ -249,7 +259,7 @@ def _passkey_setup(pos="rope"):
 
 
 def test_passkey_sets_keep_test_keys_out_of_training():
-    from lmnotes.longcontext import passkey_test_set, passkey_training_set
+    from lmnotes.generative.longcontext import passkey_test_set, passkey_training_set
     cells = passkey_test_set(10, [48, 96], [0.0, 1.0], seed=4, n_digits=2)
     assert sorted(cells) == [(0.0, 48), (0.0, 96), (1.0, 48), (1.0, 96)]
     for (depth, length), records in cells.items():
@@ -266,7 +276,7 @@ def test_passkey_sets_keep_test_keys_out_of_training():
 
 
 def test_passkey_sets_reject_bad_input():
-    from lmnotes.longcontext import passkey_test_set, passkey_training_set
+    from lmnotes.generative.longcontext import passkey_test_set, passkey_training_set
     with pytest.raises(ValueError, match="batch_size"):
         passkey_training_set(2, 0, [48], seed=0)
     with pytest.raises(ValueError, match="lengths"):
@@ -283,7 +293,7 @@ def test_passkey_sets_reject_bad_input():
 
 def test_passkey_batch_weights_the_answer():
     from lmnotes.data import passkey
-    from lmnotes.longcontext import PASSKEY_ANSWER_WEIGHT, passkey_batch
+    from lmnotes.generative.longcontext import PASSKEY_ANSWER_WEIGHT, passkey_batch
     tok, _ = _passkey_setup()
     records = passkey(3, seed=0, length=40, n_digits=4)
     batch = passkey_batch(tok, records)
@@ -302,7 +312,7 @@ def test_passkey_scores_equal_greedy_decoding_and_the_masked_loss():
     from lmnotes.data import passkey
     from lmnotes.data.toyworld import FILLER_SENTENCES
     from lmnotes.generation import generate
-    from lmnotes.longcontext import passkey_batch, passkey_scores
+    from lmnotes.generative.longcontext import passkey_batch, passkey_scores
     tok, model = _passkey_setup()
     records = passkey(6, seed=2, length=40, depth=0.3, n_digits=2)
     greedy = [tok.decode(generate(model, torch.tensor([tok.encode(r.prompt)]), 2)[0, -2:].tolist()) for r in records]
@@ -336,7 +346,7 @@ def test_passkey_scores_equal_greedy_decoding_and_the_masked_loss():
 
 
 def test_passkey_run_rejects_bad_input():
-    from lmnotes.longcontext import passkey_run
+    from lmnotes.generative.longcontext import passkey_run
     with pytest.raises(ValueError, match="pos"):
         passkey_run(pos="bogus", steps=1)
     with pytest.raises(ValueError, match="factors"):

@@ -2,7 +2,8 @@
 
 import pytest
 
-from lmnotes.data import multilingual, overlap, toyworld
+from lmnotes.data import overlap, toyworld
+from lmnotes.pretraining import multilingual
 
 
 def test_every_word_gets_its_own_word_and_only_the_shared_ones_stay():

@@ -75,10 +75,10 @@ def test_training_refuses_an_infinite_lr_and_stops_on_weights_gone_nan(tok):
 
 
 def test_fill_in_the_blank_refuses_a_model_of_the_wrong_kind():
-    from lmnotes import pretraining as P
-    from lmnotes.recipes import toyworld_tokenizer
+    from lmnotes.data import toyworld
+    from lmnotes.pretraining import experiments as P
 
-    words = toyworld_tokenizer()
+    words = toyworld.tokenizer()
     items = P.cloze_items(2, seed=0)
     gpt, encoder = tiny(GPT, GPTConfig, words, block_size=64), tiny(Encoder, EncoderConfig, words, block_size=64)
     assert len(P.fill_in_blank(encoder, words, items, "masked")) == 2

@@ -4,7 +4,7 @@ import re
 import pytest
 import torch
 
-from lmnotes import objectives as obj
+from lmnotes.pretraining import objectives as obj
 
 V = 50  # toy vocabulary: 0 = [PAD], 1 = [CLS], 2 = [SEP], 3 = [MASK], 40..49 = sentinels
 PAD, CLS, SEP, MASK = 0, 1, 2, 3
@@ -465,7 +465,7 @@ def test_bad_input_names_the_problem(message, error, call):
 
 
 def test_prefix_lm_mask_is_bidirectional_in_the_prefix_and_causal_after():
-    from lmnotes.objectives import causal_mask, prefix_lm_mask
+    from lmnotes.pretraining.objectives import causal_mask, prefix_lm_mask
     m = prefix_lm_mask(5, 2)
     assert m[0, 1] and m[1, 0]  # the prefix sees itself both ways
     assert m[4, 0] and m[4, 3] and not m[2, 3]  # later positions: the prefix plus their left

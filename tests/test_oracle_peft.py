@@ -19,9 +19,10 @@ import torch
 peft = pytest.importorskip("peft")
 
 from lmnotes import checkpoints  # noqa: E402
-from lmnotes.efficient import LoRALinear, add_lora, merge_lora, trainable_share  # noqa: E402
 from lmnotes.models import GPT, GPTConfig  # noqa: E402
 from lmnotes.models.convert import to_hf  # noqa: E402
+from lmnotes.prompting.efficient import trainable_share  # noqa: E402
+from lmnotes.prompting.lora import LoRALinear, add_lora, merge_lora  # noqa: E402
 from lmnotes.prompting.soft_prompts import PrefixTuning, PromptTuning  # noqa: E402
 
 TOL = 2e-5

@@ -17,12 +17,11 @@ from lmnotes.alignment import sft  # noqa: E402
 from lmnotes.data import pad_collate, toyworld  # noqa: E402
 from lmnotes.models import GPT, GPTConfig  # noqa: E402
 from lmnotes.models.convert import to_hf  # noqa: E402
-from lmnotes.recipes import toyworld_tokenizer  # noqa: E402
 from lmnotes.training import batch_loss  # noqa: E402
 
 
 def _tiny_pair(seed: int = 0):
-    tok = toyworld_tokenizer()
+    tok = toyworld.tokenizer()
     torch.manual_seed(seed)
     ours = GPT(GPTConfig(vocab_size=tok.vocab_size, block_size=64, n_layer=2, n_head=2, n_kv_head=1, n_embd=32,
                          pos="rope", norm="rmsnorm", ffn="swiglu", bias=False, tie_weights=False)).eval()

@@ -13,7 +13,7 @@ trl = pytest.importorskip("trl")
 datasets = pytest.importorskip("datasets")
 transformers = pytest.importorskip("transformers")
 
-from lmnotes import checkpoints  # noqa: E402
+from lmnotes import checkpoints, generation  # noqa: E402
 from lmnotes.alignment import dpo  # noqa: E402
 from lmnotes.data import toyworld  # noqa: E402
 
@@ -46,8 +46,8 @@ def test_dpo_loss_equals_trl(tmp_path, beta):
     theirs = trainer.compute_loss(policy, batch).item()
 
     ids, mask = batch["input_ids"], batch["completion_mask"]
-    pc, pr = dpo.sequence_logprobs(policy, ids, mask, batch["attention_mask"]).chunk(2)
-    rc, rr = dpo.sequence_logprobs(reference, ids, mask, batch["attention_mask"]).chunk(2)
+    pc, pr = generation.sequence_logprobs(policy, ids, mask, batch["attention_mask"]).chunk(2)
+    rc, rr = generation.sequence_logprobs(reference, ids, mask, batch["attention_mask"]).chunk(2)
     ours = dpo.dpo_loss(pc, pr, rc, rr, beta).item()
     assert abs(theirs - 0.6931) > 1e-3  # the policy differs from the reference: a real check
     assert ours == pytest.approx(theirs, abs=1e-5)

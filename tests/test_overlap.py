@@ -10,17 +10,16 @@ from __future__ import annotations
 
 import pytest
 
-from lmnotes.data import overlap, tasks, toyworld
 from lmnotes import checkpoints, recipes
-from lmnotes.recipes import toyworld_stream, toyworld_tokenizer
+from lmnotes.data import overlap, tasks, toyworld
 
 
 def test_documents_rebuild_the_recipes_stream():
-    # toyworld-bert trains on toyworld_stream(train_tokens, seed): the same documents, <eos>-joined
+    # toyworld-bert trains on toyworld.stream(train_tokens, seed): the same documents, <eos>-joined
     hp = overlap._hparams("toyworld-bert")
-    tok = toyworld_tokenizer()
+    tok = toyworld.tokenizer()
     docs = overlap.training_documents("toyworld-bert")
-    head = toyworld_stream(tok, 5_000, seed=hp["seed"]).tolist()
+    head = toyworld.stream(tok, 5_000, seed=hp["seed"]).tolist()
     eos = tok.vocab["<eos>"]
     first = head[:head.index(eos)]
     assert tok.decode(first).split() == docs[0].split()
@@ -122,7 +121,7 @@ EVALUATION_SETS.update({f"04 {task}": _nb04(task) for task in ("classify", "regr
 EVALUATION_SETS["04 next sentence"] = ("toyworld-bert", _nb04_nsp, tasks.record_text)
 # notebook 04, section 2: the held-out masked-LM text of every distillation, pruning and sharing measurement
 def _nb04_held_out():
-    return recipes.bert_efficiency_data(checkpoints.load("toyworld-bert").tokenizer)["val_documents"]
+    return recipes.toyworld_bert_seeds.bert_efficiency_data(checkpoints.load("toyworld-bert").tokenizer)["val_documents"]
 
 
 EVALUATION_SETS["04 held-out MLM text"] = ("toyworld-bert", _nb04_held_out, None)
@@ -131,7 +130,7 @@ EVALUATION_SETS["04 held-out MLM text"] = ("toyworld-bert", _nb04_held_out, None
 def test_nb04_held_out_text_is_unseen_by_the_students_too():
     # the small models of 04 section 2 train on train_ids: no held-out document occurs there either
     docs = _nb04_held_out()
-    train = toyworld.corpus(recipes.BERT_EFFICIENCY["train_tokens"], seed=recipes.BERT_EFFICIENCY["train_seed"])
+    train = toyworld.corpus(recipes.toyworld_bert_seeds.BERT_EFFICIENCY["train_tokens"], seed=recipes.toyworld_bert_seeds.BERT_EFFICIENCY["train_seed"])
     assert len(docs) > 500 and not any(overlap.seen_in(train, docs))
 
 
@@ -169,9 +168,9 @@ def _cloze_words(item):
 
 
 def _nb03_cloze():
-    from lmnotes import pretraining
+    from lmnotes.pretraining import experiments
 
-    drawn = pretraining.cloze_items(150, seed=2024, world=toyworld.facts(1))
+    drawn = experiments.cloze_items(150, seed=2024, world=toyworld.facts(1))
     return overlap.unseen("toyworld-gpt", drawn, text=_cloze_words)
 
 
@@ -246,7 +245,7 @@ def _sft_eval(templates):
 
     hp = checkpoints.info("toyworld-sft")["hparams"]
     prompts = [r.prompt for r in toyworld.instructions(hp["n_train"], seed=hp["seed"], templates=hp["templates"])]
-    return held_out_instructions(hp["n_eval"], recipes.SFT_EVAL_SEEDS[templates], exclude=prompts,
+    return held_out_instructions(hp["n_eval"], recipes.toyworld_sft.SFT_EVAL_SEEDS[templates], exclude=prompts,
                                  templates=templates)
 
 
@@ -257,9 +256,7 @@ for _t in ("seen", "held_out"):
 # notebook 11 (toyworld-gpt and models fine-tuned from it): the sft-studies evaluation sets, unseen in
 # pre-training (here) and in every training set of the recipe (the test below)
 def _nb11(which):
-    from lmnotes import recipes, scaling
-
-    return recipes.sft_study_data(scaling.family_results("sft-studies")["meta"]["hparams"])[which]
+    return recipes.sft_studies.sft_study_data(checkpoints.results("sft-studies")["meta"]["hparams"])[which]
 
 
 for _which in ("eval_new", "eval_seen"):
@@ -267,9 +264,7 @@ for _which in ("eval_new", "eval_seen"):
 
 
 def test_nb11_evaluation_sets_are_disjoint_from_every_training_set():
-    from lmnotes import recipes, scaling
-
-    data = recipes.sft_study_data(scaling.family_results("sft-studies")["meta"]["hparams"])
+    data = recipes.sft_studies.sft_study_data(checkpoints.results("sft-studies")["meta"]["hparams"])
     trained = {r.prompt for k, v in data.items() if not k.startswith("eval") for r in v}
     assert len(trained) > 1000
     for k in ("eval_new", "eval_seen"):

@@ -1,13 +1,13 @@
 import pytest
 import torch
 
-from lmnotes import objectives
-from lmnotes import pretraining as P
+from lmnotes.data import toyworld
 from lmnotes.models import GPT, Encoder, EncoderConfig, EncoderDecoder, EncoderDecoderConfig, GPTConfig
-from lmnotes.recipes import toyworld_tokenizer
+from lmnotes.pretraining import experiments as P
+from lmnotes.pretraining import objectives
 
 torch.set_num_threads(1)
-TOK = toyworld_tokenizer()
+TOK = toyworld.tokenizer()
 SP = P.toy_specials(TOK)
 V = TOK.vocab_size
 DOCS = ["grace lives in oslo . grace has a hamster .", "what is 4 + 7 ? 4 + 7 = 1 1 . the answer is 1 1 .",
@@ -212,7 +212,7 @@ def test_seq2seq_batch_teacher_forcing_layout_and_accuracy():
 
 
 def test_corrupted_token_accuracy_sees_the_answer_only_when_tokens_stay():
-    from lmnotes import pretraining as pt
+    from lmnotes.pretraining import experiments as pt
 
     class Copy(torch.nn.Module):  # predicts the token it reads: right only where the token was kept
         def forward(self, idx, attention_mask=None):
@@ -256,8 +256,9 @@ def test_masked_blocks_and_mlm_scores():
 
 
 def test_pretrained_starts_and_compare_pretraining():
-    from lmnotes import checkpoints, finetuning
+    from lmnotes import checkpoints
     from lmnotes.data import tasks, toyworld
+    from lmnotes.pretraining import finetuning
 
     tok = checkpoints.load("toyworld-gpt").tokenizer
     reviews = [(r.text, r.label) for r in toyworld.reviews(40, seed=0)]

@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from lmnotes import prompting as pr
+from lmnotes.data import toyworld
 from lmnotes.models import GPT, GPTConfig
 from lmnotes.tokenization import WordTokenizer
 
@@ -169,3 +170,20 @@ def test_icl_ceiling_and_baselines_reject_bad_input():
         icl_ceiling(2, pool_size=1)
     with pytest.raises(TypeError, match="documents"):
         icl_baselines(["dog -> yes ."])
+
+
+def test_icl_accuracy_is_chance_free_for_a_model_that_copies_the_last_label():
+    """A 'model' that always predicts the label of the previous demonstration scores about 1 - 0.5 (k >= 1)."""
+    tok = toyworld.tokenizer()
+
+    class CopyLastLabel(torch.nn.Module):
+        def forward(self, idx):
+            logits = torch.zeros(*idx.shape, tok.vocab_size)
+            if idx.shape[1] >= 6:  # "... x -> LABEL . q ->": the last label sits 4 tokens back
+                logits[torch.arange(idx.shape[0]), -1, idx[:, -4]] = 1.0
+            return logits
+
+    acc0 = pr.icl.icl_accuracy(CopyLastLabel(), tok, 0, n=200)
+    acc4 = pr.icl.icl_accuracy(CopyLastLabel(), tok, 4, n=400)
+    assert acc0 < 0.05  # nothing to copy: never the label word (the argmax of zeros is token 0)
+    assert 0.4 < acc4 < 0.6  # the previous label matches the query's class half the time

@@ -7,7 +7,7 @@ import torch
 from transformers import AutoModelForCausalLM, AutoModelForMaskedLM, AutoTokenizer
 
 from lmnotes import checkpoints, recipes
-
+from lmnotes.data import toyworld
 
 HF_RECIPES = sorted(set(recipes.RECIPES) - set(recipes.RESULT_RECIPES) - {"linear-regression-icl"})
 
@@ -31,7 +31,7 @@ def test_smoke_recipe_writes_a_bundle_that_lmnotes_and_transformers_agree_on(nam
 
 
 def test_smoke_regression_recipe_writes_a_native_bundle_that_reloads_to_the_same_model(tmp_path):
-    from lmnotes import function_icl
+    from lmnotes.prompting import function_icl
 
     record = recipes.run("linear-regression-icl", tmp_path, smoke=True)
     assert record["native"] and record["figures"]["steps"] == 3
@@ -39,18 +39,16 @@ def test_smoke_regression_recipe_writes_a_native_bundle_that_reloads_to_the_same
     assert not (tmp_path / "tokenizer.json").exists()
     bundle = checkpoints.load_folder(tmp_path)
     assert bundle.tokenizer is None and type(bundle.model).__name__ == "RegressionGPT"
-    curves = function_icl.error_curves(bundle.model, n_tasks=20, seed=recipes.REGRESSION_EVAL_SEED)
+    curves = function_icl.error_curves(bundle.model, n_tasks=20, seed=recipes.linear_regression_icl.REGRESSION_EVAL_SEED)
     assert curves["transformer"][0] == pytest.approx(record["figures"]["error_0_examples"], abs=1e-3)
     (tmp_path / "model.safetensors").write_bytes(b"not the weights")
     with pytest.raises(ValueError, match="corrupt or was modified"):
         checkpoints.load_folder(tmp_path)
 def test_smoke_scaling_recipe_stores_sha256_checked_curves_on_the_same_tokens(tmp_path):
-    from lmnotes import scaling
-
     record = recipes.run("scaling-char", tmp_path, smoke=True)
-    assert record["sha256"] == scaling.results_sha256(tmp_path / "results.json")
+    assert record["sha256"] == checkpoints.results_sha256(tmp_path / "results.json")
     assert not (tmp_path / "model.safetensors").exists()  # results, not weights
-    results = scaling.family_results("scaling-char", tmp_path)
+    results = checkpoints.results("scaling-char", tmp_path)
     runs = results["runs"]
     assert len(runs) == 2 and runs[0]["non_embedding_params"] < runs[1]["non_embedding_params"]
     assert {r["tokens"] for r in runs} == {3 * 16 * 64} and all(len(r["eval_loss"]) == 2 for r in runs)
@@ -58,11 +56,10 @@ def test_smoke_scaling_recipe_stores_sha256_checked_curves_on_the_same_tokens(tm
 
 
 def test_smoke_learning_to_prompt_recipe_stores_every_method_and_the_best_lr(tmp_path):
-    from lmnotes import efficient, scaling
-
+    from lmnotes.prompting import efficient
     record = recipes.run("learning-to-prompt", tmp_path, smoke=True)
-    assert record["sha256"] == scaling.results_sha256(tmp_path / "results.json")
-    results = scaling.family_results("learning-to-prompt", tmp_path)
+    assert record["sha256"] == checkpoints.results_sha256(tmp_path / "results.json")
+    results = checkpoints.results("learning-to-prompt", tmp_path)
     assert {r["method"] for r in results["sweep"]} == set(efficient.METHODS)
     assert len(results["sweep"]) == 2 * len(efficient.METHODS)  # the smoke run keeps two learning rates each
     for method, lr in results["best_lr"].items():
@@ -70,33 +67,31 @@ def test_smoke_learning_to_prompt_recipe_stores_every_method_and_the_best_lr(tmp
         assert best["lr"] == lr
     assert [r["size"] for r in results["lora_ranks"]] == [2]
 def test_smoke_kv_sharing_recipe_stores_each_seed_and_head_count(tmp_path):
-    from lmnotes import longcontext, scaling
+    from lmnotes.generative import longcontext
 
     record = recipes.run("kv-sharing", tmp_path, smoke=True)
-    runs = scaling.family_results("kv-sharing", tmp_path)["runs"]
+    runs = checkpoints.results("kv-sharing", tmp_path)["runs"]
     assert [(r["n_kv_head"], r["seed"]) for r in runs] == [(4, 0), (4, 1), (2, 0), (2, 1), (1, 0), (1, 1)]
     assert [r["kv_bytes"] for r in runs[::2]] == [1024, 512, 256]
     assert record["figures"]["val_loss_kv4"] == [runs[0]["val_loss"], runs[1]["val_loss"]]
     assert runs[0]["val_loss"] != runs[1]["val_loss"]  # seeds differ
     # a run re-done by hand lands on its stored value
-    from lmnotes.data import shakespeare_text
-    from lmnotes.tokenization import CharTokenizer
-    tok = CharTokenizer.from_text(shakespeare_text("all"))
-    ids = lambda split: torch.tensor(tok.encode(shakespeare_text(split)))
-    again = longcontext.sharing_run(ids("train"), ids("val"), tok.vocab_size, 2, 1, steps=3, eval_chars=256)
+    from lmnotes.data import shakespeare_char_ids
+    tok, train_ids, val_ids = shakespeare_char_ids()
+    again = longcontext.sharing_run(train_ids, val_ids, tok.vocab_size, 2, 1, steps=3, eval_chars=256)
     assert again == runs[3]
 
 
 def test_smoke_passkey_recipe_stores_the_grid_and_a_run_repeats_it(tmp_path):
-    from lmnotes import longcontext, scaling
+    from lmnotes.generative import longcontext
 
     record = recipes.run("passkey-retrieval", tmp_path, smoke=True)
-    stored = scaling.family_results("passkey-retrieval", tmp_path)
+    stored = checkpoints.results("passkey-retrieval", tmp_path)
     run, live = stored["run"], stored["live"]
     assert [(c["depth"], c["length"]) for c in run["grid"]] == [
-        (d, 64 * f) for d in recipes.PASSKEY_RUN["depths"] for f in recipes.PASSKEY_RUN["factors"]]
+        (d, 64 * f) for d in recipes.passkey_retrieval.PASSKEY_RUN["depths"] for f in recipes.passkey_retrieval.PASSKEY_RUN["factors"]]
     assert all(0 <= c["accuracy"] <= 1 for c in run["grid"])
-    assert set(run["filler_loss"]) == {str(64 * f) for f in recipes.PASSKEY_RUN["factors"]}
+    assert set(run["filler_loss"]) == {str(64 * f) for f in recipes.passkey_retrieval.PASSKEY_RUN["factors"]}
     assert run["test_keys_in_training"] == run["test_documents_in_training"] == 0
     assert record["figures"]["filler_loss"] == run["filler_loss"]
     # the live run re-done from its stored settings lands on the stored numbers exactly
@@ -125,62 +120,43 @@ def test_recipes_never_write_into_the_package_unless_asked(tmp_path):
     assert {f.name: f.stat().st_mtime_ns for f in bundled.iterdir()} == before
 
 
-def test_icl_accuracy_is_chance_free_for_a_model_that_copies_the_last_label():
-    """A 'model' that always predicts the label of the previous demonstration scores about 1 - 0.5 (k >= 1)."""
-    tok = recipes.toyworld_tokenizer()
-
-    class CopyLastLabel(torch.nn.Module):
-        def forward(self, idx):
-            logits = torch.zeros(*idx.shape, tok.vocab_size)
-            if idx.shape[1] >= 6:  # "... x -> LABEL . q ->": the last label sits 4 tokens back
-                logits[torch.arange(idx.shape[0]), -1, idx[:, -4]] = 1.0
-            return logits
-
-    acc0 = recipes.icl_accuracy(CopyLastLabel(), tok, 0, n=200)
-    acc4 = recipes.icl_accuracy(CopyLastLabel(), tok, 4, n=400)
-    assert acc0 < 0.05  # nothing to copy: never the label word (the argmax of zeros is token 0)
-    assert 0.4 < acc4 < 0.6  # the previous label matches the query's class half the time
-
 
 def test_smoke_rlhf_recipe_stores_reward_model_and_ppo_curves(tmp_path):
-    from lmnotes import scaling
-
     record = recipes.run("rlhf-toyworld", tmp_path, smoke=True)
-    assert record["sha256"] == scaling.results_sha256(tmp_path / "results.json")
-    results = scaling.family_results("rlhf-toyworld", tmp_path)
+    assert record["sha256"] == checkpoints.results_sha256(tmp_path / "results.json")
+    results = checkpoints.results("rlhf-toyworld", tmp_path)
     assert [r["pairs"] for r in results["reward_models"]] == [20, 40]
     assert all(0 <= r["accuracy"] <= 1 for r in results["reward_models"] + results["budget"])
     assert [r["beta"] for r in results["ppo"]] == [0.0, 0.3] and results["ensemble_ppo"]["beta"] == 0.0
     assert all(len(r["gold"]) == len(r["kl"]) == 2 for r in results["ppo"])
 def test_smoke_bert_seeds_recipe_stores_sha256_checked_runs_whose_first_seed_reruns_the_same(tmp_path):
-    from lmnotes import compression, pretraining, scaling
-
+    from lmnotes.pretraining import compression, experiments
     record = recipes.run("toyworld-bert-seeds", tmp_path, smoke=True)
     assert not (tmp_path / "model.safetensors").exists()  # results, not weights
-    stored = scaling.family_results("toyworld-bert-seeds", tmp_path)
+    stored = checkpoints.results("toyworld-bert-seeds", tmp_path)
     assert set(stored["sharing"][0]) == set(compression.SHARING_SETTINGS)
     assert set(stored["finetune_accuracy"]) == {"classify", "pair"}
     # re-running the first batch order here lands on the stored curve (what notebook 04 shows)
     bert = checkpoints.load("toyworld-bert")
     hp = stored["meta"]["hparams"]
-    data = recipes.bert_efficiency_data(bert.tokenizer, hp)
-    batches = pretraining.stream_mlm_batches(data["train_ids"], steps=hp["share_steps"], batch_size=hp["share_batch_size"],
+    data = recipes.toyworld_bert_seeds.bert_efficiency_data(bert.tokenizer, hp)
+    batches = experiments.stream_mlm_batches(data["train_ids"], steps=hp["share_steps"], batch_size=hp["share_batch_size"],
                                              block_size=hp["block_size"], vocab_size=len(bert.tokenizer),
-                                             specials=pretraining.toy_specials(bert.tokenizer), seed=1)
+                                             specials=experiments.toy_specials(bert.tokenizer), seed=1)
     live = compression.sharing_curves(bert.model, batches,
-                                      lambda m: pretraining.mlm_scores(m, data["val_batch"])["MLM loss"],
+                                      lambda m: experiments.mlm_scores(m, data["val_batch"])["MLM loss"],
                                       steps=hp["share_steps"], eval_every=hp["share_eval_every"])
     assert live["1 layer"]["eval_loss"] == pytest.approx(stored["sharing"][0]["1 layer"]["eval_loss"], abs=1e-4)
     assert record["figures"]["sharing_final_loss"]["1 layer"][0] == pytest.approx(live["1 layer"]["eval_loss"][-1], abs=1e-4)
 def test_smoke_pretraining_adaptation_recipe_stores_runs_whose_first_seed_reruns_the_same(tmp_path):
-    from lmnotes import pretraining, scaling
     from lmnotes.data import tasks, toyworld
+    from lmnotes.pretraining import experiments
 
     record = recipes.run("pretraining-adaptation", tmp_path, smoke=True)
     assert not (tmp_path / "model.safetensors").exists()  # results, not weights
-    stored = scaling.family_results("pretraining-adaptation", tmp_path)
+    stored = checkpoints.results("pretraining-adaptation", tmp_path)
     hp = stored["meta"]["hparams"]
-    assert sorted(stored["kinds"]) == ["0", "1"] and set(stored["tiny_settings"]) == set(pretraining.ADAPTATIONS)
+    assert sorted(stored["kinds"]) == ["0", "1"] and set(stored["tiny_settings"]) == set(experiments.ADAPTATIONS)
     for name, rows in stored["tiny_sweep"].items():  # the chosen setting is the best on dev
         chosen = next(r for r in rows if {k: r[k] for k in ("lr", "steps")} == stored["tiny_settings"][name])
         assert chosen["dev_accuracy"] == max(r["dev_accuracy"] for r in rows)
@@ -188,11 +164,11 @@ def test_smoke_pretraining_adaptation_recipe_stores_runs_whose_first_seed_reruns
     assert [len(v) for v in stored["curve"]["full"].values()] == [1, 1]
     # seed 0 re-run as notebook 02 does lands on the stored figure
     tok = checkpoints.load("toyworld-gpt").tokenizer
-    data = recipes.adaptation_data(tok, hp)
-    starts = pretraining.pretrained_starts(tok, [x for x, _ in data["pool"]], data["source"], tasks.STRENGTHS, seed=0,
+    data = recipes.pretraining_adaptation.adaptation_data(tok, hp)
+    starts = experiments.pretrained_starts(tok, [x for x, _ in data["pool"]], data["source"], tasks.STRENGTHS, seed=0,
                                            ssl_steps=hp["ssl_steps"], source_steps=hp["source_steps"])
     name = "supervised (related task), probe"
-    live = pretraining.compare_pretraining(starts, tok, data["pool"][:hp["labelled"]], data["test"][:16],
+    live = experiments.compare_pretraining(starts, tok, data["pool"][:hp["labelled"]], data["test"][:16],
                                            labels=toyworld.REVIEW_LABELS, settings=stored["tiny_settings"], seed=0,
                                            adaptations=[name])
     assert live[name] == pytest.approx(stored["kinds"]["0"][name], abs=1e-9)
@@ -201,12 +177,10 @@ def test_smoke_pretraining_adaptation_recipe_stores_runs_whose_first_seed_reruns
 
 
 def test_smoke_sft_studies_recipe_stores_sha256_checked_runs(tmp_path):
-    from lmnotes import scaling
-
     record = recipes.run("sft-studies", tmp_path, smoke=True)
-    assert record["sha256"] == scaling.results_sha256(tmp_path / "results.json")
+    assert record["sha256"] == checkpoints.results_sha256(tmp_path / "results.json")
     assert not (tmp_path / "model.safetensors").exists()  # results, not weights
-    results = scaling.family_results("sft-studies", tmp_path)
+    results = checkpoints.results("sft-studies", tmp_path)
     assert set(results["efficiency"]) == {"pretrained", "scratch"}
     assert [len(runs) for runs in results["efficiency"]["pretrained"].values()] == [2]
     w2s = results["weak_to_strong"][0]
@@ -214,12 +188,12 @@ def test_smoke_sft_studies_recipe_stores_sha256_checked_runs(tmp_path):
 
 
 def test_smoke_multilingual_recipe_stores_both_pretrainings_and_baselines_on_unseen_test_reviews(tmp_path):
-    from lmnotes import scaling
-    from lmnotes.data import multilingual, overlap
+    from lmnotes.data import overlap
+    from lmnotes.pretraining import multilingual
 
     record = recipes.run("multilingual-bert", tmp_path, smoke=True)
     assert not (tmp_path / "model.safetensors").exists()  # results, not weights
-    stored = scaling.family_results("multilingual-bert", tmp_path)
+    stored = checkpoints.results("multilingual-bert", tmp_path)
     assert [r["pretraining"] for r in stored["runs"]] == ["A and B", "A only"]
     assert "tuned_on_b_test_b" in stored["runs"][0] and "tuned_on_b_test_b" not in stored["runs"][1]
     assert all(0 <= r[k] <= 1 for r in stored["runs"] for k in ("test_a", "test_b", "word_retrieval"))
@@ -236,30 +210,27 @@ def test_smoke_multilingual_recipe_stores_both_pretrainings_and_baselines_on_uns
 
 
 def test_smoke_dpo_vs_ppo_recipe_stores_both_methods_from_the_same_pairs(tmp_path):
-    from lmnotes import scaling
-
     record = recipes.run("dpo-vs-ppo", tmp_path, smoke=True)
-    assert record["sha256"] == scaling.results_sha256(tmp_path / "results.json")
-    results = scaling.family_results("dpo-vs-ppo", tmp_path)
+    assert record["sha256"] == checkpoints.results_sha256(tmp_path / "results.json")
+    results = checkpoints.results("dpo-vs-ppo", tmp_path)
     assert [r["method"] for r in results["runs"]] == ["dpo", "ppo"]
     assert all(r["train_seconds"] > 0 and r["example"] for r in results["runs"])
     assert len(results["runs"][1]["curve"]["gold"]) == 2 and results["n_eval"] == 20
 
 
 def test_smoke_nsp_ablation_pretrains_with_and_without_nsp_and_tests_on_unseen_items(tmp_path):
-    from lmnotes import scaling
     from lmnotes.data import overlap, tasks
 
     record = recipes.run("nsp-ablation", tmp_path, smoke=True)
     assert not (tmp_path / "model.safetensors").exists()  # results, not weights
-    stored = scaling.family_results("nsp-ablation", tmp_path)
+    stored = checkpoints.results("nsp-ablation", tmp_path)
     assert [r["nsp"] for r in stored["runs"]] == [True, False]
     assert all(0 <= r[k] <= 1 for r in stored["runs"] for k in ("nsp_accuracy", "mlm_accuracy", "pair_first",
                                                                   "classify_first"))
     assert record["figures"]["pair_first_without_nsp"] == [stored["runs"][1]["pair_first"]]
     assert 0.4 < stored["is_next_share"] < 0.6
     # the full recipe's test items: none in its fine-tuning set or its pre-training documents
-    data = recipes.nsp_ablation_data(recipes.toyworld_tokenizer(), recipes.NSP_ABLATION)
+    data = recipes.nsp_ablation.nsp_ablation_data(toyworld.tokenizer(), recipes.nsp_ablation.NSP_ABLATION)
     for task, (train_set, test_set, _) in data["finetuning"].items():
         assert test_set and not {x for x, _ in test_set} & {x for x, _ in train_set}
         assert not any(overlap.seen_in(data["documents"], [tasks.record_text(e) for e in test_set]))

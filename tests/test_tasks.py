@@ -2,8 +2,8 @@
 
 import pytest
 
-from lmnotes import finetuning
 from lmnotes.data import tasks, toyworld
+from lmnotes.pretraining import finetuning
 
 
 def test_bio_tags_mark_people_places_and_objects():

@@ -10,7 +10,6 @@ import torch.nn.functional as F
 from safetensors import safe_open
 from torch import nn
 
-import lmnotes.training as T
 from lmnotes.training import (
     History,
     batch_loss,
@@ -297,7 +296,7 @@ def test_evaluate_uses_eval_mode_without_gradients_and_restores_the_mode():
 
 
 # --------------------------------------------------------------------------------------------------
-# live plot
+# the callback, and the live plot (viz.LivePlot) that uses it
 # --------------------------------------------------------------------------------------------------
 
 
@@ -309,8 +308,18 @@ class FakeHandle:
         self.updates.append(data)
 
 
+def test_callback_runs_after_every_update_and_once_at_the_end():
+    calls = []
+    history = run(make_model(), VAL, steps=3, callback=lambda h, final: calls.append((h.step, final)))
+    assert calls == [(1, False), (2, False), (3, False), (3, True)] and history.step == 3
+    with pytest.raises(TypeError, match="callback"):
+        run(make_model(), VAL, steps=3, callback="plot")
+
+
 def test_live_plot_updates_one_display_in_place(monkeypatch):
     import IPython.display
+
+    from lmnotes import viz
 
     shown, handle = [], FakeHandle()
 
@@ -319,17 +328,16 @@ def test_live_plot_updates_one_display_in_place(monkeypatch):
         return handle
 
     monkeypatch.setattr(IPython.display, "display", fake_display)
-    monkeypatch.setattr(T, "_in_notebook", lambda: True)
-    monkeypatch.setattr(T, "LIVE_PLOT_SECONDS", 0.0)
+    monkeypatch.setattr(viz, "_in_notebook", lambda: True)
+    monkeypatch.setattr(viz, "LIVE_PLOT_SECONDS", 0.0)
     plotted = []
-    real_plot = T._LivePlot.update
+    live = viz.LivePlot()
 
-    def spy(self, history, final=False):
-        real_plot(self, history, final)
-        plotted.append([line.get_ydata().tolist() for line in self.ax.lines])
+    def spy(history, final):
+        live(history, final)
+        plotted.append([line.get_ydata().tolist() for line in live.ax.lines])
 
-    monkeypatch.setattr(T._LivePlot, "update", spy)
-    history = run(make_model(), batches_from(torch.Generator().manual_seed(1)), steps=3, live_plot=True)
+    history = run(make_model(), batches_from(torch.Generator().manual_seed(1)), steps=3, callback=spy)
     assert len(shown) == 1 and shown[0][1] is True  # one output, created with a display id...
     assert len(handle.updates) == 3  # ...then replaced: after steps 2 and 3 and once at the end
     assert all(set(data) == {"image/png"} and data["image/png"].startswith(b"\x89PNG") for data in handle.updates)
@@ -339,8 +347,10 @@ def test_live_plot_updates_one_display_in_place(monkeypatch):
 def test_live_plot_does_nothing_outside_a_notebook(monkeypatch):
     import IPython.display
 
+    from lmnotes import viz
+
     monkeypatch.setattr(IPython.display, "display", lambda *a, **k: pytest.fail("display called outside Jupyter"))
-    assert run(make_model(), VAL, steps=3, live_plot=True).step == 3
+    assert run(make_model(), VAL, steps=3, callback=viz.LivePlot()).step == 3
 
 
 # --------------------------------------------------------------------------------------------------
@@ -431,3 +441,18 @@ def test_a_tampered_checkpoint_fails_its_sha256(tmp_path):
     save_file(tensors, edited, metadata={**metadata, "lmnotes": metadata["lmnotes"].replace('"lr"', '"lr" ', 1)})
     with pytest.raises(ValueError, match="sha256"):
         load_checkpoint(edited, make_model())
+
+
+def test_stream_eval_scores_the_first_blocks_and_names_bad_arguments():
+    from lmnotes.data import lm_eval_batches
+    from lmnotes.training import stream_eval
+
+    model = make_model()
+    ids = torch.randint(0, 16, (200,), generator=torch.Generator().manual_seed(0))
+    assert stream_eval(model, ids, 8, max_blocks=3) == evaluate(model, list(lm_eval_batches(ids[:25], 32, 8)))
+    assert stream_eval(model, ids, 8, max_blocks=None) == evaluate(model, list(lm_eval_batches(ids, 32, 8)))
+    for bad in (-1, 0, True, 2.5):
+        with pytest.raises((TypeError, ValueError), match="max_blocks"):
+            stream_eval(model, ids, 8, max_blocks=bad)
+    with pytest.raises((TypeError, ValueError), match="ids"):
+        stream_eval(model, ids.float(), 8, max_blocks=None)

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from lmnotes import ablations, distributed, scaling, widgets
+from lmnotes import checkpoints, widgets
+from lmnotes.generative import ablations, distributed, scaling
 
 
 def test_power_law_fit_recovers_known_constants():
@@ -47,15 +48,15 @@ def test_compute_optimal_rejects_non_positive_budgets(bad):
 
 
 def test_stored_family_spans_the_target_range_and_is_sha256_checked(tmp_path):
-    family = scaling.family_results()
+    family = checkpoints.results("scaling-char")
     n = [r["non_embedding_params"] for r in family["runs"]]
     assert 6 <= len(n) <= 8 and math.log10(max(n) / min(n)) >= 1.5
     assert len({r["tokens"] for r in family["runs"]}) == 1  # the same tokens for every member
     folder = tmp_path / "copy"
-    scaling.save_results(folder, {"runs": []}, {"name": "x"})
+    checkpoints.save_results(folder, {"runs": []}, {"name": "x"})
     (folder / "results.json").write_text('{"runs": [1]}\n')
     with pytest.raises(ValueError, match="corrupt"):
-        scaling.family_results("x", folder)
+        checkpoints.results("x", folder)
 
 
 def test_data_parallel_step_is_exact_against_the_mean_and_close_to_the_full_batch():

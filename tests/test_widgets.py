@@ -3,10 +3,11 @@
 import pytest
 import torch
 
-from lmnotes import course, objectives, prompting, widgets
+from lmnotes import course, prompting, widgets
+from lmnotes.data import toyworld
 from lmnotes.models import GPT, Encoder, EncoderConfig, GPTConfig
-from lmnotes.pretraining import toy_specials
-from lmnotes.recipes import toyworld_tokenizer
+from lmnotes.pretraining import objectives
+from lmnotes.pretraining.experiments import toy_specials
 from lmnotes.tokenization import WordTokenizer
 
 torch.set_num_threads(1)
@@ -72,7 +73,7 @@ def test_next_token_explorer_updates_with_the_prompt():
     assert "non-empty" in view.value  # an error is shown in the widget, not raised in the kernel
 
 
-TOK = toyworld_tokenizer()
+TOK = toyworld.tokenizer()
 SENTENCE = "grace lives in oslo . grace works as a doctor . grace has a hamster ."
 
 
@@ -142,7 +143,7 @@ def test_extrapolation_explorer_follows_scheme_and_length():
     with pytest.raises(ValueError, match="length"):
         widgets.extrapolation_html(table, "alibi", 128)
 def test_prompt_builder_shows_the_prompt_and_label_word_probabilities_and_follows_its_controls():
-    tok = toyworld_tokenizer().to_hf()
+    tok = toyworld.tokenizer().to_hf()
     torch.manual_seed(0)
     model = GPT(GPTConfig(vocab_size=len(tok), block_size=32, n_layer=1, n_head=2, n_embd=16)).eval()
     demos = [("lion", "animal"), ("pear", "fruit"), ("fox", "animal")]

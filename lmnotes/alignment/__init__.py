@@ -15,7 +15,8 @@ Modules (each added with the notebook that teaches it):
   form, the per-token KL penalty against the reference (Eq. 4.51-4.56), GAE; Gao et al.'s fits.
 - ``dpo``: direct preference optimisation (section 4.4.2, Eq. 4.73-4.82): the DPO loss, the optimal
   policy pi_ref exp(r / beta) / Z, the implicit reward, the exact check on a ``CategoricalPolicy``,
-  sequence log-probabilities and DPO of a causal LM, Monte-Carlo KL to the reference.
+  DPO of a causal LM (its sequence log-probabilities from ``lmnotes.generation.sequence_logprobs``),
+  Monte-Carlo KL to the reference.
 - ``best_of_n``: best-of-N sampling (section 4.4.5): expected rewards of best-of-N from samples, its
   Monte-Carlo KL and the formula log N - (N-1)/N (Stiennon et al. 2020; Beirami et al. 2024).
 - ``feedback``: automatic preference data (section 4.4.3): a simulated AI labeller with label noise,

@@ -7,7 +7,7 @@ Beirami et al. 2024 prove it is an upper bound in general, reached only when no 
 carries noticeable probability). This formula is not in the book.
 
 Responses are drawn with :func:`lmnotes.generation.generate` and scored with
-:func:`lmnotes.alignment.dpo.sequence_logprobs`; the statistics below need only the scores.
+:func:`lmnotes.generation.sequence_logprobs`; the statistics below need only the scores.
 """
 
 from __future__ import annotations
@@ -20,8 +20,7 @@ import torch
 from torch import nn
 
 from lmnotes import checks
-from lmnotes.alignment.dpo import sequence_logprobs
-from lmnotes.generation import generate
+from lmnotes.generation import generate, sequence_logprobs
 
 
 def _n(n) -> int:

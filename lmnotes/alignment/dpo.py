@@ -12,7 +12,7 @@ averaged over pairs, and ``beta log(pi / pi_ref)`` is the *implicit reward* it h
 Two policies are trained here, both through :func:`lmnotes.training.train`: a
 :class:`CategoricalPolicy` (one softmax over a few candidate responses per prompt, where pi* can
 be computed exactly) and any causal LM, whose sequence log-probabilities come from
-:func:`sequence_logprobs`.
+:func:`lmnotes.generation.sequence_logprobs`.
 """
 
 from __future__ import annotations
@@ -24,7 +24,9 @@ import torch
 from torch import nn
 
 from lmnotes import checks
+from lmnotes.alignment.best_of_n import sample_responses
 from lmnotes.alignment.rewards import bradley_terry_loss
+from lmnotes.generation import sequence_logprobs
 from lmnotes.training import History, train
 
 
@@ -169,30 +171,6 @@ def check_same_vocab(policy: nn.Module, reference: nn.Module) -> None:
         raise ValueError(f"policy and reference must share a vocabulary, got sizes {vp} and {vr}")
 
 
-def sequence_logprobs(model: nn.Module, input_ids: torch.Tensor, response_mask: torch.Tensor,
-                      attention_mask: torch.Tensor | None = None) -> torch.Tensor:
-    """log pi(response | prompt) for each row of ``input_ids`` (B, T): the sum of the model's
-    log-probabilities of the tokens where ``response_mask`` (B, T) is 1 (the response, not the
-    prompt or padding), each predicted from the tokens before it. Works with lmnotes and
-    transformers causal LMs; right padding needs no attention mask (causal attention never looks
-    ahead), but one may be passed to a transformers model."""
-    checks.model_kind("model", model, "causal")
-    checks.tensor("input_ids", input_ids, ndim=2, dtype="int")
-    checks.tensor("response_mask", response_mask, ndim=2)
-    if response_mask.shape != input_ids.shape:
-        raise ValueError(f"response_mask must have the shape of input_ids {tuple(input_ids.shape)}, "
-                         f"got {tuple(response_mask.shape)}")
-    if bool(response_mask[:, 0].bool().any()):
-        raise ValueError("response_mask marks the first token of a row: a response needs a prompt before it")
-    if attention_mask is not None:
-        out = model(input_ids=input_ids, attention_mask=attention_mask)
-    else:
-        out = model(input_ids)
-    logits = getattr(out, "logits", out).float()
-    logp = logits[:, :-1].log_softmax(-1).gather(-1, input_ids[:, 1:, None])[..., 0]
-    return (logp * response_mask[:, 1:].to(logp.dtype)).sum(-1)
-
-
 def preference_batch(tokenizer, prompts: Sequence[str], chosen: Sequence[str], rejected: Sequence[str],
                      pad_token_id: int = 0) -> dict[str, torch.Tensor]:
     """Token ids of ``prompt + chosen`` and ``prompt + rejected``, stacked as one (2B, T) batch
@@ -276,8 +254,6 @@ def kl_to_reference(policy: nn.Module, reference: nn.Module, tokenizer, prompts:
                     *, max_new_tokens: int = 12, seed: int = 0) -> float:
     """Monte-Carlo KL(pi || pi_ref) in nats per response: the mean of log pi(y) - log pi_ref(y) over
     ``n`` responses sampled from ``policy`` for each prompt (temperature 1, up to the first ".")."""
-    from lmnotes.alignment.best_of_n import sample_responses
-
     check_same_vocab(policy, reference)
     prompts = checks.texts("prompts", prompts)
     total = 0.0

@@ -23,8 +23,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from lmnotes import checks
+from lmnotes.adaptation import hidden_states, pool_states
 from lmnotes.alignment.rewards import RewardModel, encode
-from lmnotes.finetuning import hidden_states, pool_states
 from lmnotes.training import evaluating, train
 
 

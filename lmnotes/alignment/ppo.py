@@ -34,7 +34,7 @@ import torch
 from torch import nn
 
 from lmnotes import checks
-from lmnotes.finetuning import hidden_states
+from lmnotes.adaptation import hidden_states
 from lmnotes.generation import distinct_n, generate
 from lmnotes.models import GPT
 from lmnotes.training import train

@@ -32,8 +32,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from lmnotes import checks
+from lmnotes.adaptation import hidden_states
 from lmnotes.data import reasoning
-from lmnotes.finetuning import hidden_states
 from lmnotes.models import GPT
 from lmnotes.training import evaluating, train
 

@@ -16,7 +16,7 @@ ranking is ``-sum_j [r_(j) - logsumexp(r_(j..k))]`` (its last term is 0); for ``
 the Bradley-Terry loss.
 
 The model is a pre-trained GPT backbone with a linear head read at the last real token
-(``lmnotes.finetuning.hidden_states``), trained with the one training loop,
+(``lmnotes.adaptation.hidden_states``), trained with the one training loop,
 :func:`lmnotes.training.train`.
 """
 
@@ -31,7 +31,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from lmnotes import checks
-from lmnotes.finetuning import hidden_states, pool_states
+from lmnotes.adaptation import hidden_states, pool_states
 from lmnotes.models import GPT
 from lmnotes.training import evaluating, train
 

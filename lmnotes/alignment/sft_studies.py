@@ -26,11 +26,12 @@ from dataclasses import replace
 import torch
 from torch import nn
 
-from lmnotes import checks
+from lmnotes import checkpoints, checks
 from lmnotes.alignment import sft
 from lmnotes.data import toyworld
 from lmnotes.generation import distinct_n, generate
 from lmnotes.models import GPT, GPTConfig
+from lmnotes.training import stream_eval
 
 BASE = "toyworld-gpt"
 INITS = ("pretrained", "scratch")
@@ -53,8 +54,6 @@ def noisy(records: Sequence, share: float, seed: int) -> list:
 def base_model(init: str, seed: int = 0) -> nn.Module:
     """``toyworld-gpt`` as bundled (``init="pretrained"``) or its architecture freshly initialised
     with ``seed`` (``"scratch"``)."""
-    from lmnotes import checkpoints
-
     init = checks.choice("init", init, INITS)
     bundle = checkpoints.load(BASE)
     if init == "pretrained":
@@ -78,8 +77,6 @@ def run(init: str | nn.Module, train_records: Sequence, eval_sets: dict, tokeniz
     model = base_model(init, seed) if isinstance(init, str) else init
     out: dict = {}
     if pretraining_ids is not None:
-        from lmnotes.recipes import stream_eval
-
         out["pretraining_loss_before"] = round(stream_eval(model, pretraining_ids, 128, max_blocks=None), 4)
     sft.sft(model, train_records, tokenizer, steps=steps, lr=lr, batch_size=batch_size, seed=seed, progress=False)
     model.eval()

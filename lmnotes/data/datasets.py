@@ -141,3 +141,17 @@ class SupervisedDataset(Dataset):
     def __getitem__(self, index: int) -> tuple[list[int], list[int]]:
         record = self.records[index]
         return list(self.encode(record.prompt)), list(self.encode(" " + record.response))
+
+
+def documents_stream(tok, documents) -> torch.Tensor:
+    """``documents`` as one stream of ids, each followed by ``<eos>`` (as the toy-world recipes read text)."""
+    if not isinstance(getattr(tok, "vocab", None), dict) or "<eos>" not in tok.vocab:
+        raise TypeError(f"tok must be a tokenizer whose vocab holds '<eos>' (such as data.toyworld.tokenizer()), "
+                        f"got {type(tok).__name__}")
+    checks.tokenizer("tok", tok)
+    eos = tok.vocab["<eos>"]
+    ids: list[int] = []
+    for doc in checks.texts("documents", documents):
+        ids.extend(tok.encode(doc))
+        ids.append(eos)
+    return torch.tensor(ids)

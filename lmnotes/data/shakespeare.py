@@ -22,6 +22,10 @@ import pathlib
 import re
 from dataclasses import dataclass
 
+import torch
+
+from lmnotes.tokenization import CharTokenizer
+
 SPLITS = ("train", "val", "all")
 VAL_FRACTION = 0.1
 
@@ -128,3 +132,11 @@ def shakespeare_text(split: str = "train") -> str:
 def shakespeare_chars() -> list[str]:
     """The sorted set of characters of the whole corpus: the vocabulary of a character-level model."""
     return sorted(set(shakespeare_text("all")))
+
+
+def shakespeare_char_ids() -> tuple[CharTokenizer, torch.Tensor, torch.Tensor]:
+    """The character tokenizer of the whole corpus and the train / val splits as id tensors: the data
+    of every character-level recipe."""
+    text_train, text_val = shakespeare_text("train"), shakespeare_text("val")
+    tok = CharTokenizer.from_text(text_train + text_val)
+    return tok, torch.tensor(tok.encode(text_train)), torch.tensor(tok.encode(text_val))

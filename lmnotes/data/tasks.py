@@ -1,6 +1,6 @@
 """Labelled toy-world tasks for fine-tuning an encoder (notebook 04, book §1.4).
 
-Each builder returns examples in the formats ``lmnotes.finetuning.finetune`` takes:
+Each builder returns examples in the formats ``lmnotes.pretraining.finetuning.finetune`` takes:
 
 * ``bio_tags(text)``: the BIO tag of every word of a story (people B-PER, cities and places B-LOC,
   objects B-OBJ, with a size word before them B-OBJ I-OBJ);
@@ -179,7 +179,7 @@ def review_split(n_train: int = 3000, n_dev: int = 200, n_test: int = 300, seed:
 def application_sets(model: str = "toyworld-bert", *, documents: Sequence[str] | None = None
                      ) -> tuple[dict[str, tuple], dict[str, tuple[int, int]]]:
     """Notebook 04's five fine-tuning tasks (§1.4), each ``(train, test, options)`` for
-    ``lmnotes.finetuning.finetune(..., task=name, **options)``, and for each the number of test items
+    ``lmnotes.pretraining.finetuning.finetune(..., task=name, **options)``, and for each the number of test items
     dropped ``(in the fine-tuning set, in model's pre-training text)``. Given ``documents`` (the
     pre-training text of a model trained elsewhere, such as the NSP ablation's), test items are
     checked against those instead of bundled ``model``'s.

@@ -585,7 +585,6 @@ def preference_pairs(n: int, seed: int, label_noise: float = 0.0, tasks: Sequenc
     return pairs
 
 
-
 @dataclass(frozen=True)
 class RankedList:
     """One prompt with ``k`` responses ranked best first by :func:`hidden_reward` (all rewards differ)."""
@@ -790,3 +789,19 @@ def _vocabulary() -> tuple[str, ...]:
 def vocabulary() -> list[str]:
     """Every token any toy-world text can contain, sorted: a one-token-per-word tokenizer's vocabulary."""
     return list(_vocabulary())
+
+
+def tokenizer():
+    """The toy world's one-token-per-word tokenizer (a ``WordTokenizer`` over ``vocabulary()``): the
+    tokenizer of every bundled toy-world model."""
+    from lmnotes.tokenization import WordTokenizer
+
+    return WordTokenizer(vocabulary())
+
+
+def stream(tok, n_tokens: int, seed: int):
+    """The toy-world mixture (``corpus(n_tokens, seed)``) as one tensor of ids, documents separated by
+    ``<eos>``: the text the toy-world recipes pre-train on."""
+    from lmnotes.data.datasets import documents_stream
+
+    return documents_stream(tok, corpus(n_tokens, seed))

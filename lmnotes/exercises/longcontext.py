@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from lmnotes.exercises import Exercise, register
-from lmnotes.longcontext import kv_bytes_per_token
+from lmnotes.generative.longcontext import kv_bytes_per_token
 from lmnotes.models import GPTConfig
 
 

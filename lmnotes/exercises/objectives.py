@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from lmnotes.exercises import Exercise, as_integer, as_number, as_sequence, register
+from lmnotes.exercises import Exercise, as_number, register
 
 # --------------------------------------------------------------------------------------------
 # Perplexity from token probabilities
@@ -64,7 +64,7 @@ def _rows_seen(mask) -> list[list[int]]:
 def _diagnose_permutation_mask(answer: Any) -> str | None:
     import torch
 
-    from lmnotes.objectives import check_permutation_masks, permutation_masks
+    from lmnotes.pretraining.objectives import check_permutation_masks, permutation_masks
 
     T = len(ORDER)
     try:
@@ -96,7 +96,7 @@ register(Exercise(
     solution=(f"Position {ORDER[0]} is predicted first, then {ORDER[1]}, {ORDER[2]}, {ORDER[3]}; each sees "
               "itself and everything earlier in the order:\n"
               "row 0: positions 0, 2\nrow 1: positions 0, 1, 2, 3\nrow 2: position 2\nrow 3: positions 0, 2, 3\n"
-              f"In code: lmnotes.objectives.permutation_masks({list(ORDER)})[0]."),
+              f"In code: lmnotes.pretraining.objectives.permutation_masks({list(ORDER)})[0]."),
 ))
 
 
@@ -134,5 +134,5 @@ register(Exercise(
             "'thank you <s0> me to your party <s1>'. Write the decoder's target."),
     diagnose=_diagnose_span_target,
     solution=("'<s0> for inviting <s1> last week': each sentinel, then the words it replaced "
-              "(lmnotes.objectives.span_corrupt builds it; span_restore puts the spans back)."),
+              "(lmnotes.pretraining.objectives.span_corrupt builds it; span_restore puts the spans back)."),
 ))

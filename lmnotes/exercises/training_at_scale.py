@@ -29,7 +29,7 @@ register(Exercise(
 
 
 def _chinchilla_n(answer: Any) -> str | None:
-    from lmnotes.scaling import compute_optimal
+    from lmnotes.generative.scaling import compute_optimal
 
     value = as_number(answer)
     if value is None:

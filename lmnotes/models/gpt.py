@@ -135,7 +135,7 @@ class GPT(nn.Module):
         ``KVCache``) holds the keys and values of earlier tokens; it is updated in place.
         ``visible``, a bool (T, past + T) or (B, T, past + T), is a custom attention pattern on top
         of the causal mask (True = query may look at key), in every layer; e.g.
-        ``lmnotes.longcontext.window_mask`` for a sliding window with attention sinks.
+        ``lmnotes.generative.longcontext.window_mask`` for a sliding window with attention sinks.
         """
         c = self.config
         checks.token_ids("idx", idx, ndim=2, vocab_size=c.vocab_size)

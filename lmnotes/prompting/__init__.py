@@ -15,9 +15,13 @@
 - :mod:`lmnotes.prompting.length_reduction`: shortening a prompt by the self-information of its tokens
   (section 3.3.3).
 
-Later sections of chapter 3 add their own modules here (chain of thought and other reasoning,
-retrieval and tools, learned prompts). The names below are re-exported so that
-``lmnotes.prompting.build_prompt`` and friends keep working.
+- :mod:`lmnotes.prompting.lora` and :mod:`lmnotes.prompting.efficient`: LoRA, and the parameter-efficient
+  methods (prompt tuning, prefix tuning, LoRA, full fine-tuning) side by side (section 3.3.2).
+- :mod:`lmnotes.prompting.function_icl`: in-context learning of a function class (linear regression)
+  against the reference estimators (section 3.1).
+
+The names below, the prompt builder and label-word scoring of ``icl``, are also reachable as
+``lmnotes.prompting.build_prompt`` and so on.
 """
 
 from lmnotes.prompting.icl import (

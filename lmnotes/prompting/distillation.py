@@ -8,7 +8,7 @@ that its next-token distribution after the short prompt matches the teacher's af
 
 on queries x that need no labels: the teacher's outputs are the targets. Afterwards every query is
 served with the short prompt, saving the long context's tokens each time. The KL term is
-``lmnotes.compression.distillation_loss`` (temperature 1, soft term only); training goes through
+``lmnotes.training.distillation_loss`` (temperature 1, soft term only); training goes through
 ``lmnotes.training.train``.
 
 * ``last_token_logits``: what a model predicts next after each prompt (the teacher's targets);
@@ -68,8 +68,7 @@ def distill_context(student, tokenizer, student_prompts: Sequence[str], teacher_
                     progress: bool = True):
     """Train ``student`` in place so that after each short prompt it predicts the teacher's
     distribution (``teacher_logits``, one row per prompt); returns ``train``'s History."""
-    from lmnotes.compression import distillation_loss
-    from lmnotes.training import train
+    from lmnotes.training import distillation_loss, train
 
     prompts = _prompts(student_prompts)
     targets = _teacher(teacher_logits, len(prompts)).detach()

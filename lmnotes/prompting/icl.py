@@ -24,6 +24,8 @@ from typing import Any
 import torch
 
 from lmnotes import checks
+from lmnotes.data import toyworld
+from lmnotes.data.toyworld import ICL_LABEL_POOL, ICL_TASKS, ICLDocument
 from lmnotes.training import evaluating
 
 DEFAULT_TEMPLATE = "{input} {output}"
@@ -256,8 +258,6 @@ def icl_ceiling(shots, pool_size: int | None = None) -> float:
     of the remaining pool_size - 1 words. Hence 1/pool_size at k = 0 and
     1 - 0.5^k + 0.5^k / (pool_size - 1) after that; :func:`icl_baselines` checks it by simulation.
     """
-    from lmnotes import checks
-    from lmnotes.data.toyworld import ICL_LABEL_POOL
 
     k = checks.size("shots", shots, low=0)
     pool = len(ICL_LABEL_POOL) if pool_size is None else checks.integer("pool_size", pool_size, low=2)
@@ -277,8 +277,6 @@ def icl_baselines(documents) -> dict[str, float]:
     :func:`icl_ceiling` in expectation.
     """
     from collections import Counter
-
-    from lmnotes.data.toyworld import ICL_LABEL_POOL, ICLDocument
 
     documents = list(documents)
     if not documents or not all(isinstance(d, ICLDocument) for d in documents):
@@ -301,7 +299,34 @@ def icl_baselines(documents) -> dict[str, float]:
 
 
 def _same_class(document, word: str) -> tuple[str, ...]:
-    from lmnotes.data.toyworld import ICL_TASKS
-
     classes, _ = ICL_TASKS[document.task]
     return next(tuple(c) for c in classes if word in c)
+
+
+#: demonstrations counts at which toyworld-gpt's in-context learning is measured
+ICL_SHOTS = (0, 1, 2, 4, 8)
+
+
+@torch.no_grad()
+def icl_accuracy(model, tok, shots: int, n: int = 300, seed: int = 12345, documents=None) -> float:
+    """Exact label-word accuracy on ICL documents with *random* label mappings (p_fixed=0).
+
+    The prompt holds ``shots`` demonstrations then a query; the model is right when its most
+    likely next token is that document's label word. With a random mapping only the
+    demonstrations say which word means which class, so 0 shots cannot beat chance (1/12), and
+    the best possible accuracy with k shots is ``prompting.icl_ceiling(k)`` = 1 - (10/11) 0.5^k (the
+    query's class may not have appeared yet). ``documents`` replaces the drawn ones (e.g. only
+    those ``data.overlap.unseen`` keeps).
+    """
+    checks.model("model", model)
+    checks.tokenizer("tok", tok)
+    shots = checks.integer("shots", shots, low=0)
+    model.eval()
+    docs = toyworld.icl_documents(n, seed, n_lines=shots + 1, p_fixed=0.0) if documents is None else list(documents)
+    if not docs or any(len(d.inputs) != shots + 1 for d in docs):
+        raise ValueError(f"documents must be a non-empty list of ICL documents with {shots} demonstrations each")
+    prompts = [tok.encode(d.prompt) for d in docs]
+    x = torch.tensor(prompts)  # every prompt has the same length: 4 tokens per line
+    predicted = model(x)[:, -1].argmax(-1)
+    want = torch.tensor([tok.vocab[d.response] for d in docs])
+    return (predicted == want).float().mean().item()

@@ -1,28 +1,28 @@
 """Scaling laws (book section 2.2.4): the power-law fits, the compute-optimal calculator, and the
-stored results of the course's own model family.
+course's own model family.
 
 * :func:`fit_power_law` fits L(x) = a x^-alpha + E (Eq. 2.37 with x = N, or the data law with x = D)
   and reports alpha, E and R^2;
 * :func:`chinchilla_loss` and :func:`compute_optimal` use the book's Chinchilla fit (Eq. 2.39),
   L(N, D) = A / N^alpha + B / D^beta + E, to split a compute budget C = 6 N D into N_opt and D_opt;
 * :data:`FAMILY` is the family of tiny character-level models that the ``scaling-char`` recipe
-  trains on the same tokens; :func:`family_results` loads what that recipe stored (loss curves, not
-  weights), after checking its sha256.
+  trains on the same tokens, one :func:`scaling_run` each; ``lmnotes.checkpoints.results("scaling-char")``
+  loads what that recipe stored (loss curves, not weights), after checking its sha256.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import math
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
+import torch
 
 from lmnotes import checks
-
-RESULTS_DIR = Path(__file__).resolve().parent / "results"
+from lmnotes.data import lm_batch
+from lmnotes.models import GPT, GPTConfig
+from lmnotes.repro import seed_everything
+from lmnotes.training import stream_eval, train
 
 #: Kaplan et al. (2020)'s exponent for L(N), and a nanoGPT reproduction's (up to 6.3 M parameters)
 KAPLAN_ALPHA_N = 0.076
@@ -110,36 +110,29 @@ def compute_optimal(compute, constants: dict | None = None) -> dict:
                 loss=chinchilla_loss(n_opt, d_opt, c))
 
 
-# --------------------------------------------------------------------------------------------
-# The stored family results
+def scaling_config(n_layer: int, n_embd: int, n_head: int, vocab_size: int, block_size: int) -> GPTConfig:
+    """One member of the ``scaling-char`` family (LLaMA form: RoPE, RMSNorm, SwiGLU, no biases)."""
+    return GPTConfig(vocab_size=vocab_size, block_size=block_size, n_layer=n_layer, n_head=n_head, n_embd=n_embd,
+                     pos="rope", norm="rmsnorm", ffn="swiglu", bias=False, tie_weights=False)
 
 
-def results_sha256(file: Path) -> str:
-    return hashlib.sha256(Path(file).read_bytes()).hexdigest()
-
-
-def save_results(folder: Path, results: dict, meta: dict) -> dict:
-    """Write ``results.json`` and ``lmnotes.json`` (the record, with the results' sha256)."""
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "results.json").write_text(json.dumps(results, indent=1, sort_keys=True) + "\n")
-    record = dict(meta, sha256=results_sha256(folder / "results.json"),
-                  size_bytes=(folder / "results.json").stat().st_size)
-    (folder / "lmnotes.json").write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
-    return record
-
-
-def family_results(name: str = "scaling-char", folder: Path | None = None) -> dict:
-    """The stored results of recipe ``name`` (``runs`` per model, ``data_sweep``, ``meta``), sha256-checked."""
-    checks.text("name", name)
-    folder = RESULTS_DIR / name if folder is None else Path(folder)
-    if not (folder / "results.json").is_file() or not (folder / "lmnotes.json").is_file():
-        raise ValueError(f"no stored results named {name!r} in {folder}; create them with `./course recipe {name}`")
-    meta = json.loads((folder / "lmnotes.json").read_text())
-    actual = results_sha256(folder / "results.json")
-    if actual != meta.get("sha256"):
-        raise ValueError(f"stored results {name!r} are corrupt or were modified: sha256 {actual[:12]}..., "
-                         f"the record says {str(meta.get('sha256'))[:12]}...; re-create them with `./course recipe {name}`")
-    results = json.loads((folder / "results.json").read_text())
-    results["meta"] = meta
-    return results
+def scaling_run(shape: tuple[int, int, int], train_ids, val_ids, vocab_size: int, hp: dict, steps: int,
+                stop_at: int | None = None, progress: bool = False) -> dict:
+    """Train one family member for ``steps`` updates (its own cosine schedule) on the family's batch
+    stream (the same seed, so every member sees the same tokens in the same order); return its curve."""
+    T, B = hp["block_size"], hp["batch_size"]
+    config = scaling_config(*shape, vocab_size=vocab_size, block_size=T)
+    seed_everything(hp["seed"])
+    model = GPT(config)
+    gen = torch.Generator().manual_seed(hp["seed"])
+    history = train(model, lambda step: lm_batch(train_ids, B, T, gen), steps=steps, lr=hp["lr"],
+                    warmup=min(hp["warmup"], steps // 10), min_lr=hp["min_lr"], weight_decay=hp["weight_decay"],
+                    autocast=hp["autocast"], seed=hp["seed"], progress=progress, stop_at=stop_at,
+                    eval_fn=lambda m: stream_eval(m, val_ids, T, max_blocks=hp["eval_blocks"]),
+                    eval_every=max(steps // hp["evals"], 1))
+    return dict(n_layer=shape[0], n_embd=shape[1], n_head=shape[2],
+                non_embedding_params=config.num_params(non_embedding=True), params=config.num_params(),
+                steps=history.step, tokens=history.tokens[-1], eval_steps=history.eval_steps,
+                eval_tokens=[s * B * T for s in history.eval_steps],
+                eval_loss=[round(v, 5) for v in history.eval_loss],
+                val_loss=round(history.eval_loss[-1], 5), train_seconds=round(history.train_seconds[-1], 1))

@@ -1,6 +1,6 @@
 """Train small models with a self-supervised objective and measure what they learned (book §1.2).
 
-``lmnotes.objectives`` turns text into (input, target) pairs; this module feeds those pairs to the
+``lmnotes.pretraining.objectives`` turns text into (input, target) pairs; this module feeds those pairs to the
 models of ``lmnotes.models`` through the one training loop (``lmnotes.training.train``) and scores
 the results:
 
@@ -24,7 +24,7 @@ weights, after next-word prediction on unlabelled reviews, or after learning the
 *related* task (:func:`pretrained_starts`), each then adapted to review sentiment with the same few
 labels (:func:`compare_pretraining`).
 
-Token ids follow the toy world's word tokenizer (``lmnotes.recipes.toyworld_tokenizer`` and the
+Token ids follow the toy world's word tokenizer (``lmnotes.data.toyworld.tokenizer`` and the
 bundled ``toyworld-*`` models share it); functions take the ``tokenizer`` or the ids they need.
 """
 
@@ -37,10 +37,13 @@ from dataclasses import dataclass
 import torch
 
 from lmnotes import checks
-from lmnotes.data import toyworld
+from lmnotes.data import lm_batch, toyworld
 from lmnotes.data.tasks import sentences
-from lmnotes.objectives import IGNORE_INDEX, bert_mask, corrupt, replace_tokens
-from lmnotes.training import evaluating, lm_loss
+from lmnotes.generation import sequence_logprobs
+from lmnotes.models import GPT, GPTConfig
+from lmnotes.pretraining import finetuning
+from lmnotes.pretraining.objectives import IGNORE_INDEX, bert_mask, corrupt, replace_tokens
+from lmnotes.training import evaluating, lm_loss, train
 
 # --------------------------------------------------------------------------------------------
 # Special ids, one document per row, and batches: one maker per objective
@@ -165,8 +168,6 @@ def stream_mlm_batches(ids: torch.Tensor, *, steps: int, batch_size: int, block_
     """``steps`` masked-LM batches ``{"input_ids", "labels"}`` of random ``block_size`` windows of one
     token stream (``lmnotes.data.lm_batch``) under BERT's 15% / 80-10-10 masking, as ``toyworld-bert``
     was pre-trained; the windows and the masking draw from one generator seeded with ``seed``."""
-    from lmnotes.data import lm_batch
-
     steps = checks.size("steps", steps)
     generator = _generator(seed)
     out = []
@@ -439,21 +440,22 @@ def sequence_log_prob(model, ids: torch.Tensor, attention_mask: torch.Tensor | N
     By the chain rule, ``log Pr(x) = sum_t log Pr(x_t | x_0 .. x_{t-1})``, and one forward pass gives
     every factor at once (the causal mask hides the future). The first token is the given context,
     not predicted. ``attention_mask`` (B, T), 1 on tokens and 0 on right padding, leaves the padding
-    out of the sum.
+    out of the sum. The sum is :func:`lmnotes.generation.sequence_logprobs` with every token after the
+    first as the "response".
     """
     checks.model_kind("model", checks.model("model", model), "causal", unknown_ok=True)
     if not isinstance(ids, torch.Tensor):
         raise TypeError(f"ids must be a (B, T) LongTensor of token ids, got {type(ids).__name__}")
     if ids.dim() != 2 or ids.shape[1] < 2:
         raise ValueError(f"ids must be a (B, T) tensor with T >= 2, got shape {tuple(ids.shape)}")
-    log_probs = model(ids)[:, :-1].float().log_softmax(-1)
-    token_log_probs = log_probs.gather(-1, ids[:, 1:, None]).squeeze(-1)
-    if attention_mask is not None:
-        if attention_mask.shape != ids.shape:
-            raise ValueError(f"attention_mask must have the shape of ids {tuple(ids.shape)}, "
-                             f"got {tuple(attention_mask.shape)}")
-        token_log_probs = token_log_probs * attention_mask[:, 1:].to(token_log_probs.dtype)
-    return token_log_probs.sum(-1)
+    if attention_mask is None:
+        attention_mask = torch.ones_like(ids)
+    elif attention_mask.shape != ids.shape:
+        raise ValueError(f"attention_mask must have the shape of ids {tuple(ids.shape)}, "
+                         f"got {tuple(attention_mask.shape)}")
+    predicted = attention_mask.clone()
+    predicted[:, 0] = 0  # x_0 is the context: every later token is scored, as a response after a prompt
+    return sequence_logprobs(model, ids, predicted)
 
 
 # --------------------------------------------------------------------------------------------
@@ -737,8 +739,6 @@ ADAPTATIONS = {"no pre-training": ("random", "full"),
 
 def tiny_gpt(tokenizer, seed: int):
     """A freshly initialised ``TINY_GPT`` (seeded) for ``tokenizer``'s vocabulary."""
-    from lmnotes.models import GPT, GPTConfig
-
     checks.tokenizer("tokenizer", tokenizer)
     torch.manual_seed(checks.integer("seed", seed))
     return GPT(GPTConfig.preset("llama-tiny", vocab_size=len(tokenizer), **TINY_GPT))
@@ -756,9 +756,6 @@ def pretrained_starts(tokenizer, texts: Sequence[str], source: Sequence[tuple[st
 
     Also returns ``"history"`` (the next-word run) and ``"source_model"`` (the source-task classifier,
     to score on its own task)."""
-    from lmnotes import finetuning
-    from lmnotes.data import lm_batch
-    from lmnotes.training import train
 
     texts = checks.texts("texts", texts)
     ssl_steps, source_steps = checks.size("ssl_steps", ssl_steps), checks.size("source_steps", source_steps)
@@ -781,8 +778,6 @@ def compare_pretraining(starts: dict, tokenizer, labelled: Sequence, evaluation:
     """Accuracy on ``evaluation`` of each of ``ADAPTATIONS`` (all by default, or those named in
     ``adaptations``): its start from ``pretrained_starts`` adapted to the ``labelled`` examples by
     ``finetuning.finetune`` in its mode with ``settings[name]`` (``lr``, ``steps``), seed ``seed``."""
-    from lmnotes import finetuning
-
     names = list(ADAPTATIONS) if adaptations is None else [checks.choice("adaptations", a, ADAPTATIONS)
                                                            for a in adaptations]
     out = {}

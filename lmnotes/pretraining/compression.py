@@ -6,8 +6,8 @@ knowledge distillation, head pruning and cross-layer parameter sharing.
   without allocating its 1.3 GB.
 * Distillation (Hinton et al. 2015; DistilBERT): a small *student* learns from a large *teacher*'s
   output distribution, softened by a temperature, instead of (or as well as) the one-hot data labels.
-  ``distillation_loss`` is the loss, ``distillation_objective(teacher)`` plugs it into
-  ``lmnotes.training.train``.
+  The loss is ``lmnotes.training.distillation_loss`` (in the core: context distillation in chapter 3
+  uses it too); ``distillation_objective(teacher)`` plugs it into ``lmnotes.training.train``.
 * Head pruning (Michel et al. 2019, "Are sixteen heads really better than one?"): remove one
   attention head and measure what it costs. A head's output enters the model only through its slice
   of columns of the output projection, so zeroing that slice removes the head exactly.
@@ -24,11 +24,10 @@ import contextlib
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from lmnotes import checks
-from lmnotes.training import IGNORE_INDEX, evaluating
+from lmnotes.training import distillation_loss, evaluating
 
 #: the components of ``parameter_breakdown``, in the order a forward pass meets them
 COMPONENTS = ("embeddings", "attention", "feed-forward", "layer norms", "pooler", "MLM head",
@@ -76,53 +75,6 @@ def parameter_breakdown(model: nn.Module) -> dict[str, int]:
 # --------------------------------------------------------------------------------------------------
 # Knowledge distillation
 # --------------------------------------------------------------------------------------------------
-
-
-def distillation_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor,
-                      labels: torch.Tensor | None = None, *, temperature: float = 2.0,
-                      alpha: float = 0.5) -> torch.Tensor:
-    """Knowledge distillation loss (Hinton et al. 2015), as DistilBERT trains its student:
-
-        alpha * T^2 * KL( softmax(z_teacher / T) || softmax(z_student / T) )  +  (1 - alpha) * CE(z_student, y)
-
-    The soft term asks the student to match the teacher's whole distribution ("dark knowledge":
-    which wrong answers are nearly right); the temperature T > 1 flattens both distributions so
-    small probabilities count, and T^2 keeps the gradient scale independent of T. ``alpha = 1`` is
-    pure distillation, ``alpha = 0`` plain training on the hard ``labels``.
-
-    Logits are (..., V). Positions count where ``labels != -100`` (e.g. BERT's masked positions);
-    without ``labels`` every position counts (``alpha`` must then be 1).
-    """
-    for name, t in (("student_logits", student_logits), ("teacher_logits", teacher_logits)):
-        checks.finite_tensor(name, checks.tensor(name, t, dtype="float"), allow_inf=True)
-        if t.dim() < 2:
-            raise ValueError(f"{name} must have shape (..., V), got {tuple(t.shape)}")
-    if student_logits.shape != teacher_logits.shape:
-        raise ValueError(f"student_logits and teacher_logits must have the same shape, got "
-                         f"{tuple(student_logits.shape)} and {tuple(teacher_logits.shape)}")
-    temperature = checks.positive("temperature", temperature)
-    alpha = checks.probability("alpha", alpha)
-    V = student_logits.shape[-1]
-    student, teacher = student_logits.reshape(-1, V).float(), teacher_logits.reshape(-1, V).float()
-    if labels is None:
-        if alpha != 1:
-            raise ValueError(f"without labels only the soft term exists: alpha must be 1, got {alpha!r}")
-        keep = torch.ones(len(student), dtype=torch.bool, device=student.device)
-    else:
-        if labels.shape != student_logits.shape[:-1]:
-            raise ValueError(f"labels must have shape {tuple(student_logits.shape[:-1])}, got {tuple(labels.shape)}")
-        labels = labels.reshape(-1)
-        keep = labels != IGNORE_INDEX
-    if not keep.any():
-        raise ValueError("no position counts: every label is -100, so the loss is undefined")
-    student, teacher = student[keep], teacher[keep]
-    T = float(temperature)
-    soft = F.kl_div(F.log_softmax(student / T, -1), F.log_softmax(teacher / T, -1), log_target=True,
-                    reduction="batchmean") * T * T
-    if alpha == 1:
-        return soft
-    hard = F.cross_entropy(student, labels[keep])
-    return alpha * soft + (1 - alpha) * hard
 
 
 def student_from_teacher(teacher: nn.Module, layers: Sequence[int]) -> nn.Module:

@@ -15,10 +15,9 @@ import torch
 from lmnotes import checks
 from lmnotes.data import lm_batch, shakespeare_text
 from lmnotes.models import GPT, GPTConfig
-from lmnotes.recipes import stream_eval
 from lmnotes.repro import seed_everything
 from lmnotes.tokenization import CharTokenizer
-from lmnotes.training import train
+from lmnotes.training import stream_eval, train
 
 DATA_KINDS = ("clean", "noisy", "duplicated")
 

@@ -50,54 +50,18 @@ import torch.nn.functional as F
 from torch import nn
 
 from lmnotes import checks
+from lmnotes.adaptation import POOLS, hidden_states, pool_states
 from lmnotes.models import GPT, Encoder
 from lmnotes.training import IGNORE_INDEX, History, evaluating, train
 
 TASKS = ("classify", "pair", "regress", "tag", "span")
 MODES = ("scratch", "probe", "full")
-POOLS = ("mean", "first", "last")
 _DEFAULT_POOL = {Encoder: "mean", GPT: "last"}
 
 
 # --------------------------------------------------------------------------------------------------
 # The model: a backbone and a task head
 # --------------------------------------------------------------------------------------------------
-
-
-def hidden_states(backbone: nn.Module, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None,
-                  token_type_ids: torch.Tensor | None = None) -> torch.Tensor:
-    """The backbone's last hidden states (B, T, C): what a task head reads.
-
-    For the ``Encoder`` this is ``encode``; for a ``GPT`` it is the input of the language-model head
-    (after the final norm), caught with a forward pre-hook so ``GPT`` itself needs no change. A GPT has
-    no segments: ``token_type_ids`` must be None for it.
-    """
-    if isinstance(backbone, Encoder):
-        return backbone.encode(input_ids, token_type_ids, attention_mask)
-    if not isinstance(backbone, GPT):
-        raise TypeError(f"backbone must be an lmnotes Encoder or GPT, got {type(backbone).__name__}")
-    if token_type_ids is not None:
-        raise ValueError("token_type_ids must be None for a GPT backbone (it has no segment embeddings)")
-    caught = []
-    handle = backbone.lm_head.register_forward_pre_hook(lambda module, args: caught.append(args[0]))
-    try:
-        backbone(input_ids, attention_mask=attention_mask)
-    finally:
-        handle.remove()
-    return caught[0]
-
-
-def pool_states(h: torch.Tensor, attention_mask: torch.Tensor, pool: str) -> torch.Tensor:
-    """One vector (B, C) per sequence from the hidden states (B, T, C) of right-padded rows."""
-    mask = attention_mask.to(h.dtype)
-    if pool == "mean":
-        return (h * mask[..., None]).sum(1) / mask.sum(1, keepdim=True)
-    if pool == "first":
-        return h[:, 0]
-    if pool == "last":
-        last = attention_mask.long().sum(1) - 1
-        return h[torch.arange(h.shape[0]), last]
-    raise ValueError(f"pool must be one of {list(POOLS)}, got {pool!r}")
 
 
 class TaskModel(nn.Module):
@@ -635,49 +599,6 @@ def overlap_span(question: str, context: str) -> tuple[int, int]:
     if best is None:
         raise ValueError(f"context must hold at least one sentence ending in ' .', got {context!r}")
     return best, best
-# ----------------------------------------------------------------------------------------------
-# Supervised fine-tuning on instructions: response-only vs full-sequence loss (section 2.1.3 preview)
-
-
-def sft_split(n_train: int, n_eval: int, seed: int = 0, tasks: Sequence[str] | None = None):
-    """Toy-world instruction pairs ``(train, eval)``: ``eval`` keeps only instructions whose prompt
-    does not occur in ``train`` (no evaluation item is seen in training)."""
-    from lmnotes import checks
-    from lmnotes.data import toyworld
-
-    n_train, n_eval = checks.size("n_train", n_train), checks.size("n_eval", n_eval)
-    seed = checks.integer("seed", seed, low=0)
-    train = toyworld.instructions(n_train, seed=seed, tasks=tasks)
-    seen = {r.prompt for r in train}
-    pool = toyworld.instructions(4 * n_eval, seed=seed + 1_000_003, tasks=tasks)
-    held = [r for r in pool if r.prompt not in seen][:n_eval]
-    return train, held
-
-
-def sft_exact_match(response_only: bool, *, seed: int = 0, steps: int = 200, n_train: int = 2000,
-                    n_eval: int = 100, tasks: Sequence[str] | None = None, batch_size: int = 16,
-                    lr: float = 3e-3) -> dict:
-    """Train a tiny word-level GPT from scratch on toy-world instructions with the loss on the
-    response only (``response_only=True``, SFT as usual) or on the whole sequence, then return
-    ``{"exact_match", "n_eval", "final_loss"}``: the share of held-out instructions (see
-    ``sft_split``) whose greedy response equals the right one. The training and the scoring are
-    chapter 4's (``alignment.sft.sft`` and ``instruction_scores``)."""
-    from lmnotes import checks, recipes
-    from lmnotes.alignment.sft import instruction_scores, sft
-    from lmnotes.models import GPT, GPTConfig
-    from lmnotes.repro import seed_everything
-
-    response_only = checks.boolean("response_only", response_only)
-    steps, batch_size = checks.size("steps", steps), checks.size("batch_size", batch_size)
-    train_set, held = sft_split(n_train, n_eval, seed, tasks)
-    tok = recipes.toyworld_tokenizer()
-    seed_everything(seed)
-    model = GPT(GPTConfig(vocab_size=tok.vocab_size, block_size=48, n_layer=2, n_head=4, n_embd=64,
-                          pos="rope", norm="rmsnorm", ffn="swiglu", bias=False, tie_weights=False))
-    history = sft(model, train_set, tok, steps=steps, lr=lr, batch_size=batch_size, response_only=response_only,
-                  warmup=min(10, steps - 1), seed=seed, weight_decay=0.1, progress=False)
-    scores = instruction_scores(model, held, tok, max_new_tokens=12)
-    return {"exact_match": scores["accuracy"], "n_eval": scores["n"], "final_loss": history.train_loss[-1]}
 
 
 def bag_of_words_accuracy(train_examples: Sequence, test_examples: Sequence, labels: Sequence,

@@ -1,6 +1,6 @@
-"""Parameter-efficient adaptation of a frozen model (book section 3.3.2), one module per method.
+"""Parameter-efficient adaptation of a frozen model (book section 3.3.2): the methods side by side.
 
-- :mod:`lmnotes.efficient.lora`: LoRA, a trainable low-rank update B A beside frozen linear layers.
+- :mod:`lmnotes.prompting.lora`: LoRA, a trainable low-rank update B A beside frozen linear layers.
 - Soft prompts (prompt tuning, prefix tuning) live with the other prompts, in
   :mod:`lmnotes.prompting.soft_prompts`.
 
@@ -20,13 +20,16 @@ import torch
 from torch import nn
 
 from lmnotes import checks
-from lmnotes.efficient.lora import DEFAULT_TARGETS, LoRALinear, add_lora, merge_lora
+from lmnotes.data.datasets import pad_collate
+from lmnotes.prompting.icl import classify_by_label_words
+from lmnotes.prompting.lora import add_lora
+from lmnotes.prompting.soft_prompts import PrefixTuning, PromptTuning
+from lmnotes.training import train
 
 #: the methods ``adapter`` builds, fewest trainable parameters first
 METHODS = ("prompt tuning", "prefix tuning", "lora", "full")
 
-__all__ = ["DEFAULT_TARGETS", "LoRALinear", "METHODS", "adapt", "adapter", "add_lora", "label_accuracy",
-           "label_batches", "merge_lora", "trainable_share"]
+__all__ = ["METHODS", "adapt", "adapter", "label_accuracy", "label_batches", "trainable_share"]
 
 
 def trainable_share(model: nn.Module) -> dict[str, float]:
@@ -48,8 +51,6 @@ def adapter(model: nn.Module, method: str, size: int = 8, seed: int = 0) -> nn.M
     ``size`` is the number of virtual tokens for prompt and prefix tuning and the rank for LoRA
     (on the fused query/key/value and output projections); ``full`` trains every weight.
     """
-    from lmnotes.prompting.soft_prompts import PrefixTuning, PromptTuning
-
     checks.choice("method", method, METHODS)
     size = checks.integer("size", size, low=1)
     copied = copy.deepcopy(model)
@@ -59,7 +60,10 @@ def adapter(model: nn.Module, method: str, size: int = 8, seed: int = 0) -> nn.M
         return PrefixTuning(copied, size, init_std=0.5, seed=seed)
     if method == "lora":
         torch.manual_seed(checks.integer("seed", seed))  # A's random start
-        return add_lora(copied, size)
+        try:
+            return add_lora(copied, size)
+        except ValueError as error:  # name the argument the caller gave: size is LoRA's rank here
+            raise ValueError(f"size (LoRA's rank): {error}") from None
     for p in copied.parameters():
         p.requires_grad_(True)
     return copied
@@ -85,8 +89,6 @@ def label_batches(tokenizer, items, template: str, label_words: Mapping, batch_s
                   seed: int = 0) -> Callable[[int], dict]:
     """A ``step -> batch`` function for ``train``: ``batch_size`` items drawn with ``seed`` and the step,
     each ``template.format(input=text)`` followed by its label's word, with the loss on that word only."""
-    from lmnotes.data.datasets import pad_collate
-
     items, template = _items(items), _template(template)
     if not isinstance(label_words, Mapping) or not label_words:
         raise ValueError(f"label_words must be a non-empty {{label: word}} dict, got {label_words!r:.60}")
@@ -111,8 +113,6 @@ def label_batches(tokenizer, items, template: str, label_words: Mapping, batch_s
 def label_accuracy(model: nn.Module, tokenizer, items, template: str, label_words: Mapping) -> float:
     """Share of ``(text, label)`` items whose label word is the likeliest of ``label_words`` after
     ``template.format(input=text)`` (``prompting.classify_by_label_words``)."""
-    from lmnotes.prompting import classify_by_label_words
-
     items, template = _items(items), _template(template)
     predicted = classify_by_label_words(model, tokenizer, [template.format(input=x) for x, _ in items], label_words)
     return sum(p == y for p, (_, y) in zip(predicted, items)) / len(items)
@@ -133,8 +133,6 @@ def adapt(model: nn.Module, method: str, tokenizer, train_items, eval_sets: Mapp
     steps = checks.size("steps", steps, high=100_000)
     adapted = adapter(model, method, size, seed)
     batches = label_batches(tokenizer, train_items, template, label_words, batch_size, seed)
-    from lmnotes.training import train
-
     history = train(adapted, batches, steps=steps, lr=lr, warmup=max(1, steps // 10), weight_decay=0.0,
                     seed=seed, progress=progress)
     adapted.eval()

@@ -12,7 +12,7 @@
 * ``window_mask`` / ``token_losses`` / ``sink_attention``: sliding-window attention with and
   without attention-sink tokens (StreamingLLM, Xiao et al. 2024; section 2.3.2), through the GPT's
   ``visible`` mask; the loss at every position; how much attention the first tokens draw.
-* ``hidden_states`` / ``knn_distribution`` / ``knn_lm_losses``: a kNN-LM (Khandelwal et al. 2020,
+* ``knn_datastore`` / ``knn_distribution`` / ``knn_lm_losses``: a kNN-LM (Khandelwal et al. 2020,
   Eq. 2.67-2.68): a datastore of (context vector, next token), a distribution from the nearest
   neighbours, interpolated with the model's by lambda.
 * ``passkey_test_set`` / ``passkey_training_set`` / ``passkey_batch`` / ``passkey_scores`` /
@@ -29,9 +29,12 @@ import torch
 import torch.nn.functional as F
 
 from lmnotes import checks
-from lmnotes.data import lm_batch, lm_eval_batches
+from lmnotes.adaptation import hidden_states
+from lmnotes.data import lm_batch, lm_eval_batches, passkey, toyworld
 from lmnotes.models.gpt import GPT, GPTConfig
 from lmnotes.models.layers import POSITIONS
+from lmnotes.repro import seed_everything
+from lmnotes.training import evaluate, evaluating, train
 
 ROPE_SCALINGS = ("interpolation", "ntk")
 
@@ -112,9 +115,6 @@ def sharing_run(train_ids: torch.Tensor, val_ids: torch.Tensor, vocab_size: int,
     """Train the RoPE ``position_config`` model with ``n_kv_head`` key/value heads (of 4 query heads:
     4 = MHA, 2 = GQA, 1 = MQA) for ``steps`` on batches drawn with ``seed``; return its KV bytes per
     token, parameter count and held-out loss on the first ``eval_chars`` of ``val_ids``."""
-    from lmnotes.models import GPT
-    from lmnotes.repro import seed_everything
-    from lmnotes.training import evaluate, train
 
     checks.tensor("train_ids", train_ids, ndim=1, dtype="int")
     checks.tensor("val_ids", val_ids, ndim=1, dtype="int")
@@ -209,13 +209,13 @@ def sink_attention(model, ids: torch.Tensor, sinks: int = 1, start: int = 1) -> 
 # kNN-LM: memory as a datastore of context vectors (section 2.3.3, Eq. 2.67-2.68)
 
 
-def hidden_states(model, ids: torch.Tensor, block: int, batch_size: int = 8):
+def knn_datastore(model, ids: torch.Tensor, block: int, batch_size: int = 8):
     """Run ``model`` over the 1-D token stream ``ids`` in non-overlapping blocks of ``block`` tokens.
 
     Returns ``(keys, next_tokens, log_probs)``: the vector the output layer reads at every position
-    (N, n_embd), the token that follows it (N,), and the model's own log-distribution (N, V). The
-    keys with their next tokens are a kNN-LM datastore; from text the model did not train on they
-    are also the queries."""
+    (N, n_embd; ``lmnotes.adaptation.hidden_states``), the token that follows it (N,), and the model's
+    own log-distribution (N, V). The keys with their next tokens are a kNN-LM datastore; from text
+    the model did not train on they are also the queries."""
     checks.instance("model", model, GPT)
     checks.tensor("ids", ids, ndim=1, dtype="int")
     block = checks.size("block", block, high=model.config.block_size)
@@ -226,13 +226,12 @@ def hidden_states(model, ids: torch.Tensor, block: int, batch_size: int = 8):
     x = ids[: n * block].view(n, block)
     y = ids[1 : n * block + 1].reshape(-1)
     keys, log_probs = [], []
-    hook = model.lm_head.register_forward_pre_hook(lambda module, args: keys.append(args[0]))
-    try:
-        with torch.no_grad():
-            for i in range(0, n, batch_size):
-                log_probs.append(model.eval()(x[i : i + batch_size]).log_softmax(-1))
-    finally:
-        hook.remove()
+    model.eval()
+    with torch.no_grad():
+        for i in range(0, n, batch_size):
+            h = hidden_states(model, x[i : i + batch_size])
+            keys.append(h)
+            log_probs.append(model.lm_head(h).log_softmax(-1))
     return (torch.cat(keys).reshape(-1, model.config.n_embd), y,
             torch.cat(log_probs).reshape(-1, model.config.vocab_size))
 
@@ -291,8 +290,6 @@ PASSKEY_ANSWER_WEIGHT = 10.0  # the loss weight of the answer tokens when traini
 
 def passkey_test_set(n: int, lengths, depths, seed: int, n_digits: int = 5) -> dict:
     """Per (depth, length) cell, ``n`` passkey documents (``lmnotes.data.passkey``) with distinct keys."""
-    from lmnotes.data import passkey
-
     n, seed = checks.size("n", n, high=10_000), checks.integer("seed", seed)
     lengths = [checks.size("lengths", x) for x in _nonempty("lengths", lengths)]
     depths = [checks.probability("depths", d) for d in _nonempty("depths", depths)]
@@ -306,8 +303,6 @@ def passkey_training_set(n_batches: int, batch_size: int, lengths, seed: int, n_
     length drawn from ``lengths`` (so that no position marks where the question comes), each key at
     a depth drawn uniformly from [0, 1], and no key in ``exclude`` (the test keys)."""
     import random
-
-    from lmnotes.data import passkey
 
     n_batches, batch_size = checks.size("n_batches", n_batches), checks.size("batch_size", batch_size)
     lengths = [checks.size("lengths", x) for x in _nonempty("lengths", lengths)]
@@ -357,8 +352,6 @@ def passkey_scores(model, tok, records: list, batch_size: int = 64) -> dict:
     """Retrieval ``accuracy`` (share of ``records`` whose every key digit is the model's top choice
     given the document and the digits before it: the same as greedy decoding giving the key) and
     ``filler_loss``, the mean next-token loss (nats) on the filler words alone."""
-    from lmnotes.data import toyworld
-    from lmnotes.training import evaluating
 
     checks.instance("model", model, GPT)
     batch_size = checks.size("batch_size", batch_size)
@@ -393,17 +386,12 @@ def passkey_run(length: int = 64, steps: int = 3000, factors=(1, 2, 4), depths=(
 
     Returns the grid (accuracy per cell), the filler loss per evaluation length (all depths pooled),
     and the overlap check: how many test keys and documents occur in the training documents (0)."""
-    from lmnotes.data import toyworld
-    from lmnotes.models import GPT
-    from lmnotes.repro import seed_everything
-    from lmnotes.tokenization import WordTokenizer
-    from lmnotes.training import train
 
     length, steps = checks.size("length", length), checks.size("steps", steps)
     factors = [checks.size("factors", f, high=64) for f in _nonempty("factors", factors)]
     pos, seed = checks.choice("pos", pos, POSITIONS), checks.integer("seed", seed, low=0)
     batch_size, n_test = checks.size("batch_size", batch_size), checks.size("n_test", n_test)
-    tok = WordTokenizer(toyworld.vocabulary())
+    tok = toyworld.tokenizer()
     lengths = [length * f for f in factors]
     cells = passkey_test_set(n_test, lengths, depths, seed + 1, n_digits)
     tests = [r for records in cells.values() for r in records]

@@ -1,0 +1,13 @@
+"""Generative models (book chapter 2): one module per idea, on top of the core (data, models, training,
+generation).
+
+- :mod:`lmnotes.generative.ablations`: section 2.2's controlled experiments on a tiny character GPT:
+  clean, noisy and duplicated data, block switches (norms, activations, biases) over seeds.
+- :mod:`lmnotes.generative.distributed`: distributed training as arithmetic and one real two-process
+  data-parallel step (gloo); tensor and pipeline parallelism, summation order (section 2.2.3).
+- :mod:`lmnotes.generative.scaling`: scaling laws (section 2.2.4): power-law fits and the
+  Chinchilla compute-optimal split (Eq. 2.37-2.39).
+- :mod:`lmnotes.generative.longcontext`: long sequences (section 2.3): KV-cache bytes, MHA/GQA/MQA,
+  linear attention, sliding windows and sinks, the kNN-LM, position schemes and RoPE scaling,
+  passkey retrieval.
+"""

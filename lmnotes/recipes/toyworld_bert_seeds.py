@@ -1,0 +1,80 @@
+"""``toyworld-bert-seeds`` (results only): notebook 04's runs on ``toyworld-bert`` over 3 seeds
+(cross-layer sharing, distillation, fine-tuning), so that the notebook re-runs one seed live.
+"""
+
+from __future__ import annotations
+
+import time
+
+from lmnotes import checkpoints
+from lmnotes.data import overlap, tasks, toyworld
+from lmnotes.data.datasets import documents_stream
+from lmnotes.pretraining import compression, experiments, finetuning
+from lmnotes.recipes.registry import Result, recipe
+from lmnotes.training import History
+
+#: notebook 04, section 2: the stream its students train on, and its held-out masked batches
+BERT_EFFICIENCY = dict(block_size=64, train_tokens=150_000, train_seed=1, val_tokens=40_000, val_seed=2,
+                       val_blocks=64, val_mask_seed=123, rank_mask_seed=321)
+
+
+def bert_efficiency_data(tok, hp: dict | None = None) -> dict:
+    """What notebook 04's section 2 measures on, for ``tok`` the tokenizer of bundled ``toyworld-bert``: ``train_ids`` (a toy-world stream the small models
+    train on), ``val_batch`` (every measurement) and ``rank_batch`` (only for ranking heads), both
+    masked blocks of held-out text that occurs neither in ``toyworld-bert``'s pre-training data nor in
+    ``train_ids`` (``lmnotes.data.overlap.unseen_corpus``); ``val_documents`` are those documents."""
+    hp = dict(BERT_EFFICIENCY, **(hp or {}))
+    T, n = hp["block_size"], hp["val_blocks"]
+    train_docs = toyworld.corpus(hp["train_tokens"], seed=hp["train_seed"])
+    val_docs = overlap.unseen_corpus("toyworld-bert", hp["val_tokens"], seed=hp["val_seed"], besides=train_docs)
+    val_ids = documents_stream(tok, val_docs)
+    if len(val_ids) < 2 * n * T:
+        raise ValueError(f"val_tokens = {hp['val_tokens']} leave {len(val_ids)} unseen tokens, fewer than the "
+                         f"{2 * n * T} two batches of val_blocks = {n} need")
+    sp, V = experiments.toy_specials(tok), len(tok)
+    return dict(train_ids=documents_stream(tok, train_docs), val_documents=val_docs,
+                val_batch=experiments.masked_blocks(val_ids[: n * T], block_size=T, vocab_size=V, specials=sp,
+                                                    seed=hp["val_mask_seed"]),
+                rank_batch=experiments.masked_blocks(val_ids[n * T: 2 * n * T], block_size=T, vocab_size=V,
+                                                     specials=sp, seed=hp["rank_mask_seed"]))
+
+
+@recipe("toyworld-bert-seeds", "notebook 04's runs over 3 seeds on toyworld-bert: cross-layer sharing (3 settings, "
+                               "3 batch orders) and fine-tuning on sentiment and agree/contradict pairs; results only", results=True)
+def toyworld_bert_seeds(smoke: bool = False) -> Result:
+    bert = checkpoints.load("toyworld-bert")
+    model, tok = bert.model, bert.tokenizer
+    hp = dict(BERT_EFFICIENCY, seeds=[0, 1, 2], share_steps=60, share_batch_size=16, share_eval_every=15,
+              finetune_steps={"classify": 160, "pair": 160, "regress": 80, "tag": 80, "span": 80}, finetune_lr=1e-3)
+    if smoke:
+        hp.update(seeds=[0], share_steps=3, share_eval_every=3, val_blocks=4, val_tokens=3000,
+                  finetune_steps={"classify": 2, "pair": 2, "regress": 2, "tag": 2, "span": 2})
+    start = time.perf_counter()
+    data = bert_efficiency_data(tok, hp)
+    score = lambda m: experiments.mlm_scores(m, data["val_batch"])["MLM loss"]  # noqa: E731
+    sharing = []
+    for seed in hp["seeds"]:
+        batches = experiments.stream_mlm_batches(data["train_ids"], steps=hp["share_steps"],
+                                                 batch_size=hp["share_batch_size"], block_size=hp["block_size"],
+                                                 vocab_size=len(tok), specials=experiments.toy_specials(tok),
+                                                 seed=1 + seed)
+        sharing.append(compression.sharing_curves(model, batches, score, steps=hp["share_steps"],
+                                                  eval_every=hp["share_eval_every"]))
+    sets, _ = tasks.application_sets()
+    fine = {}
+    for task in ("classify", "pair"):
+        train_set, test_set, options = sets[task]
+        if smoke:
+            train_set, test_set = train_set[:8], test_set[:8]
+        fine[task] = [finetuning.evaluate(finetuning.finetune(model, tok, train_set, task=task, mode="full",
+                                                              steps=hp["finetune_steps"][task], lr=hp["finetune_lr"],
+                                                              seed=seed, **options), test_set)["accuracy"]
+                      for seed in hp["seeds"]]
+    figures = dict(steps=hp["share_steps"], train_minutes=round((time.perf_counter() - start) / 60, 2),
+                   sharing_final_loss={name: [round(run[name]["eval_loss"][-1], 5) for run in sharing]
+                                       for name in compression.SHARING_SETTINGS},
+                   finetune_accuracy={task: [round(v, 5) for v in values] for task, values in fine.items()})
+    results = dict(sharing=[{name: dict(c, eval_loss=[round(v, 5) for v in c["eval_loss"]]) for name, c in run.items()}
+                            for run in sharing],
+                   finetune_accuracy=fine, val_documents=len(data["val_documents"]))
+    return Result(None, None, History(), figures, dict(hp, results=results))
