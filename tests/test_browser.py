@@ -1,10 +1,13 @@
-"""The course in a real browser: JupyterLab opens the start-here notebook, runs it, shows its widget.
+"""The course in a real browser: JupyterLab opens a notebook, runs it, and its widget is driven.
 
-nbval replays outputs but never renders them; this test does what a learner does. It starts
+nbval replays outputs but never renders them; these tests do what a learner does. They start
 JupyterLab with ``./course lab`` (the README's command) over a temporary copy of the notebooks, so
-nothing is saved over the sources, drives Debian's chromium through Playwright, runs every cell,
-waits for the ipywidgets widget to render and checks that no cell stored an error. A screenshot of
-the result is left in ``test-output/browser/`` for a person to look at.
+nothing is saved over the sources, and drive Debian's chromium through Playwright. The start-here
+notebook runs top to bottom, as a smoke test of the whole path (a screenshot of the result is left in
+``test-output/browser/`` for a person to look at). Every other notebook runs only the cells its
+widget needs, the ones tagged ``browser-widget`` (nbval already runs each notebook whole): the stored
+outputs are cleared, the tagged cells run in order, the widget is driven, and no tagged cell may
+store an error.
 """
 
 from __future__ import annotations
@@ -44,13 +47,31 @@ KERNEL_IDLE = f"""() => {{
                    && panel.sessionContext.session.kernel;
     return !!kernel && kernel.status === 'idle';
 }}"""
-CODE_CELLS = f"""() => {{
-    const cells = {NOTEBOOK_PANEL}.content.widgets.filter(cell => cell.model.type === 'code');
+WIDGET_TAG = "browser-widget"
+TAGS = "cell => (cell.model.getMetadata ? cell.model.getMetadata('tags') : cell.model.metadata.tags) || []"
+CODE_CELLS = f"""(onlyTagged) => {{
+    const tags = {TAGS};
+    const cells = {NOTEBOOK_PANEL}.content.widgets.filter(
+        cell => cell.model.type === 'code' && (!onlyTagged || tags(cell).includes('{WIDGET_TAG}')));
     return cells.map(cell => ({{
         count: cell.model.executionCount,
         outputs: cell.model.outputs.toJSON().map(output => output.output_type === 'error'
                  ? 'error: ' + output.ename + ': ' + output.evalue : output.output_type),
     }}));
+}}"""
+# Clear every stored output, then run the tagged cells one after the other (each run awaited).
+RUN_TAGGED = f"""async () => {{
+    const app = window.jupyterapp, notebook = {NOTEBOOK_PANEL}.content, tags = {TAGS};
+    await app.commands.execute('notebook:clear-all-cell-outputs');
+    let ran = 0;
+    for (let i = 0; i < notebook.widgets.length; i++) {{
+        if (notebook.widgets[i].model.type === 'code' && tags(notebook.widgets[i]).includes('{WIDGET_TAG}')) {{
+            notebook.activeCellIndex = i;
+            await app.commands.execute('notebook:run-cell');
+            ran += 1;
+        }}
+    }}
+    return ran;
 }}"""
 
 
@@ -141,10 +162,10 @@ def test_start_here_runs_in_jupyterlab_and_renders_its_widget(lab):
             page.wait_for_function(KERNEL_IDLE, timeout=60_000)
 
             page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
-            page.wait_for_function(f"() => ({CODE_CELLS})().every(cell => cell.count !== null)", timeout=120_000)
+            page.wait_for_function(f"() => ({CODE_CELLS})(false).every(cell => cell.count !== null)", timeout=120_000)
             page.wait_for_function(KERNEL_IDLE, timeout=120_000)
             page.wait_for_selector(".jp-OutputArea-output .jupyter-widgets", timeout=30_000)
-            cells = page.evaluate(CODE_CELLS)
+            cells = page.evaluate(CODE_CELLS, False)
 
             # the widget is live: choosing another chapter in its drop-down changes what it shows
             widget = page.locator(".jp-OutputArea-output:has(.jupyter-widgets)").first
@@ -172,11 +193,20 @@ class _Run:
     cells: list
 
 
+def tagged_cells(notebook: str) -> list[int]:
+    """Indices (among all cells) of ``notebook``'s cells tagged for its widget."""
+    cells = json.loads((ROOT / "notebooks" / notebook).read_text())["cells"]
+    return [i for i, cell in enumerate(cells) if WIDGET_TAG in cell.get("metadata", {}).get("tags", [])]
+
+
 @contextlib.contextmanager
-def notebook_in_lab(lab, notebook: str, timeout_ms: int = 300_000):
-    """Open ``notebook`` in JupyterLab, run every cell, wait until all ran and the kernel is idle, and
-    yield ``(page, run)`` to drive its widget. Afterwards: no cell stored an error and the source
+def notebook_in_lab(lab, notebook: str, timeout_ms: int = 180_000):
+    """Open ``notebook`` in JupyterLab, clear its stored outputs, run only the cells tagged
+    ``browser-widget`` in order, wait until they all ran and the kernel is idle, and yield
+    ``(page, run)`` to drive its widget. Afterwards: no tagged cell stored an error and the source
     notebook was not saved over; ``run.cells`` and ``run.page_errors`` are left for more checks."""
+    tagged = tagged_cells(notebook)
+    assert len(tagged) >= 2, f"{notebook}: tag the cells its widget needs with {WIDGET_TAG!r} (found {tagged})"
     from playwright.sync_api import sync_playwright
 
     source = (ROOT / "notebooks" / notebook).read_bytes()
@@ -190,11 +220,13 @@ def notebook_in_lab(lab, notebook: str, timeout_ms: int = 300_000):
             page.goto(f"{lab}/lab/tree/notebooks/{notebook}")
             page.wait_for_selector(".jp-Notebook", timeout=60_000)
             page.wait_for_function(KERNEL_IDLE, timeout=60_000)
-            page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
-            page.wait_for_function(f"() => ({CODE_CELLS})().every(cell => cell.count !== null)", timeout=timeout_ms)
+            page.set_default_timeout(timeout_ms)
+            assert page.evaluate(RUN_TAGGED) == len(tagged)
+            page.wait_for_function(f"() => ({CODE_CELLS})(true).every(cell => cell.count !== null)", timeout=timeout_ms)
             page.wait_for_function(KERNEL_IDLE, timeout=timeout_ms)
+            page.set_default_timeout(30_000)
             yield page, run
-            run.cells = page.evaluate(CODE_CELLS)
+            run.cells = page.evaluate(CODE_CELLS, True)
         finally:
             browser.close()
     assert [output for cell in run.cells for output in cell["outputs"] if output.startswith("error")] == []
@@ -259,7 +291,7 @@ def test_in_context_learning_prompt_builder_follows_its_controls(lab):
     """Notebook 08's prompt builder: choosing another label-word set rewrites the prompt it shows."""
     from playwright.sync_api import expect
 
-    with notebook_in_lab(lab, "08_in_context_learning.ipynb", timeout_ms=240_000) as (page, run):
+    with notebook_in_lab(lab, "08_in_context_learning.ipynb") as (page, run):
         widget = widget_output(page, ".widget-slider", "lion -> animal . pear -> fruit . cow ->")
         widget.locator("select").nth(1).select_option(label="yes / no")
         expect(widget).to_contain_text("lion -> yes . pear -> no . cow ->", timeout=10_000)
@@ -270,7 +302,7 @@ def test_rlhf_kl_tradeoff_explorer_follows_its_beta(lab):
     """Notebook 12's KL trade-off: choosing beta = 0 shows that run's end (gold falls, KL grows)."""
     from playwright.sync_api import expect
 
-    with notebook_in_lab(lab, "12_rlhf.ipynb", timeout_ms=240_000) as (page, run):
+    with notebook_in_lab(lab, "12_rlhf.ipynb") as (page, run):
         widget = widget_output(page, ".widget-dropdown", "beta = 3 after")
         widget.locator("select").first.select_option(label="beta = 0")
         expect(widget).to_contain_text("beta = 0 after", timeout=10_000)
@@ -281,17 +313,17 @@ def test_instruction_alignment_cascade_slider_changes_the_accuracy(lab):
     """Notebook 11: moving the cascade's slider changes the share sent to the strong model it reports."""
     from playwright.sync_api import expect
 
-    with notebook_in_lab(lab, "11_instruction_alignment.ipynb", timeout_ms=240_000) as (page, _):
-        widget = widget_output(page, ".lmnotes-cascade", "0% sent to the strong model")
-        nudge_slider(page, widget, 3)
-        expect(widget).to_contain_text("30% sent to the strong model", timeout=10_000)
+    with notebook_in_lab(lab, "11_instruction_alignment.ipynb") as (page, _):
+        widget = widget_output(page, ".lmnotes-cascade", "30% sent to the strong model")  # it opens at 0.3
+        nudge_slider(page, widget, 3)  # 0.3 -> 0.4 -> 0.5 -> 0.6
+        expect(widget).to_contain_text("60% sent to the strong model", timeout=10_000)
 
 
 def test_advanced_prompting_voting_explorer_follows_its_votes_slider(lab):
     """Notebook 09's voting explorer: more votes change the vote it shows for the first problem."""
     from playwright.sync_api import expect
 
-    with notebook_in_lab(lab, "09_advanced_prompting.ipynb", timeout_ms=240_000) as (page, run):
+    with notebook_in_lab(lab, "09_advanced_prompting.ipynb") as (page, run):
         widget = widget_output(page, ".widget-slider", "majority vote: 182 (wrong)")
         nudge_slider(page, widget, 8)  # k = 1 -> 9
         expect(widget).to_contain_text("majority vote: 181 (right)", timeout=10_000)
@@ -301,7 +333,7 @@ def test_learning_to_prompt_trainable_share_explorer_follows_its_method(lab):
     """Notebook 10's trainable-share explorer: choosing full fine-tuning shows 100% trainable."""
     from playwright.sync_api import expect
 
-    with notebook_in_lab(lab, "10_learning_to_prompt.ipynb", timeout_ms=240_000) as (page, run):
+    with notebook_in_lab(lab, "10_learning_to_prompt.ipynb") as (page, run):
         widget = widget_output(page, ".widget-slider", "lora")
         widget.locator("select").first.select_option(label="full")
         expect(widget).to_contain_text("= 100%", timeout=10_000)
@@ -311,7 +343,7 @@ def test_beyond_rlhf_best_of_n_explorer_follows_n(lab):
     """Notebook 13's best-of-N explorer: choosing N = 16 shows that row and its KL formula."""
     from playwright.sync_api import expect
 
-    with notebook_in_lab(lab, "13_beyond_rlhf.ipynb", timeout_ms=240_000) as (page, run):
+    with notebook_in_lab(lab, "13_beyond_rlhf.ipynb") as (page, run):
         widget = widget_output(page, ".lmnotes-best-of-n", "best of 1")
         widget.locator("select").first.select_option(label="16")
         expect(widget).to_contain_text("best of 16", timeout=10_000)

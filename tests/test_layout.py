@@ -21,7 +21,7 @@ PACKAGE = Path(lmnotes.__file__).resolve().parent
 CORE = ("checks", "repro", "data", "tokenization", "models", "training", "generation", "adaptation",
         "checkpoints", "hub", "viz")
 CHAPTERS = ("pretraining", "generative", "prompting", "alignment", "inference")
-TOP = ("recipes", "widgets", "exercises", "course", "doctor")
+TOP = ("recipes", "widgets", "exercises", "claims", "course", "doctor")
 
 
 def module_name(path: Path) -> str:
