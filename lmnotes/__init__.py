@@ -11,8 +11,8 @@ The package follows the book (Xiao & Zhu, *Foundations of Large Language Models*
   (chapter 2), ``prompting`` (chapter 3), ``alignment`` (chapter 4). A chapter imports the core,
   never another chapter;
 - **above the chapters**: ``recipes`` (how each bundled model and stored result is made),
-  ``widgets`` (ipywidgets), ``exercises`` (automatic feedback), ``course`` (the course map, badges)
-  and ``doctor`` (environment check).
+  ``widgets`` (ipywidgets), ``exercises`` (automatic feedback), ``claims`` (measured claims with
+  computed verdicts), ``course`` (the course map, badges) and ``doctor`` (environment check).
 
 ``tests/test_layout.py`` checks these rules on every module's imports.
 """

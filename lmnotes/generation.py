@@ -375,13 +375,14 @@ def continuation_nll(model: nn.Module, ids: torch.Tensor, prompt_len: int) -> fl
 
 
 def sequence_logprobs(model: nn.Module, input_ids: torch.Tensor, response_mask: torch.Tensor,
-                      attention_mask: torch.Tensor | None = None) -> torch.Tensor:
+                      attention_mask: torch.Tensor | None = None, *, unknown_ok: bool = False) -> torch.Tensor:
     """log pi(response | prompt) for each row of ``input_ids`` (B, T): the sum of the model's
     log-probabilities of the tokens where ``response_mask`` (B, T) is 1 (the response, not the
     prompt or padding), each predicted from the tokens before it. Works with lmnotes and
     transformers causal LMs; right padding needs no attention mask (causal attention never looks
-    ahead), but one may be passed to a transformers model."""
-    checks.model_kind("model", model, "causal")
+    ahead), but one may be passed to a transformers model. ``unknown_ok`` also takes a module whose
+    kind cannot be told (a custom model), as :func:`lmnotes.checks.model_kind` does."""
+    checks.model_kind("model", model, "causal", unknown_ok=checks.boolean("unknown_ok", unknown_ok))
     checks.tensor("input_ids", input_ids, ndim=2, dtype="int")
     checks.tensor("response_mask", response_mask, ndim=2)
     if response_mask.shape != input_ids.shape:

@@ -59,19 +59,23 @@ CODE_CELLS = f"""(onlyTagged) => {{
                  ? 'error: ' + output.ename + ': ' + output.evalue : output.output_type),
     }}));
 }}"""
-# Clear every stored output, then run the tagged cells one after the other (each run awaited).
-RUN_TAGGED = f"""async () => {{
+# Clear every stored output, then run the tagged cells one after the other, each run awaited. The page
+# does this in the background and records its progress in window.lmnotesRun, which the test polls
+# with a timeout (page.evaluate itself has none).
+RUN_TAGGED = f"""() => {{
     const app = window.jupyterapp, notebook = {NOTEBOOK_PANEL}.content, tags = {TAGS};
-    await app.commands.execute('notebook:clear-all-cell-outputs');
-    let ran = 0;
-    for (let i = 0; i < notebook.widgets.length; i++) {{
-        if (notebook.widgets[i].model.type === 'code' && tags(notebook.widgets[i]).includes('{WIDGET_TAG}')) {{
-            notebook.activeCellIndex = i;
-            await app.commands.execute('notebook:run-cell');
-            ran += 1;
+    window.lmnotesRun = {{done: false, ran: 0, error: null}};
+    (async () => {{
+        await app.commands.execute('notebook:clear-all-cell-outputs');
+        for (let i = 0; i < notebook.widgets.length; i++) {{
+            if (notebook.widgets[i].model.type === 'code' && tags(notebook.widgets[i]).includes('{WIDGET_TAG}')) {{
+                notebook.activeCellIndex = i;
+                await app.commands.execute('notebook:run-cell');
+                window.lmnotesRun.ran += 1;
+            }}
         }}
-    }}
-    return ran;
+    }})().catch(error => {{ window.lmnotesRun.error = String(error); }})
+      .finally(() => {{ window.lmnotesRun.done = true; }});
 }}"""
 
 
@@ -220,11 +224,11 @@ def notebook_in_lab(lab, notebook: str, timeout_ms: int = 180_000):
             page.goto(f"{lab}/lab/tree/notebooks/{notebook}")
             page.wait_for_selector(".jp-Notebook", timeout=60_000)
             page.wait_for_function(KERNEL_IDLE, timeout=60_000)
-            page.set_default_timeout(timeout_ms)
-            assert page.evaluate(RUN_TAGGED) == len(tagged)
+            page.evaluate(RUN_TAGGED)
+            page.wait_for_function("() => window.lmnotesRun.done", timeout=timeout_ms)
+            assert page.evaluate("() => window.lmnotesRun") == {"done": True, "ran": len(tagged), "error": None}
             page.wait_for_function(f"() => ({CODE_CELLS})(true).every(cell => cell.count !== null)", timeout=timeout_ms)
             page.wait_for_function(KERNEL_IDLE, timeout=timeout_ms)
-            page.set_default_timeout(30_000)
             yield page, run
             run.cells = page.evaluate(CODE_CELLS, True)
         finally:

@@ -13,7 +13,6 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-
 import lmnotes
 
 PACKAGE = Path(lmnotes.__file__).resolve().parent

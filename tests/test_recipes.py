@@ -13,6 +13,8 @@ HF_RECIPES = sorted(set(recipes.RECIPES) - set(recipes.RESULT_RECIPES) - {"linea
 
 
 @pytest.mark.parametrize("name", HF_RECIPES)
+
+
 def test_smoke_recipe_writes_a_bundle_that_lmnotes_and_transformers_agree_on(name, tmp_path):
     record = recipes.run(name, tmp_path, smoke=True)
     assert record["sha256"] == checkpoints.sha256(tmp_path / "model.safetensors")
@@ -44,6 +46,8 @@ def test_smoke_regression_recipe_writes_a_native_bundle_that_reloads_to_the_same
     (tmp_path / "model.safetensors").write_bytes(b"not the weights")
     with pytest.raises(ValueError, match="corrupt or was modified"):
         checkpoints.load_folder(tmp_path)
+
+
 def test_smoke_scaling_recipe_stores_sha256_checked_curves_on_the_same_tokens(tmp_path):
     record = recipes.run("scaling-char", tmp_path, smoke=True)
     assert record["sha256"] == checkpoints.results_sha256(tmp_path / "results.json")
@@ -57,6 +61,7 @@ def test_smoke_scaling_recipe_stores_sha256_checked_curves_on_the_same_tokens(tm
 
 def test_smoke_learning_to_prompt_recipe_stores_every_method_and_the_best_lr(tmp_path):
     from lmnotes.prompting import efficient
+
     record = recipes.run("learning-to-prompt", tmp_path, smoke=True)
     assert record["sha256"] == checkpoints.results_sha256(tmp_path / "results.json")
     results = checkpoints.results("learning-to-prompt", tmp_path)
@@ -66,6 +71,8 @@ def test_smoke_learning_to_prompt_recipe_stores_every_method_and_the_best_lr(tmp
         best = max((r for r in results["sweep"] if r["method"] == method), key=lambda r: r["dev_accuracy"])
         assert best["lr"] == lr
     assert [r["size"] for r in results["lora_ranks"]] == [2]
+
+
 def test_smoke_kv_sharing_recipe_stores_each_seed_and_head_count(tmp_path):
     from lmnotes.generative import longcontext
 
@@ -77,6 +84,7 @@ def test_smoke_kv_sharing_recipe_stores_each_seed_and_head_count(tmp_path):
     assert runs[0]["val_loss"] != runs[1]["val_loss"]  # seeds differ
     # a run re-done by hand lands on its stored value
     from lmnotes.data import shakespeare_char_ids
+
     tok, train_ids, val_ids = shakespeare_char_ids()
     again = longcontext.sharing_run(train_ids, val_ids, tok.vocab_size, 2, 1, steps=3, eval_chars=256)
     assert again == runs[3]
@@ -120,7 +128,6 @@ def test_recipes_never_write_into_the_package_unless_asked(tmp_path):
     assert {f.name: f.stat().st_mtime_ns for f in bundled.iterdir()} == before
 
 
-
 def test_smoke_rlhf_recipe_stores_reward_model_and_ppo_curves(tmp_path):
     record = recipes.run("rlhf-toyworld", tmp_path, smoke=True)
     assert record["sha256"] == checkpoints.results_sha256(tmp_path / "results.json")
@@ -129,8 +136,11 @@ def test_smoke_rlhf_recipe_stores_reward_model_and_ppo_curves(tmp_path):
     assert all(0 <= r["accuracy"] <= 1 for r in results["reward_models"] + results["budget"])
     assert [r["beta"] for r in results["ppo"]] == [0.0, 0.3] and results["ensemble_ppo"]["beta"] == 0.0
     assert all(len(r["gold"]) == len(r["kl"]) == 2 for r in results["ppo"])
+
+
 def test_smoke_bert_seeds_recipe_stores_sha256_checked_runs_whose_first_seed_reruns_the_same(tmp_path):
     from lmnotes.pretraining import compression, experiments
+
     record = recipes.run("toyworld-bert-seeds", tmp_path, smoke=True)
     assert not (tmp_path / "model.safetensors").exists()  # results, not weights
     stored = checkpoints.results("toyworld-bert-seeds", tmp_path)
@@ -148,8 +158,11 @@ def test_smoke_bert_seeds_recipe_stores_sha256_checked_runs_whose_first_seed_rer
                                       steps=hp["share_steps"], eval_every=hp["share_eval_every"])
     assert live["1 layer"]["eval_loss"] == pytest.approx(stored["sharing"][0]["1 layer"]["eval_loss"], abs=1e-4)
     assert record["figures"]["sharing_final_loss"]["1 layer"][0] == pytest.approx(live["1 layer"]["eval_loss"][-1], abs=1e-4)
+
+
 def test_smoke_pretraining_adaptation_recipe_stores_runs_whose_first_seed_reruns_the_same(tmp_path):
     from lmnotes.data import tasks, toyworld
+
     from lmnotes.pretraining import experiments
 
     record = recipes.run("pretraining-adaptation", tmp_path, smoke=True)
@@ -189,6 +202,7 @@ def test_smoke_sft_studies_recipe_stores_sha256_checked_runs(tmp_path):
 
 def test_smoke_multilingual_recipe_stores_both_pretrainings_and_baselines_on_unseen_test_reviews(tmp_path):
     from lmnotes.data import overlap
+
     from lmnotes.pretraining import multilingual
 
     record = recipes.run("multilingual-bert", tmp_path, smoke=True)

@@ -4,6 +4,8 @@
 Modules (each added with the notebook that teaches it):
 - ``sft``: supervised fine-tuning with the loss on responses only (Eq. 4.1-4.4), multi-turn
   assistant-only masks (Eq. 4.5-4.7), greedy responses and their accuracy and gold reward.
+- ``sft_studies``: notebook 11's studies of instruction data (sections 4.2.2-4.2.5): noisy vs clean
+  data, pre-trained vs scratch, forgetting, weak-to-strong generalisation and a cascade, self-instruct.
 - ``rewards``: reward models from preferences (section 4.3.2): the Bradley-Terry pairwise loss
   (Eq. 4.35-4.38), the listwise Plackett-Luce loss (Eq. 4.58-4.61), ``RewardModel`` (a GPT backbone
   plus a bias-free head at the last token), ``train_reward_model`` (through ``lmnotes.training.train``),

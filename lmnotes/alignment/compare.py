@@ -21,6 +21,8 @@ from collections.abc import Sequence
 from torch import nn
 
 from lmnotes import checks
+from lmnotes.alignment import dpo, ppo, rewards
+from lmnotes.alignment.sft import respond
 from lmnotes.data import toyworld
 
 METHODS = ("dpo", "ppo")
@@ -29,8 +31,6 @@ METHODS = ("dpo", "ppo")
 def gold_report(model: nn.Module, tokenizer, prompts: Sequence[str]) -> dict:
     """Greedy answers of ``model`` to ``prompts`` scored by ``toyworld.hidden_reward``: the mean gold
     reward, the share answered correctly (gold >= 1.5), the share opening politely, and the first answer."""
-    from lmnotes.alignment.sft import respond
-
     prompts = checks.texts("prompts", list(prompts) if isinstance(prompts, tuple) else prompts)
     answers = respond(model, prompts, tokenizer)
     gold = [toyworld.hidden_reward(p, a) for p, a in zip(prompts, answers)]
@@ -49,8 +49,6 @@ def run(method: str, policy: nn.Module, tokenizer, pairs: Sequence, eval_prompts
     each of the first ``kl_prompts`` prompts) and ``train_seconds`` (for PPO also ``rm_seconds``, the
     reward model's share of it, and the per-iteration ``curve`` of rollout gold reward and KL).
     PPO's reward model is a ``RewardModel`` on ``reward_backbone`` (same tokenizer)."""
-    from lmnotes.alignment import dpo, ppo, rewards
-
     method = checks.choice("method", method, METHODS)
     pairs = list(pairs)
     if not pairs:

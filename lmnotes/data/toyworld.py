@@ -17,6 +17,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from lmnotes import checks
+from lmnotes.data.datasets import documents_stream
+from lmnotes.tokenization import WordTokenizer
 
 # ----------------------------------------------------------------------------------------------
 # Lexicon. The vocabulary is every token of these lists and templates, nothing else.
@@ -794,14 +796,10 @@ def vocabulary() -> list[str]:
 def tokenizer():
     """The toy world's one-token-per-word tokenizer (a ``WordTokenizer`` over ``vocabulary()``): the
     tokenizer of every bundled toy-world model."""
-    from lmnotes.tokenization import WordTokenizer
-
     return WordTokenizer(vocabulary())
 
 
 def stream(tok, n_tokens: int, seed: int):
     """The toy-world mixture (``corpus(n_tokens, seed)``) as one tensor of ids, documents separated by
     ``<eos>``: the text the toy-world recipes pre-train on."""
-    from lmnotes.data.datasets import documents_stream
-
     return documents_stream(tok, corpus(n_tokens, seed))

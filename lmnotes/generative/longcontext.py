@@ -115,7 +115,6 @@ def sharing_run(train_ids: torch.Tensor, val_ids: torch.Tensor, vocab_size: int,
     """Train the RoPE ``position_config`` model with ``n_kv_head`` key/value heads (of 4 query heads:
     4 = MHA, 2 = GQA, 1 = MQA) for ``steps`` on batches drawn with ``seed``; return its KV bytes per
     token, parameter count and held-out loss on the first ``eval_chars`` of ``val_ids``."""
-
     checks.tensor("train_ids", train_ids, ndim=1, dtype="int")
     checks.tensor("val_ids", val_ids, ndim=1, dtype="int")
     n_kv_head = checks.choice("n_kv_head", n_kv_head, (1, 2, 4))
@@ -352,7 +351,6 @@ def passkey_scores(model, tok, records: list, batch_size: int = 64) -> dict:
     """Retrieval ``accuracy`` (share of ``records`` whose every key digit is the model's top choice
     given the document and the digits before it: the same as greedy decoding giving the key) and
     ``filler_loss``, the mean next-token loss (nats) on the filler words alone."""
-
     checks.instance("model", model, GPT)
     batch_size = checks.size("batch_size", batch_size)
     batch = passkey_batch(tok, records)
@@ -386,7 +384,6 @@ def passkey_run(length: int = 64, steps: int = 3000, factors=(1, 2, 4), depths=(
 
     Returns the grid (accuracy per cell), the filler loss per evaluation length (all depths pooled),
     and the overlap check: how many test keys and documents occur in the training documents (0)."""
-
     length, steps = checks.size("length", length), checks.size("steps", steps)
     factors = [checks.size("factors", f, high=64) for f in _nonempty("factors", factors)]
     pos, seed = checks.choice("pos", pos, POSITIONS), checks.integer("seed", seed, low=0)

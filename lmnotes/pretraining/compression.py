@@ -27,7 +27,7 @@ import torch
 from torch import nn
 
 from lmnotes import checks
-from lmnotes.training import distillation_loss, evaluating
+from lmnotes.training import distillation_loss, evaluating, train
 
 #: the components of ``parameter_breakdown``, in the order a forward pass meets them
 COMPONENTS = ("embeddings", "attention", "feed-forward", "layer norms", "pooler", "MLM head",
@@ -293,9 +293,6 @@ def sharing_curves(teacher: nn.Module, batches: Sequence, score_fn: Callable[[nn
 
     Each model is ``student_from_teacher(teacher, layers)``, made ALBERT-shared (``share_layers``)
     where the setting says so; training is ``lmnotes.training.train`` (warm-up 5 updates, seed 0)."""
-    from lmnotes import checks
-    from lmnotes.training import train
-
     steps, eval_every = checks.size("steps", steps), checks.size("eval_every", eval_every)
     if len(batches) < steps:
         raise ValueError(f"batches must hold at least steps = {steps} batches, got {len(batches)}")

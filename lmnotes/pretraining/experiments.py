@@ -455,7 +455,7 @@ def sequence_log_prob(model, ids: torch.Tensor, attention_mask: torch.Tensor | N
                          f"got {tuple(attention_mask.shape)}")
     predicted = attention_mask.clone()
     predicted[:, 0] = 0  # x_0 is the context: every later token is scored, as a response after a prompt
-    return sequence_logprobs(model, ids, predicted)
+    return sequence_logprobs(model, ids, predicted, unknown_ok=True)
 
 
 # --------------------------------------------------------------------------------------------
@@ -756,7 +756,6 @@ def pretrained_starts(tokenizer, texts: Sequence[str], source: Sequence[tuple[st
 
     Also returns ``"history"`` (the next-word run) and ``"source_model"`` (the source-task classifier,
     to score on its own task)."""
-
     texts = checks.texts("texts", texts)
     ssl_steps, source_steps = checks.size("ssl_steps", ssl_steps), checks.size("source_steps", source_steps)
     eos = _token_id(tokenizer, "<eos>")

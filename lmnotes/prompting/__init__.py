@@ -14,7 +14,6 @@
   weights (section 3.3.2.1).
 - :mod:`lmnotes.prompting.length_reduction`: shortening a prompt by the self-information of its tokens
   (section 3.3.3).
-
 - :mod:`lmnotes.prompting.lora` and :mod:`lmnotes.prompting.efficient`: LoRA, and the parameter-efficient
   methods (prompt tuning, prefix tuning, LoRA, full fine-tuning) side by side (section 3.3.2).
 - :mod:`lmnotes.prompting.function_icl`: in-context learning of a function class (linear regression)

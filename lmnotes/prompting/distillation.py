@@ -24,7 +24,8 @@ from collections.abc import Sequence
 import torch
 
 from lmnotes import checks
-from lmnotes.training import evaluating
+from lmnotes.prompting.icl import _check_model, _left_pad
+from lmnotes.training import distillation_loss, evaluating, train
 
 
 def _prompts(prompts) -> list[str]:
@@ -35,16 +36,12 @@ def _prompts(prompts) -> list[str]:
 
 
 def _padded(tokenizer, prompts: Sequence[str]):
-    from lmnotes.prompting.icl import _left_pad
-
     return _left_pad([tokenizer.encode(p) for p in prompts], getattr(tokenizer, "pad_token_id", None) or 0)
 
 
 @torch.no_grad()
 def last_token_logits(model, tokenizer, prompts: Sequence[str], batch_size: int = 64) -> torch.Tensor:
     """The logits (N, V) of the token after each prompt (prompts left-padded, padding masked)."""
-    from lmnotes.prompting.icl import _check_model
-
     _check_model(model)
     prompts = _prompts(prompts)
     batch_size = checks.size("batch_size", batch_size)
@@ -68,8 +65,6 @@ def distill_context(student, tokenizer, student_prompts: Sequence[str], teacher_
                     progress: bool = True):
     """Train ``student`` in place so that after each short prompt it predicts the teacher's
     distribution (``teacher_logits``, one row per prompt); returns ``train``'s History."""
-    from lmnotes.training import distillation_loss, train
-
     prompts = _prompts(student_prompts)
     targets = _teacher(teacher_logits, len(prompts)).detach()
     batch_size = checks.size("batch_size", batch_size, high=len(prompts))

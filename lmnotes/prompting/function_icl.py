@@ -19,6 +19,8 @@ from __future__ import annotations
 import torch
 
 from lmnotes import checks
+from lmnotes.models.regression import RegressionGPT
+from lmnotes.training import evaluating
 
 #: the estimators ``predictions`` knows, in the order the notebook shows them
 ESTIMATORS = ("zero", "mean of outputs", "averaging", "least squares")
@@ -78,9 +80,6 @@ def squared_error(pred: torch.Tensor, ys: torch.Tensor) -> torch.Tensor:
 def error_curves(model, n_tasks: int = 2000, seed: int = 1_000_003) -> dict[str, list[float]]:
     """Squared error (per dimension) after 0..n-1 in-context examples, on ``n_tasks`` fresh random
     tasks, for ``model`` (a ``RegressionGPT``) and every estimator of ``ESTIMATORS``."""
-    from lmnotes.models.regression import RegressionGPT
-    from lmnotes.training import evaluating
-
     if not isinstance(model, RegressionGPT):
         raise TypeError(f"model must be a RegressionGPT, got {type(model).__name__}")
     c = model.config

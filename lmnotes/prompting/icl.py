@@ -258,7 +258,6 @@ def icl_ceiling(shots, pool_size: int | None = None) -> float:
     of the remaining pool_size - 1 words. Hence 1/pool_size at k = 0 and
     1 - 0.5^k + 0.5^k / (pool_size - 1) after that; :func:`icl_baselines` checks it by simulation.
     """
-
     k = checks.size("shots", shots, low=0)
     pool = len(ICL_LABEL_POOL) if pool_size is None else checks.integer("pool_size", pool_size, low=2)
     if k == 0:

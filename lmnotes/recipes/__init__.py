@@ -27,8 +27,9 @@ a smoke run never replaces a bundled model.
 | ``pretraining-adaptation`` | tiny GPTs pre-trained three ways; ``toyworld-gpt`` fine-tuned and from scratch | toy-world reviews and sentences | notebook 02's multi-seed runs (results only) |
 | ``dpo-vs-ppo`` | DPO and PPO (with a reward model) on ``toyworld-sft`` | the same 1,000 preference pairs | notebook 13's comparison over betas and seeds (results only) |
 
-Each recipe lives in the module of its model or result family (``lmnotes.recipes.shakespeare``,
-``.toyworld``, ``.reasoner``, ...); ``lmnotes.recipes.registry`` holds the registry they fill.
+Each recipe lives in a module named for it (``lmnotes.recipes.shakespeare`` holds both Shakespeare
+models, ``.toyworld_models`` toyworld-gpt and toyworld-bert, ``.toyworld_reasoner``, ``.rlhf_toyworld``,
+...); ``lmnotes.recipes.registry`` holds the registry they fill.
 
 Every recipe is deterministic given its seed (up to CPU floating-point effects of thread counts).
 """

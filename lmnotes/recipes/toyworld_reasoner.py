@@ -17,7 +17,6 @@ from lmnotes.training import train
 #: operand counts at which toyworld-reasoner's greedy accuracy is recorded (2-5 trained, 6-7 more)
 REASONER_OPERANDS = (2, 3, 4, 5, 6, 7)
 
-
 #: seed of toyworld-reasoner's held-out evaluation problems (the recorded figures)
 REASONER_EVAL_SEED = 90_001
 
