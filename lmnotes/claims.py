@@ -2,21 +2,33 @@
 
 A notebook that measures one of the book's claims records it here instead of writing its verdict by
 hand. A claim holds the book's section, the claim in one line, the measured figure with its
-uncertainty (a standard error over seeds or items, or the reason there is none), what it is compared
-with (a baseline, a ceiling or a target, itself with an uncertainty where it was measured) and a rule.
-The verdict follows from the numbers:
+uncertainty, what it is compared with (a baseline, a ceiling or a target, itself with an uncertainty
+where it was measured) and a rule. The uncertainty is one of:
 
-| rule | reads | shown | otherwise |
-| --- | --- | --- | --- |
-| ``"higher"`` / ``"lower"`` | the figure beats the reference | by more than ``margin`` and 2 standard errors of the difference | ``"not separated"`` within 2 standard errors, ``"opposite"`` beyond them the wrong way, else ``"not shown"`` |
-| ``"at least"`` / ``"at most"`` | the figure reaches a target or ceiling | on the right side of it | ``"not separated"`` within 2 standard errors of it, else ``"not shown"`` |
-| ``"within"`` | the figure equals a reference (an exact check, a formula) | ``abs(figure - reference) <= margin`` | ``"not shown"`` |
+- ``se``: the standard error of the figure over ``over`` (e.g. ``"5 seeds"``, ``"500 items"``);
+  ``difference_se`` gives the standard error of the *difference* directly when the two were
+  measured on the same seeds or items (paired), which is smaller than the independent formula;
+- ``exact=True``: an exact computation (an identity, a count, a formula), with no noise;
+- ``no_se="why"``: a single noisy measurement (one timed run, one seed) with the reason stated; a
+  ``higher`` / ``lower`` claim then needs a ``margin`` the difference must clear, since noise cannot
+  be told apart otherwise.
 
-A claim with no comparison is refused, and so is one with neither a standard error nor a reason for
-its absence. :class:`Ledger` collects a notebook's claims: ``ledger.record(...)`` prints one line per
-claim where it is measured, ``ledger.table()`` is the notebook's closing table; the table also
-carries the claims as data (``MIME_TYPE``), from which ``./course claims`` and the website list the
-course's claims and their totals.
+With ``s`` = 2 standard errors of the difference (0 when exact or unknown) and ``d`` the difference
+in the claimed direction, the verdict is:
+
+| rule | shown | not shown | opposite | not separated |
+| --- | --- | --- | --- | --- |
+| ``"higher"`` / ``"lower"`` | ``d - s > margin`` | ``d + s <= margin`` | ``d + s < 0`` | otherwise |
+| ``"at least"`` / ``"at most"`` (a target or ceiling) | ``d - s >= 0`` | ``d + s < 0`` | | otherwise |
+| ``"within"`` (equal to a reference, exact checks only) | ``abs(d) <= margin`` | otherwise | | |
+
+A claim with no comparison is refused, and so is one with neither a standard error, nor
+``exact=True``, nor a reason for their absence. :class:`Ledger` collects a notebook's claims:
+``ledger.record(...)`` prints one line per claim where it is measured and ``ledger.table()`` is the
+notebook's closing table. A figure that changes from run to run whatever the seed (a timing) is
+recorded with ``varies=True`` and printed between ``⟨ ⟩``, which the tests' output sanitizer masks:
+its verdict is still compared exactly. The closing table carries the claims as data in the output's
+metadata (``MIME_TYPE``), which ``./course claims`` reads back to list the course's claims.
 """
 
 from __future__ import annotations
@@ -31,9 +43,12 @@ RULES = ("higher", "lower", "at least", "at most", "within")
 VERDICTS = ("shown", "not shown", "not separated", "opposite")
 #: how many standard errors of the difference separate two figures
 Z = 2.0
-#: the closing table carries the claims as JSON under this MIME type (not compared by nbval)
+#: the closing table's output carries the claims under this key of its metadata (nbval compares
+#: output data, never metadata, so the full-precision figures there cannot fail a test)
 MIME_TYPE = "application/vnd.lmnotes.claims+json"
-_SECTION = re.compile(r"^\d+(\.\d+)*$")
+SCHEMA = 1
+_SECTION = re.compile(r"\d+(\.\d+)*")
+_SIGNS = {"higher": ">", "lower": "<", "at least": ">=", "at most": "<=", "within": "="}
 
 
 @dataclass(frozen=True)
@@ -48,38 +63,62 @@ class Claim:
     compared_with: str
     se: float | None = None
     reference_se: float | None = None
+    difference_se: float | None = None
+    over: str | None = None
+    exact: bool = False
     no_se: str | None = None
     margin: float = 0.0
     unit: str = ""
+    varies: bool = False
     headline: bool = False
 
     def __post_init__(self):
-        if not isinstance(self.section, str) or not _SECTION.match(self.section):
+        if not isinstance(self.section, str):
+            raise TypeError(f"section must be the book's section number as a string such as '2.3.2', "
+                            f"got {type(self.section).__name__} {self.section!r}")
+        if not _SECTION.fullmatch(self.section):
             raise ValueError(f"section must be the book's section number such as '2.3.2', got {self.section!r}")
-        checks.text("claim", self.claim)
+        for name in ("claim", "compared_with"):
+            text = checks.text(name, getattr(self, name))
+            if not text.strip() or "\n" in text:
+                raise ValueError(f"{name} must be one non-blank line, got {text!r}")
         checks.choice("rule", self.rule, RULES)
         if self.reference is None:
             raise ValueError(f"reference must be the figure the claim is compared with (a baseline, a ceiling "
                              f"or a target); a claim with no comparison cannot fail: {self.claim!r}")
         object.__setattr__(self, "value", checks.real("value", self.value))
         object.__setattr__(self, "reference", checks.real("reference", self.reference))
-        checks.text("compared_with", self.compared_with)
-        for name in ("se", "reference_se"):
+        for name in ("se", "reference_se", "difference_se"):
             if getattr(self, name) is not None:
-                object.__setattr__(self, name, checks.real(name, getattr(self, name), low=0.0))
-        if self.rule != "within" and self.se is None and self.reference_se is None and not self.no_se:
-            raise ValueError(f"give se (the figure's standard error over seeds or items) or no_se (why there is "
-                             f"none, e.g. 'exact computation' or 'one timed run'): {self.claim!r}")
-        if self.no_se is not None:
-            checks.text("no_se", self.no_se)
+                object.__setattr__(self, name, checks.real(name, getattr(self, name), low=0.0, low_open=True))
+        for name in ("exact", "varies", "headline"):
+            checks.boolean(name, getattr(self, name))
+        for name in ("over", "no_se"):
+            if getattr(self, name) is not None:
+                checks.text(name, getattr(self, name))
         object.__setattr__(self, "margin", checks.real("margin", self.margin, low=0.0))
         checks.text("unit", self.unit, allow_empty=True)
-        checks.boolean("headline", self.headline)
+        measured = self.se is not None or self.difference_se is not None
+        if sum((measured, self.exact, self.no_se is not None)) != 1:
+            raise ValueError(f"give exactly one of se (the figure's standard error, or difference_se), exact=True "
+                             f"(an exact computation) or no_se (why there is no standard error): {self.claim!r}")
+        if self.se is not None and self.over is None:
+            raise ValueError(f"over must say what se is taken over, e.g. '5 seeds' or '500 items': {self.claim!r}")
+        if self.rule == "within" and (measured or self.reference_se is not None):
+            raise ValueError(f"rule 'within' is for exact checks (exact=True or no_se), not a figure with se: "
+                             f"{self.claim!r}")
+        if self.rule in ("at least", "at most") and self.margin:
+            raise ValueError(f"margin means nothing with rule {self.rule!r} (move the target instead): {self.claim!r}")
+        if self.rule in ("higher", "lower") and self.no_se is not None and self.reference_se is None and not self.margin:
+            raise ValueError(f"a single noisy measurement (no_se) needs a margin the difference must clear, "
+                             f"or the verdict is noise: {self.claim!r}")
 
     @property
-    def difference_se(self) -> float:
-        """The standard error of ``value - reference`` (0 when neither has one)."""
-        return math.sqrt((self.se or 0.0) ** 2 + (self.reference_se or 0.0) ** 2)
+    def difference_noise(self) -> float:
+        """Two standard errors of ``value - reference`` (0 for exact figures)."""
+        if self.difference_se is not None:
+            return Z * self.difference_se
+        return Z * math.sqrt((self.se or 0.0) ** 2 + (self.reference_se or 0.0) ** 2)
 
     @property
     def verdict(self) -> str:
@@ -88,28 +127,44 @@ class Claim:
             return "shown" if abs(d) <= self.margin else "not shown"
         if self.rule in ("lower", "at most"):
             d = -d
-        noise = Z * self.difference_se
-        if noise > 0 and abs(d) <= noise:
-            return "not separated"
+        s = self.difference_noise
         if self.rule in ("at least", "at most"):
-            return "shown" if d >= 0 else "not shown"
-        if d > self.margin:
+            return "shown" if d - s >= 0 else "not shown" if d + s < 0 else "not separated"
+        if d - s > self.margin:
             return "shown"
-        return "opposite" if d < 0 else "not shown"
+        if d + s < 0:
+            return "opposite"
+        return "not shown" if d + s <= self.margin else "not separated"
+
+    def _texts(self) -> tuple[str, str]:
+        """The value and the reference, rounded alike, with enough digits to tell them apart."""
+        for digits in range(3, 8):
+            a, b = f"{self.value:.{digits}g}", f"{self.reference:.{digits}g}"
+            if a != b or self.value == self.reference:
+                return a, b
+        return a, b
 
     def figure(self) -> str:
-        """The measured figure as printed: ``0.812 ± 0.011`` (3 significant digits) with its unit."""
-        return _number(self.value, self.se, self.unit)
+        """The measured figure as printed, e.g. ``0.812 ± 0.011 (5 seeds)``; ``⟨ ⟩`` around one that varies."""
+        text = self._texts()[0] + (f" {self.unit}" if self.unit else "")
+        if self.se is not None:
+            text += f" ± {self.se:.2g} ({self.over})"
+        return f"⟨{text}⟩" if self.varies else text
 
     def comparison(self) -> str:
-        """What the figure is compared with, and how: ``> 0.75 ± 0.02 (bag of words)``."""
-        sign = {"higher": ">", "lower": "<", "at least": ">=", "at most": "<=", "within": "="}[self.rule]
+        """What the figure is compared with, and how, e.g. ``> 0.75 ± 0.02 + 0.05 (bag of words)``."""
+        text = self._texts()[1] + (f" {self.unit}" if self.unit else "")
+        if self.reference_se is not None:
+            text += f" ± {self.reference_se:.2g}"
+        if self.margin and self.rule != "within":
+            text += f" {'+' if self.rule == 'higher' else '-'} {self.margin:.3g}"
         tolerance = f" within {self.margin:.3g}" if self.rule == "within" and self.margin else ""
-        return f"{sign} {_number(self.reference, self.reference_se, self.unit)}{tolerance} ({self.compared_with})"
+        paired = f", paired SE of the difference {self.difference_se:.2g}" if self.difference_se is not None else ""
+        return f"{_SIGNS[self.rule]} {text}{tolerance} ({self.compared_with}{paired})"
 
     def line(self) -> str:
-        """One readable line: verdict, section, claim, figure, comparison."""
-        why = f"; no SE: {self.no_se}" if self.no_se and self.se is None else ""
+        """One readable line: verdict, section, claim, figure, comparison, and why there is no SE."""
+        why = "; exact" if self.exact else f"; no SE: {self.no_se}" if self.no_se else ""
         star = " [headline]" if self.headline else ""
         return f"[{self.verdict}] §{self.section} {self.claim}{star}: {self.figure()} {self.comparison()}{why}"
 
@@ -117,9 +172,8 @@ class Claim:
         return {**asdict(self), "verdict": self.verdict}
 
 
-def _number(value: float, se: float | None, unit: str) -> str:
-    text = f"{value:.3g}" + (f" ± {se:.2g}" if se is not None else "")
-    return f"{text} {unit}" if unit else text
+def _from_row(row: dict) -> Claim:
+    return Claim(**{k: v for k, v in row.items() if k not in ("verdict", "notebook")})
 
 
 class Ledger:
@@ -129,16 +183,22 @@ class Ledger:
         self.notebook = checks.text("notebook", notebook)
         self.claims: list[Claim] = []
 
-    def record(self, section: str, claim: str, value, reference, *, rule: str, compared_with: str,
-               se=None, reference_se=None, no_se: str | None = None, margin: float = 0.0, unit: str = "",
+    def record(self, section: str, claim: str, value, reference, *, rule: str, compared_with: str, se=None,
+               reference_se=None, difference_se=None, over: str | None = None, exact: bool = False,
+               no_se: str | None = None, margin: float = 0.0, unit: str = "", varies: bool = False,
                headline: bool = False, quiet: bool = False) -> Claim:
         """Record one claim (see :class:`Claim` for the arguments), print its line (unless ``quiet``)
-        and return it. Recording a claim of the same section and text again replaces it, so a cell
-        re-run in a notebook leaves one entry."""
-        entry = Claim(section, claim, rule, value, reference, compared_with, se, reference_se, no_se, margin,
-                      unit, headline)
-        self.claims = [c for c in self.claims if (c.section, c.claim) != (section, claim)] + [entry]
-        if not checks.boolean("quiet", quiet):
+        and return it. Recording a claim of the same section and text again replaces it in place, so
+        a cell re-run in a notebook leaves one entry where it was."""
+        quiet = checks.boolean("quiet", quiet)
+        entry = Claim(section, claim, rule, value, reference, compared_with, se, reference_se, difference_se, over,
+                      exact, no_se, margin, unit, varies, headline)
+        keys = [(c.section, c.claim) for c in self.claims]
+        if (section, claim) in keys:
+            self.claims[keys.index((section, claim))] = entry
+        else:
+            self.claims.append(entry)
+        if not quiet:
             print(entry.line())
         return entry
 
@@ -156,37 +216,44 @@ def totals(claims) -> dict[str, int]:
     """How many claims have each verdict, in the order of :data:`VERDICTS`."""
     counts = {v: 0 for v in VERDICTS}
     for c in claims:
-        counts[c.verdict if isinstance(c, Claim) else c["verdict"]] += 1
+        counts[c.verdict] += 1
     return counts
 
 
-def markdown_table(rows: list[dict], with_notebook: bool = False) -> str:
-    """Claims (as :meth:`Claim.to_dict` rows) as a markdown table."""
-    head = ["notebook"] * with_notebook + ["§", "claim", "measured", "compared with", "verdict"]
+def totals_text(claims) -> str:
+    """``"12 claims: 8 shown, 1 not shown, 3 not separated, 0 opposite (2 headline)"``."""
+    counts = totals(claims)
+    headline = sum(c.headline for c in claims)
+    return (f"{len(claims)} claims: " + ", ".join(f"{n} {verdict}" for verdict, n in counts.items())
+            + f" ({headline} of the book's headline claims)")
+
+
+def markdown_table(claims, notebooks: list[str] | None = None) -> str:
+    """Claims as a markdown table (with a notebook column when ``notebooks`` names each claim's)."""
+    head = ["notebook"] * (notebooks is not None) + ["§", "claim", "measured", "compared with", "verdict"]
     lines = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
-    for r in rows:
-        c = Claim(**{k: v for k, v in r.items() if k not in ("verdict", "notebook")})
-        cells = [r["notebook"]] if with_notebook else []
-        cells += [c.section, c.claim + (" (headline)" if c.headline else ""),
-                  c.figure(), c.comparison(), f"**{c.verdict}**"]
+    for i, c in enumerate(claims):
+        cells = [notebooks[i]] if notebooks is not None else []
+        cells += [c.section, c.claim + (" (headline)" if c.headline else ""), c.figure(),
+                  c.comparison() + ("; exact" if c.exact else f"; no SE: {c.no_se}" if c.no_se else ""),
+                  f"**{c.verdict}**"]
         lines.append("| " + " | ".join(cell.replace("|", "/") for cell in cells) + " |")
     return "\n".join(lines)
 
 
 class ClaimsTable:
-    """What ``Ledger.table()`` displays: a markdown table, a plain-text version, and the claims as data."""
+    """What ``Ledger.table()`` displays: a markdown table and a plain-text version; the claims
+    themselves travel as data in the output's metadata."""
 
     def __init__(self, notebook: str, claims: list[Claim]):
         self.notebook, self.claims = notebook, claims
 
     def _repr_mimebundle_(self, include=None, exclude=None):
-        rows = [c.to_dict() for c in self.claims]
-        counts = totals(self.claims)
-        summary = ", ".join(f"{n} {verdict}" for verdict, n in counts.items() if n)
-        text = "\n".join(c.line() for c in self.claims) + f"\n{len(rows)} claims: {summary}"
-        markdown = markdown_table(rows) + f"\n\n{len(rows)} claims: {summary}."
-        return {"text/plain": text, "text/markdown": markdown,
-                MIME_TYPE: {"notebook": self.notebook, "claims": rows}}
+        text = "\n".join(c.line() for c in self.claims) + "\n" + totals_text(self.claims)
+        markdown = markdown_table(self.claims) + "\n\n" + totals_text(self.claims) + "."
+        metadata = {MIME_TYPE: {"schema": SCHEMA, "notebook": self.notebook,
+                                "claims": [c.to_dict() for c in self.claims]}}
+        return {"text/plain": text, "text/markdown": markdown}, metadata
 
 
 # --------------------------------------------------------------------------------------------------
@@ -196,7 +263,7 @@ class ClaimsTable:
 def collect(folder) -> dict[str, list[dict]]:
     """``{notebook file: [claim rows]}`` for every notebook in ``folder`` (e.g. the repository's
     ``notebooks/``), read from the closing table each stored when it was executed; a notebook
-    without a ledger maps to ``[]``."""
+    without a ledger maps to ``[]``. A notebook holding two tables is refused."""
     import json
     from pathlib import Path
 
@@ -205,29 +272,34 @@ def collect(folder) -> dict[str, list[dict]]:
         raise ValueError(f"folder must be a folder of notebooks, got {str(folder)!r}")
     found = {}
     for path in sorted(folder.glob("*.ipynb")):
-        rows = []
-        for cell in json.loads(path.read_text())["cells"]:
-            for output in cell.get("outputs", []):
-                data = output.get("data", {}).get(MIME_TYPE)
-                if data is not None:
-                    rows = [dict(row, notebook=path.stem[:2]) for row in data["claims"]]
-        found[path.name] = rows
+        tables = [output["metadata"][MIME_TYPE] for cell in json.loads(path.read_text())["cells"]
+                  for output in cell.get("outputs", []) if MIME_TYPE in output.get("metadata", {})]
+        if len(tables) > 1:
+            raise ValueError(f"{path.name} holds {len(tables)} claims tables; a notebook closes with one")
+        found[path.name] = [dict(row, notebook=path.name) for row in tables[0]["claims"]] if tables else []
     return found
 
 
-def report(found: dict[str, list[dict]]) -> str:
-    """The course's claims, notebook by notebook, then the totals and the notebooks with no ledger yet."""
+def report(found: dict[str, list[dict]]) -> tuple[str, list[str]]:
+    """The course's claims chapter by chapter (the first number of each claim's section), with each
+    chapter's totals and the course's, the notebooks with no ledger yet, and ``stale``: the claims whose
+    stored verdict differs from the one their stored figures give now (re-execute those notebooks)."""
     rows = [row for notebook_rows in found.values() for row in notebook_rows]
-    counts = totals(rows)
-    lines = [c.line() for c in (Claim(**{k: v for k, v in r.items() if k not in ("verdict", "notebook")})
-                                for r in rows)]
-    lines = [f"{row['notebook']} {line}" for row, line in zip(rows, lines)]
+    claims = [_from_row(row) for row in rows]
+    stale = [f"{row['notebook']}: §{row['section']} {row['claim']} (stored {row['verdict']!r}, now {c.verdict!r})"
+             for row, c in zip(rows, claims) if row["verdict"] != c.verdict]
+    lines = []
+    for chapter in sorted({c.section.split(".")[0] for c in claims}, key=int):
+        mine = [(row, c) for row, c in zip(rows, claims) if c.section.split(".")[0] == chapter]
+        lines.append(f"Chapter {chapter}: {totals_text([c for _, c in mine])}")
+        lines += [f"  {row['notebook'][:2]} {c.line()}" for row, c in mine]
+    lines.append(f"The course: {totals_text(claims)}")
     missing = [name for name, notebook_rows in found.items() if not notebook_rows]
-    lines.append(f"{len(rows)} claims: " + ", ".join(f"{n} {verdict}" for verdict, n in counts.items())
-                 + f" ({sum(r['headline'] for r in rows)} of the book's headline claims)")
     if missing:
         lines.append(f"notebooks without a claims ledger yet: {', '.join(missing)}")
-    return "\n".join(lines)
+    if stale:
+        lines.append("stale verdicts (re-execute the notebook): " + "; ".join(stale))
+    return "\n".join(lines), stale
 
 
 def main(argv=None) -> int:
@@ -237,8 +309,9 @@ def main(argv=None) -> int:
                                      description="List the course's measured claims and their verdicts.")
     parser.add_argument("folder", nargs="?", default="notebooks", help="the folder of executed notebooks")
     args = parser.parse_args(argv)
-    print(report(collect(args.folder)))
-    return 0
+    text, stale = report(collect(args.folder))
+    print(text)
+    return 1 if stale else 0
 
 
 if __name__ == "__main__":

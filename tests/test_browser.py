@@ -4,10 +4,10 @@ nbval replays outputs but never renders them; these tests do what a learner does
 JupyterLab with ``./course lab`` (the README's command) over a temporary copy of the notebooks, so
 nothing is saved over the sources, and drive Debian's chromium through Playwright. The start-here
 notebook runs top to bottom, as a smoke test of the whole path (a screenshot of the result is left in
-``test-output/browser/`` for a person to look at). Every other notebook runs only the cells its
-widget needs, the ones tagged ``browser-widget`` (nbval already runs each notebook whole): the stored
-outputs are cleared, the tagged cells run in order, the widget is driven, and no tagged cell may
-store an error.
+``test-output/browser/`` for a person to look at). Notebooks 05-13 run only the cells their widget
+needs, the ones tagged ``browser-widget`` (nbval already runs each notebook whole): the stored outputs
+are cleared, the tagged cells run in order (their execution counts must read 1..n), none may store an
+error, and then the widget is driven.
 """
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ KERNEL_IDLE = f"""() => {{
     return !!kernel && kernel.status === 'idle';
 }}"""
 WIDGET_TAG = "browser-widget"
-TAGS = "cell => (cell.model.getMetadata ? cell.model.getMetadata('tags') : cell.model.metadata.tags) || []"
+TAGS = "cell => cell.model.getMetadata('tags') || []"  # JupyterLab 4's cell model API
 CODE_CELLS = f"""(onlyTagged) => {{
     const tags = {TAGS};
     const cells = {NOTEBOOK_PANEL}.content.widgets.filter(
@@ -198,9 +198,12 @@ class _Run:
 
 
 def tagged_cells(notebook: str) -> list[int]:
-    """Indices (among all cells) of ``notebook``'s cells tagged for its widget."""
+    """Indices (among all cells) of ``notebook``'s code cells tagged for its widget."""
     cells = json.loads((ROOT / "notebooks" / notebook).read_text())["cells"]
-    return [i for i, cell in enumerate(cells) if WIDGET_TAG in cell.get("metadata", {}).get("tags", [])]
+    tagged = [i for i, cell in enumerate(cells) if WIDGET_TAG in cell.get("metadata", {}).get("tags", [])]
+    wrong = [i for i in tagged if cells[i]["cell_type"] != "code"]
+    assert not wrong, f"{notebook}: only code cells run; cells {wrong} carry {WIDGET_TAG!r} but are not code"
+    return tagged
 
 
 @contextlib.contextmanager
@@ -229,6 +232,10 @@ def notebook_in_lab(lab, notebook: str, timeout_ms: int = 180_000):
             assert page.evaluate("() => window.lmnotesRun") == {"done": True, "ran": len(tagged), "error": None}
             page.wait_for_function(f"() => ({CODE_CELLS})(true).every(cell => cell.count !== null)", timeout=timeout_ms)
             page.wait_for_function(KERNEL_IDLE, timeout=timeout_ms)
+            ran = page.evaluate(CODE_CELLS, True)
+            assert [cell["count"] for cell in ran] == list(range(1, len(tagged) + 1)), "the tagged cells, once each, in order"
+            errors = [output for cell in ran for output in cell["outputs"] if output.startswith("error")]
+            assert errors == [], f"{notebook}: a tagged cell failed (does it need an untagged cell?): {errors}"
             yield page, run
             run.cells = page.evaluate(CODE_CELLS, True)
         finally:

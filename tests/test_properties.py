@@ -303,7 +303,7 @@ def _rows():
                                   dict(share=bad_prob, seed=bad_int)),
         "adaptation": (_m("adaptation").hidden_states, dict(backbone=GPT_, input_ids=IDS), dict(backbone=bad_thing)),
         "claims": (_m("claims").Claim, dict(section="1.2", claim="a claim", rule="higher", value=1.0, reference=0.5,
-                                            compared_with="a baseline", no_se="exact computation"),
+                                            compared_with="a baseline", exact=True),
                    dict(section=bad_text, claim=bad_text, rule=bad_choice, value=bad_real, reference=bad_real)),
         "checkpoints": (_m("checkpoints").info, dict(name="toyworld-gpt"), dict(name=bad_choice)),
         "pretraining.compression": (_m("pretraining.compression").pruning_order,
