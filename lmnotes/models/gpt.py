@@ -81,7 +81,7 @@ class GPTConfig(BlockConfig):
         """Parameter count computed from the config alone (no model is built).
 
         ``non_embedding=True`` leaves out the token and learned position embeddings, the N of
-        Kaplan et al.'s scaling laws (section 2.2.5). An untied output matrix is still counted.
+        Kaplan et al.'s scaling laws (section 2.2.4). An untied output matrix is still counted.
         """
         C, V = self.n_embd, self.vocab_size
         embeddings = V * C + (self.block_size * C if self.pos == "learned" else 0)
