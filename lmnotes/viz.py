@@ -12,7 +12,7 @@ import io
 import math
 import time
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import matplotlib
 import matplotlib.pyplot as plt
@@ -22,7 +22,9 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from lmnotes import checks
-from lmnotes.training import History, lr_at
+
+if TYPE_CHECKING:  # imported where used: plotting stays cheap to import (training pulls in torch)
+    from lmnotes.training import History
 
 FIGSIZE = (8, 4.5)
 FONT_SIZE = 13
@@ -76,6 +78,8 @@ def plot_loss_curves(
     ``x`` is "step" (updates) or "tokens" (input tokens seen); ``log_y`` makes the loss axis
     logarithmic, which shows the late, slow part of training better.
     """
+    from lmnotes.training import History
+
     if isinstance(histories, History):
         runs = {"": histories}
     elif isinstance(histories, Mapping) and histories and all(isinstance(h, History) for h in histories.values()):
@@ -105,6 +109,8 @@ def plot_lr_schedule(
     ax: Axes | None = None,
 ) -> Figure:
     """The learning rate of every update under ``training.lr_at``: warm-up, then cosine decay."""
+    from lmnotes.training import lr_at
+
     fig, ax = _figure(ax)
     rates = [lr_at(step, steps=steps, lr=lr, warmup=warmup, min_lr=min_lr) for step in range(steps)]
     ax.plot(range(steps), rates, lw=LINE_WIDTH, label="learning rate")

@@ -148,7 +148,6 @@ def documents_stream(tok, documents) -> torch.Tensor:
     if not isinstance(getattr(tok, "vocab", None), dict) or "<eos>" not in tok.vocab:
         raise TypeError(f"tok must be a tokenizer whose vocab holds '<eos>' (such as data.toyworld.tokenizer()), "
                         f"got {type(tok).__name__}")
-    checks.tokenizer("tok", tok)
     eos = tok.vocab["<eos>"]
     ids: list[int] = []
     for doc in checks.texts("documents", documents):
