@@ -3,6 +3,8 @@ keeps a bare `pytest` (or `pytest notebooks/01_tokenization.ipynb`) equal and of
 
 import os
 
+pytest_plugins = ["tools.nbval_modes"]  # exact or tolerant comparison of notebook outputs
+
 for key, value in {
     "PYTHONHASHSEED": "0",
     "TOKENIZERS_PARALLELISM": "false",

@@ -302,6 +302,29 @@ def report(found: dict[str, list[dict]]) -> tuple[str, list[str]]:
     return "\n".join(lines), stale
 
 
+def markdown_report(found: dict[str, list[dict]]) -> str:
+    """The course's claims as a web page (the website's "Claims" page): the course's totals, then per
+    chapter its totals and its table, then the notebooks with no ledger yet."""
+    rows = [row for notebook_rows in found.values() for row in notebook_rows]
+    claims = [_from_row(row) for row in rows]
+    parts = ["# The course's claims, measured", "",
+             "Every claim a notebook measures is recorded in its ledger (`lmnotes.claims`) with the book's "
+             "section, the measured figure and its uncertainty, what it is compared with and a rule; the "
+             "verdict is computed from the numbers. This page is built from the committed notebooks, as "
+             "`./course claims` prints it.", "", f"**The course: {totals_text(claims)}.**", ""]
+    for chapter in sorted({c.section.split(".")[0] for c in claims}, key=int):
+        mine = [(row, c) for row, c in zip(rows, claims) if c.section.split(".")[0] == chapter]
+        parts += [f"## Chapter {chapter}", "", f"{totals_text([c for _, c in mine])}.", "",
+                  markdown_table([c for _, c in mine], [row["notebook"].removesuffix(".ipynb") for row, _ in mine]),
+                  ""]
+    missing = [name.removesuffix(".ipynb") for name, notebook_rows in found.items() if not notebook_rows]
+    if missing:
+        parts += ["## Not yet on the ledger", "",
+                  "These notebooks still close with a hand-written summary: " + ", ".join(f"`{m}`" for m in missing)
+                  + ".", ""]
+    return "\n".join(parts)
+
+
 def main(argv=None) -> int:
     import argparse
 

@@ -148,6 +148,11 @@ def test_the_course_report_reads_the_stored_tables_by_chapter_and_flags_stale_ve
     _notebook(tmp_path / "07_long.ipynb", table)
     assert claims.main([str(tmp_path)]) == 1
     assert "stale verdicts (re-execute the notebook): 07_long.ipynb: §2.3.2" in capsys.readouterr().out
+    page = claims.markdown_report(found)
+    assert "**The course: 3 claims: 2 shown, 1 not shown, 0 not separated, 0 opposite" in page
+    assert page.index("## Chapter 1") < page.index("## Chapter 2") < page.index("## Not yet on the ledger")
+    assert "| 07_long | 2.3.2 | the KV cache speeds up decoding (headline) |" in page
+    assert "hand-written summary: `08_icl`." in page
     _notebook(tmp_path / "07_long.ipynb", table, table)
     with pytest.raises(ValueError, match="2 claims tables"):
         claims.collect(tmp_path)

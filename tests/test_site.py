@@ -47,7 +47,8 @@ def test_landing_page_is_the_readme_table_with_every_notebook_linked_and_in_the_
         assert f"[`{stem}`](notebooks/{file})" in index, f"{stem} is not linked from the landing page"
         assert f"\nnotebooks/{stem}\n" in index, f"{stem} is not in a toctree (the sidebar)"
     captions = [line for line in index.splitlines() if line.startswith(":caption:")]
-    assert captions[-1] == ":caption: For instructors"
+    assert captions[-2:] == [":caption: The claims", ":caption: For instructors"]
+    assert "[The course's claims](claims.md)" in index
     assert captions[0] == ":caption: 0 · Start here"
 
 
@@ -69,6 +70,8 @@ def test_site_build_leaves_the_notebooks_alone_and_holds_every_page(built_site):
     for file in _present():
         assert (built_site / "notebooks" / file.replace(".ipynb", ".html")).is_file()
     assert (built_site / "docs" / "teaching.html").is_file()
+    claims_page = (built_site / site.CLAIMS_PAGE.replace(".md", ".html")).read_text()
+    assert "The course&#39;s claims, measured" in claims_page or "The course's claims, measured" in claims_page
     assert (built_site / "_static" / site.MATHJAX_DIR / "MathJax.js").is_file(), "MathJax must be bundled"
     assert (built_site / "searchindex.js").is_file()
 

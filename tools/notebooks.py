@@ -166,7 +166,7 @@ def made_with(nb: nbformat.NotebookNode) -> dict[str, str] | None:
     return nb.metadata.get("lmnotes", {}).get("outputs_made_with")
 
 
-def _described(machine: dict[str, str]) -> str:
+def described(machine: dict[str, str]) -> str:
     return f"torch {machine.get('torch')}, cpu {machine.get('cpu')}"
 
 
@@ -177,11 +177,11 @@ def machine_note(paths: list[Path]) -> str | None:
     for path in sorted(set(paths)):
         machine = made_with(nbformat.read(path, as_version=4))
         if machine != here:
-            with_ = _described(machine) if machine else "kernels not recorded"
+            with_ = described(machine) if machine else "kernels not recorded"
             made.setdefault(with_, []).append(path.stem)
     if not made:
         return None
-    lines = [f"This machine: {_described(here)}. Stored outputs of the failed notebooks were made with:"]
+    lines = [f"This machine: {described(here)}. Stored outputs of the failed notebooks were made with:"]
     lines += [f"  {', '.join(stems)}: {with_}" for with_, stems in made.items()]
     lines.append("Training runs end in other digits under other kernels (docs/DESIGN.md, Tests): compare "
                  "on a machine like the one named, or re-execute there with ./course execute.")

@@ -5,7 +5,8 @@
 Nothing is executed: the notebooks are shown with the outputs they were committed with. The pages
 follow the course map (:data:`lmnotes.course.CHAPTERS`), chapter by chapter, and hold every notebook
 of the map that exists in notebooks/ (so a notebook appears as soon as it ships). The landing page
-is the README's course table; the instructors' guide docs/teaching.md is a page too. The sources
+is the README's course table; the course's claims (read from the notebooks' ledgers) and the
+instructors' guide docs/teaching.md are pages too. The sources
 are staged in a folder beside the output (a copy: nothing under notebooks/ is touched) and built by
 Sphinx with site/conf.py.
 """
@@ -23,12 +24,14 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # run as a script: import lmnotes from this checkout
     sys.path.insert(0, str(ROOT))
 
-from lmnotes import course  # noqa: E402
+from lmnotes import claims, course  # noqa: E402
 
 NOTEBOOKS = ROOT / "notebooks"
 DEFAULT_OUT = ROOT / "build" / "site" / "html"
 #: Pages besides the notebooks: (source in the repository, its place on the site).
 EXTRA_PAGES = [("docs/teaching.md", "docs/teaching.md")]
+#: The page built from the notebooks' claims ledgers (lmnotes.claims.markdown_report).
+CLAIMS_PAGE = "claims.md"
 #: Where MathJax lies inside the built site's _static/ folder.
 MATHJAX_DIR = "mathjax"
 
@@ -78,7 +81,8 @@ def landing_page(readme: str, chapters: list[dict]) -> str:
         table,
         "",
         "The course map (`lmnotes.course`, shown in notebook 00) lists the chapters and notebooks in"
-        " order; the sidebar follows it. Instructors: see [Teaching with lmnotes](docs/teaching.md).",
+        " order; the sidebar follows it. [The course's claims](claims.md) lists every measured claim with"
+        " its computed verdict. Instructors: see [Teaching with lmnotes](docs/teaching.md).",
         "",
     ]
     for chapter in chapters:
@@ -87,6 +91,7 @@ def landing_page(readme: str, chapters: list[dict]) -> str:
             caption += f" ({chapter['sections']})"
         entries = "\n".join(f"notebooks/{nb['file'].removesuffix('.ipynb')}" for nb in chapter["notebooks"])
         parts += ["```{toctree}", f":caption: {caption}", ":hidden:", "", entries, "```", ""]
+    parts += ["```{toctree}", ":caption: The claims", ":hidden:", "", CLAIMS_PAGE.removesuffix(".md"), "```", ""]
     entries = "\n".join(page.removesuffix(".md") for _, page in EXTRA_PAGES)
     parts += ["```{toctree}", ":caption: For instructors", ":hidden:", "", entries, "```", ""]
     return "\n".join(parts)
@@ -107,6 +112,7 @@ def stage(source: Path) -> None:
     for origin, page in EXTRA_PAGES:
         (source / page).parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(ROOT / origin, source / page)
+    (source / CLAIMS_PAGE).write_text(claims.markdown_report(claims.collect(NOTEBOOKS)))
     (source / "index.md").write_text(landing_page((ROOT / "README.md").read_text(), chapters))
 
 
