@@ -14,18 +14,3 @@ for key, value in {
 }.items():
     os.environ.setdefault(key, value)
 
-
-def pytest_terminal_summary(terminalreporter):
-    """When notebooks fail, say whether their stored outputs were made with other kernels than this
-    machine's: then the differing numbers are expected, not a regression (docs/DESIGN.md, Tests)."""
-    from pathlib import Path
-
-    failed = [Path(report.fspath) for report in terminalreporter.stats.get("failed", [])
-              if str(report.fspath).endswith(".ipynb")]
-    if failed:
-        from tools.notebooks import machine_note
-
-        note = machine_note(failed)
-        if note:
-            terminalreporter.write_sep("=", "stored outputs and this machine")
-            terminalreporter.write_line(note)
