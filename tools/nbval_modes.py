@@ -11,8 +11,8 @@ digits are exact only under those kernels, so:
   each line everything that is not a decimal number must be equal (text, words such as a verdict,
   integers such as counts, token ids and shapes; runs of spaces and tabs count as one, because a
   table pads to its numbers' widths). Each decimal number must lie within :data:`TOLERANCE` of the
-  stored one; a number in scientific notation (an identity check's "1.2e-07") must keep its sign and
-  order of magnitude, and a stored zero must stay zero.
+  stored one (2% plus 2 units of its last printed digit); a stored zero must stay zero, and a
+  figure below 1e-4 (an identity check's "1.2e-07") must keep its sign and stay within a factor of 3.
 
 Some figures move by more than that under other kernels: those of one short training run, whose
 path the kernels change. A cell lists them in its metadata, under ``nbval_tolerant`` (see
@@ -60,9 +60,10 @@ PLACEHOLDER = "\x00"
 class Tolerance:
     """How far a decimal number may move: ``rel`` of the stored value, plus ``units`` units of its
     last printed digit (never coarser than its third significant digit, since ``%g`` prints 0.5 for
-    0.500), plus half a unit of the new one's (0.0078 stored and 0.008 now is rounding), plus
-    ``abs_``. Integers never move, and neither does a stored zero. Below 1e-4 (an identity check's
-    "1.2e-07") only the sign and the order of magnitude must hold."""
+    0.500), plus half a unit of the new one's (0.0078 stored and 0.008 now is rounding; never more
+    than one unit of the stored one's, so 0.629 cannot become 1), plus ``abs_``. Integers never
+    move, and neither does a stored zero. Below 1e-4 (an identity check's "1.2e-07", a tiny
+    probability) the sign must hold and the value stay within a factor of 3."""
 
     rel: float
     units: float
@@ -75,15 +76,16 @@ class Tolerance:
         if a == 0 or b == 0:
             return a == b
         if abs(a) < 1e-4:
-            return (a > 0) == (b > 0) and 0.1 <= abs(b / a) <= 10
-        slack = self.abs_ + self.rel * abs(a) + self.units * _unit(stored, a) + _printed_unit(now) / 2
+            return (a > 0) == (b > 0) and 1 / 3 <= abs(b / a) <= 3
+        slack = self.abs_ + self.rel * abs(a) + self.units * _unit(stored, a) \
+            + min(_printed_unit(now) / 2, _printed_unit(stored))
         return abs(a - b) <= slack
 
 
 #: Every figure in tolerant mode: last-digit kernel noise in losses, accuracies, rates.
 TOLERANCE = Tolerance(rel=0.02, units=2)
 #: Figures a cell's "wide" rules cover: one short training run whose figures move by points.
-WIDE = Tolerance(rel=0.15, units=2, abs_=0.05)
+WIDE = Tolerance(rel=0.2, units=2, abs_=0.02)
 #: Figures a cell's "loose" rules cover (a live RL run's): within a factor of 2, with their sign.
 LOOSE_FACTOR = 2.0
 
@@ -105,6 +107,8 @@ def _unit(token: str, value: float) -> float:
 
 def _loosely(stored: str, now: str) -> bool:
     a, b = float(stored), float(now)
+    if _is_integer(stored) and _is_integer(now):
+        return a == b
     if a == 0 or b == 0:
         return a == b
     return (a > 0) == (b > 0) and 1 / LOOSE_FACTOR <= b / a <= LOOSE_FACTOR
