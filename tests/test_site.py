@@ -71,7 +71,8 @@ def test_site_build_leaves_the_notebooks_alone_and_holds_every_page(built_site):
         assert (built_site / "notebooks" / file.replace(".ipynb", ".html")).is_file()
     assert (built_site / "docs" / "teaching.html").is_file()
     claims_page = (built_site / site.CLAIMS_PAGE.replace(".md", ".html")).read_text()
-    assert "The course&#39;s claims, measured" in claims_page or "The course's claims, measured" in claims_page
+    assert "<h1>The course’s claims, measured" in claims_page  # Sphinx's smart quotes
+    assert "The course: " in claims_page and "claims: " in claims_page
     assert (built_site / "_static" / site.MATHJAX_DIR / "MathJax.js").is_file(), "MathJax must be bundled"
     assert (built_site / "searchindex.js").is_file()
 
