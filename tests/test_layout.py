@@ -17,7 +17,7 @@ import lmnotes
 
 PACKAGE = Path(lmnotes.__file__).resolve().parent
 
-CORE = ("checks", "repro", "data", "tokenization", "models", "training", "generation", "adaptation",
+CORE = ("checks", "repro", "data", "tokenization", "models", "training", "generation", "adaptation", "baselines",
         "checkpoints", "hub", "viz")
 CHAPTERS = ("pretraining", "generative", "prompting", "alignment", "inference")
 TOP = ("recipes", "widgets", "exercises", "claims", "course", "doctor")
