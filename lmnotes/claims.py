@@ -260,10 +260,15 @@ class ClaimsTable:
 # The course's claims, read back from the notebooks' stored closing tables
 
 
+#: notebooks that measure no claim of the book, and why; every other notebook closes with a ledger
+MEASURES_NOTHING = {"00_start_here.ipynb": "the course's front door: set-up, an environment check and the map"}
+
+
 def collect(folder) -> dict[str, list[dict]]:
     """``{notebook file: [claim rows]}`` for every notebook in ``folder`` (e.g. the repository's
     ``notebooks/``), read from the closing table each stored when it was executed; a notebook
-    without a ledger maps to ``[]``. A notebook holding two tables is refused."""
+    without a ledger maps to ``[]``, and those of :data:`MEASURES_NOTHING` are left out. A notebook
+    holding two tables is refused."""
     import json
     from pathlib import Path
 
@@ -272,6 +277,8 @@ def collect(folder) -> dict[str, list[dict]]:
         raise ValueError(f"folder must be a folder of notebooks, got {str(folder)!r}")
     found = {}
     for path in sorted(folder.glob("*.ipynb")):
+        if path.name in MEASURES_NOTHING:
+            continue
         tables = [output["metadata"][MIME_TYPE] for cell in json.loads(path.read_text())["cells"]
                   for output in cell.get("outputs", []) if MIME_TYPE in output.get("metadata", {})]
         if len(tables) > 1:
@@ -325,15 +332,47 @@ def markdown_report(found: dict[str, list[dict]]) -> str:
     return "\n".join(parts)
 
 
+#: the README's totals sit between these two lines; ``./course claims --readme README.md`` rewrites them
+README_MARKERS = ("<!-- claims totals: written by ./course claims --readme -->", "<!-- end of claims totals -->")
+
+
+def readme_totals(found: dict[str, list[dict]]) -> str:
+    """The README's summary of the course's claims: the course's totals, then each chapter's."""
+    claims = [_from_row(row) for notebook_rows in found.values() for row in notebook_rows]
+    lines = [f"**The course: {totals_text(claims)}.**", ""]
+    for chapter in sorted({c.section.split(".")[0] for c in claims}, key=int):
+        lines.append(f"- Chapter {chapter}: {totals_text([c for c in claims if c.section.split('.')[0] == chapter])}")
+    missing = [name.removesuffix(".ipynb") for name, notebook_rows in found.items() if not notebook_rows]
+    if missing:
+        lines.append(f"- Not yet on the ledger: {', '.join(missing)}")
+    return "\n".join(lines)
+
+
+def with_readme_totals(readme: str, found: dict[str, list[dict]]) -> str:
+    """``readme`` with the text between :data:`README_MARKERS` replaced by :func:`readme_totals`."""
+    start, end = README_MARKERS
+    if readme.count(start) != 1 or readme.count(end) != 1 or readme.index(start) > readme.index(end):
+        raise ValueError(f"readme must hold the two marker lines {start!r} and {end!r} once each, in that order")
+    head, rest = readme.split(start)
+    return head + start + "\n" + readme_totals(found) + "\n" + end + rest.split(end, 1)[1]
+
+
 def main(argv=None) -> int:
     import argparse
+    from pathlib import Path
 
     parser = argparse.ArgumentParser(prog="python -m lmnotes.claims",
                                      description="List the course's measured claims and their verdicts.")
     parser.add_argument("folder", nargs="?", default="notebooks", help="the folder of executed notebooks")
+    parser.add_argument("--readme", metavar="PATH", help="also rewrite the totals in this README")
     args = parser.parse_args(argv)
-    text, stale = report(collect(args.folder))
+    found = collect(args.folder)
+    text, stale = report(found)
     print(text)
+    if args.readme:
+        path = Path(args.readme)
+        path.write_text(with_readme_totals(path.read_text(), found))
+        print(f"totals written to {path}")
     return 1 if stale else 0
 
 

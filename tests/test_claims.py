@@ -158,3 +158,29 @@ def test_the_course_report_reads_the_stored_tables_by_chapter_and_flags_stale_ve
         claims.collect(tmp_path)
     with pytest.raises(ValueError, match="folder"):
         claims.collect(tmp_path / "nowhere")
+
+
+def test_the_readme_totals_are_the_committed_notebooks(tmp_path):
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    found = claims.collect(root / "notebooks")
+    readme = (root / "README.md").read_text()
+    assert claims.with_readme_totals(readme, found) == readme, "run ./course claims --readme README.md"
+    assert "00_start_here.ipynb" not in found  # it measures nothing (MEASURES_NOTHING)
+
+
+def test_readme_totals_are_rewritten_between_the_markers_only():
+    ledger = Ledger("07")
+    ledger.record("2.3.2", "the KV cache speeds up decoding", 3.3, 1.0, rule="higher", compared_with="no cache",
+                  no_se="one timed run", margin=0.5, quiet=True)
+    found = {"07_long.ipynb": [dict(c.to_dict(), notebook="07_long.ipynb") for c in ledger.claims],
+             "08_icl.ipynb": []}
+    start, end = claims.README_MARKERS
+    readme = f"intro\n{start}\nold totals\n{end}\noutro\n"
+    written = claims.with_readme_totals(readme, found)
+    assert written.startswith(f"intro\n{start}\n**The course: 1 claims: 1 shown,") and written.endswith(f"{end}\noutro\n")
+    assert "- Chapter 2: 1 claims: 1 shown" in written and "- Not yet on the ledger: 08_icl" in written
+    assert claims.with_readme_totals(written, found) == written
+    with pytest.raises(ValueError, match="marker"):
+        claims.with_readme_totals("no markers here", found)
