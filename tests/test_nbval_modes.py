@@ -12,7 +12,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from tools import nbval_modes as modes
+from tools import calibrate, nbval_modes as modes
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -114,8 +114,8 @@ NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 def test_every_rule_in_the_notebooks_covers_a_stored_line_of_its_cell(path):
     # a rule that matches nothing is stale (its line was reworded): it would widen nothing, silently
     for number, cell in enumerate(c for c in nbformat.read(path, as_version=4).cells if c.cell_type == "code"):
-        lines = [line for output in cell.get("outputs", []) for text in
-                 ([output.get("text", "")] + [v for v in output.get("data", {}).values() if isinstance(v, str)])
+        compared = modes.flattened(calibrate.Comparison(), cell.get("outputs", []))  # as nbval sees them
+        lines = [line for texts in compared.values() for text in texts if isinstance(text, str)
                  for line in text.split("\n")]
         for kind, rules in modes.cell_rules(cell).items():
             for rule in rules:

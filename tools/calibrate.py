@@ -40,7 +40,7 @@ SKIP_COMPARE = ("metadata", "traceback", "prompt_number", "output_type", "name",
 IGNORED_TAGS = ("nbval-ignore-output", "nbval-skip")
 
 
-class _Comparison:
+class Comparison:
     """What :func:`tools.nbval_modes.flattened` needs of an nbval item: the skipped fields and the sanitizer."""
 
     class parent:  # noqa: N801 - mirrors nbval's item.parent
@@ -97,10 +97,10 @@ def line_rules(stored: str, now: str) -> tuple[dict[str, str], str | None]:
     return rules, None
 
 
-def cell_rules(stored_outputs, new_outputs, comparison: _Comparison | None = None) -> tuple[dict, list[str]]:
+def cell_rules(stored_outputs, new_outputs, comparison: Comparison | None = None) -> tuple[dict, list[str]]:
     """Rules for a cell whose stored outputs are ``stored_outputs`` and whose re-run gave
     ``new_outputs``, and the problems no rule may cover."""
-    comparison = comparison or _Comparison()
+    comparison = comparison or Comparison()
     stored, new = modes.flattened(comparison, stored_outputs), modes.flattened(comparison, new_outputs)
     rules: dict[str, list[str]] = {}
     problems = []
@@ -139,7 +139,7 @@ def calibrate(path: Path, apply: bool = False) -> list[str]:
     os.environ["ATEN_CPU_CAPABILITY"] = "default"  # the kernel the client starts inherits it
     notebooks.notebook_client(rerun, store_widget_state=False).execute()
     problems = []
-    comparison = _Comparison()
+    comparison = Comparison()
     for index, (cell, new) in enumerate(zip(stored.cells, rerun.cells)):
         if cell.cell_type != "code" or _ignored(cell):
             continue
