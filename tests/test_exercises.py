@@ -35,3 +35,16 @@ def test_unknown_exercise_names_the_known_ones():
 def test_solution_prints(capsys):
     exercises.solution("bpe-first-merge")
     assert "9 times" in capsys.readouterr().out
+
+
+def test_gpt2_cut_words_wants_exactly_the_words_gpt2_cuts_and_says_what_is_wrong(capsys):
+    assert exercises.check("gpt2-cut-words", ["polarity", "Tokenization", "1234567", "pre-training"])
+    assert exercises.check("gpt2-cut-words", {"pre-training", "1234567", "Tokenization", "polarity"})
+    assert not exercises.check("gpt2-cut-words", ["polarity", "Tokenization", "1234567", "pre-training", "unbelievably"])
+    assert "keeps 'unbelievably' whole" in capsys.readouterr().out
+    assert not exercises.check("gpt2-cut-words", ["polarity"])
+    assert "3 more word(s)" in capsys.readouterr().out
+    assert not exercises.check("gpt2-cut-words", ["weather"])
+    assert "not among" in capsys.readouterr().out
+    assert not exercises.check("gpt2-cut-words", None)
+    assert "list of words" in capsys.readouterr().out

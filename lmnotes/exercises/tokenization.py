@@ -98,3 +98,47 @@ register(Exercise(
               "continuing it, '##happi', then '##ness': ['un', '##happi', '##ness']. Cutting shorter "
               "pieces ('##happ', '##i', ...) also spells the word, but is not what WordPiece does."),
 ))
+
+
+#: the words of the start-here notebook's exercise, each read as it occurs in running text (after a space)
+CUT_WORDS = ("food", "amazing", "polarity", "Tokenization", "unbelievably", "1234567", "Xiao", "pre-training")
+
+
+def _gpt2_pieces(word: str) -> list[str]:
+    from lmnotes.tokenization import gpt2_tokenizer
+
+    tok = gpt2_tokenizer()
+    return tok.convert_ids_to_tokens(tok.encode(" " + word))
+
+
+def _diagnose_gpt2_cut_words(answer: Any) -> str | None:
+    if isinstance(answer, (set, frozenset)):
+        answer = sorted(answer)
+    words = as_sequence(answer)
+    if words is None or not all(isinstance(w, str) for w in words):
+        return "expected a list of words such as ['food', 'Xiao']: the words that GPT-2 cuts into 2+ tokens"
+    strangers = [w for w in words if w not in CUT_WORDS]
+    if strangers:
+        return f"{strangers} not among the exercise's words {list(CUT_WORDS)}"
+    want = {w for w in CUT_WORDS if len(_gpt2_pieces(w)) > 1}
+    whole = [w for w in words if w not in want]
+    if whole:
+        return "; ".join(f"GPT-2 keeps {w!r} whole: {_gpt2_pieces(w)} is one token" for w in whole)
+    missing = len(want - set(words))
+    if missing:
+        return (f"{missing} more word(s) of the list are cut into pieces: tokenize ' ' + word for each word "
+                "(a leading space, as in running text) and count the tokens")
+    return None
+
+
+register(Exercise(
+    name="gpt2-cut-words",
+    prompt=(f"Which of the words {list(CUT_WORDS)}, each read after a space as in running text, does GPT-2 "
+            "cut into two or more tokens? Answer as a list of those words."),
+    diagnose=_diagnose_gpt2_cut_words,
+    solution=("for w in words: print(w, tokenizer.convert_ids_to_tokens(tokenizer.encode(' ' + w)))  ->  cut: "
+              "'polarity' (' pol' + 'arity'), 'Tokenization' (' Token' + 'ization'), '1234567' (' 123' + '45' + "
+              "'67') and 'pre-training' (' pre' + '-' + 'training'); kept whole: 'food', 'amazing', "
+              "'unbelievably', 'Xiao'. Frequency in GPT-2's training text decides, not length: the long "
+              "'unbelievably' is one token, the shorter 'polarity' two."),
+))
