@@ -23,6 +23,22 @@ def test_agree_pairs_agree_exactly_when_the_values_match():
         assert a.split()[:-2] == b.split()[:-2]  # same person and relation, only the value differs
 
 
+def test_fact_lookup_of_one_statement_cannot_tell_agree_from_contradict():
+    pairs = tasks.agree_pairs(4000, seed=5)
+    for side in (0, 1):  # B looked up, or A: each is true half the time under either label
+        hits = sum(tasks.fact_lookup((x[1 - side], x[side])) == y for x, y in pairs) / len(pairs)
+        assert abs(hits - 0.5) < 0.03
+    world = toyworld.facts(0).people[0]
+    true = f"{world.name} lives in {world.city} ."
+    assert tasks.fact_lookup(("x", true)) == "agree"  # B true: a lookup says agree, whatever A is
+    assert tasks.fact_lookup(("x", true.replace(world.city, "nowhere"))) == "contradict"
+    for (a, b), label in pairs[:200]:  # contradictions pair one true statement with one false
+        if label == "contradict":
+            assert {tasks.fact_lookup(("", a)), tasks.fact_lookup(("", b))} == set(tasks.AGREEMENT)
+    with pytest.raises(ValueError, match="pair"):
+        tasks.fact_lookup(("a", "the sky is green ."))
+
+
 def test_agree_pairs_about_disjoint_people_never_coincide():
     names = [p.name for p in toyworld.facts(0).people]
     train, test = tasks.agree_pairs(300, 1, people=names[:16]), tasks.agree_pairs(300, 2, people=names[16:])
@@ -98,3 +114,15 @@ def test_adaptation_reviews_dev_and_test_are_disjoint_and_unseen():
     dev, test = ({r.text for r in sets[k]} for k in ("dev", "test"))
     assert not dev & test
     assert not any(overlap.seen_in_training("toyworld-gpt", sorted(dev | test)))
+
+
+def test_application_dev_sets_share_no_item_with_training_or_test():
+    sets, _ = tasks.application_sets()
+    dev = tasks.application_dev_sets(sets, n=50)
+    assert {k: len(v) for k, v in dev.items()} == {"classify": 50, "pair": 50, "regress": 50}
+    for task in ("classify", "pair"):
+        used = {x for x, _ in sets[task][0] + sets[task][1]}
+        assert not used & {x for x, _ in dev[task]}
+    assert [x for x, _ in dev["classify"]] == [x for x, _ in dev["regress"]]
+    with pytest.raises(ValueError, match="sets"):
+        tasks.application_dev_sets({"tag": None})

@@ -5,14 +5,16 @@ Each builder returns examples in the formats ``lmnotes.pretraining.finetuning.fi
 * ``bio_tags(text)``: the BIO tag of every word of a story (people B-PER, cities and places B-LOC,
   objects B-OBJ, with a size word before them B-OBJ I-OBJ);
 * ``agree_pairs(n, seed)``: ``((statement A, statement B), "agree" | "contradict")``, the same
-  person and relation with the same value or another;
+  person and relation with the same value or another (A true or false at random), and
+  ``fact_lookup(pair)``, the label that looking B up in the world's facts gives;
 * ``fact_qa(n, seed)``: ``((question, context of three facts), (start, end))``, the answer's word
   position in the context;
 * ``sentences(text)``: a toy-world text cut into its sentences;
 * ``next_sentence_pairs(n, seed)``: ``((sentence A, sentence B), "IsNext" | "NotNext")``, BERT's
   next-sentence prediction on toy-world stories (B is A's successor or a sentence of another story);
 * ``application_sets()``: notebook 04's five tasks, train and test sets, every test item the
-  fine-tuning set or the bundled model's pre-training holds left out;
+  fine-tuning set or the bundled model's pre-training holds left out, and ``application_dev_sets()``,
+  dev sets on which the baselines of three of them are tuned;
 * ``sentence_strength(n, seed)``: ``(sentence, strength)``, one review sentence and the strength of
   its verdict in five classes: a labelled task *related* to review sentiment, for supervised
   pre-training (notebook 02, book §1.1.1);
@@ -68,8 +70,12 @@ def question_text(question: toyworld.FactQuestion) -> str:
 
 
 def agree_pairs(n: int, seed: int, people: Sequence[str] | None = None) -> list[tuple[tuple[str, str], str]]:
-    """``n`` pairs (A, B) about one person and relation of the toy world's facts: B repeats A's
-    value ("agree", probability 1/2) or states another value of the same relation ("contradict").
+    """``n`` pairs (A, B) about one person and relation: B repeats A's value ("agree", probability
+    1/2) or states another value of the same relation ("contradict").
+
+    B states the person's true value (in the toy world's facts) or a false one with probability 1/2
+    under either label, and so does A (a contradiction pairs a true statement with a false one), so
+    that looking one statement up in the facts cannot tell the label: comparing A with B can.
 
     ``people``: the names to draw from (default: all 24), so that training and test pairs can be
     about different people and never coincide."""
@@ -78,12 +84,31 @@ def agree_pairs(n: int, seed: int, people: Sequence[str] | None = None) -> list[
     pairs = []
     for _ in range(n):
         person, relation = rng.choice(people), rng.choice(toyworld.RELATIONS)
-        value = getattr(person, relation)
+        true = getattr(person, relation)
+        false = [v for v in _VALUES[relation] if v != true]
+        value_b = true if rng.random() < 0.5 else rng.choice(false)
         agree = rng.random() < 0.5
-        other = value if agree else rng.choice([v for v in _VALUES[relation] if v != value])
-        a, b = (_STATEMENTS[relation].format(p=person.name, v=v) for v in (value, other))
+        # a contradiction pairs one true statement with one false: each of A and B alone is true
+        # with probability 1/2 under either label
+        value_a = value_b if agree else (true if value_b != true else rng.choice(false))
+        a, b = (_STATEMENTS[relation].format(p=person.name, v=v) for v in (value_a, value_b))
         pairs.append(((a, b), AGREEMENT[0] if agree else AGREEMENT[1]))
     return pairs
+
+
+def fact_lookup(pair: tuple[str, str]) -> str:
+    """The agree/contradict label a reader of B alone would give with the toy world's facts at hand:
+    "agree" when B states its person's true value. It would solve the task exactly if A were always
+    true; ``agree_pairs`` makes it score 1/2 in expectation."""
+    b = checks.text("pair[1]", pair[1]).split()
+    world = {(p.name, r): getattr(p, r) for p in toyworld.facts(0).people for r in toyworld.RELATIONS}
+    for relation, template in _STATEMENTS.items():
+        words = template.split()
+        if len(words) == len(b) and all(w == x or w in ("{p}", "{v}") for w, x in zip(words, b)):
+            name, value = b[words.index("{p}")], b[words.index("{v}")]
+            if (name, relation) in world:
+                return AGREEMENT[0] if world[name, relation] == value else AGREEMENT[1]
+    raise ValueError(f"pair[1] must be an agree_pairs statement about a toy-world person, got {pair[1]!r}")
 
 
 def _people(names: Sequence[str] | None) -> list[toyworld.Person]:
@@ -212,6 +237,25 @@ def application_sets(model: str = "toyworld-bert", *, documents: Sequence[str] |
         kept = [e for e in fresh[task] if not next(seen)]
         sets[task], dropped[task] = (train, kept, options), (len(test) - len(fresh[task]), len(fresh[task]) - len(kept))
     return sets, dropped
+
+
+def application_dev_sets(sets: dict | None = None, n: int = 200, seed: int = 3) -> dict[str, list]:
+    """Dev sets for the baselines of notebook 04's classify, pair and regress tasks (a linear model's
+    L2 penalty is chosen on them, never on the test set): ``n`` plain reviews and ``n`` agree/contradict
+    pairs about the 16 training people, drawn with ``seed``, none of them an item of the training or
+    test sets of ``sets`` (``application_sets()``'s first result; built when not given)."""
+    n, seed = checks.size("n", n), checks.integer("seed", seed)
+    sets = application_sets()[0] if sets is None else sets
+    if not isinstance(sets, dict) or not {"classify", "pair"} <= set(sets):
+        raise ValueError("sets must be application_sets()'s first result, a dict of tasks with 'classify' and 'pair'")
+    taken = {x for task in ("classify", "pair") for x, _ in sets[task][0] + sets[task][1]}
+    names = [p.name for p in toyworld.facts(0).people][:16]
+    reviews = [r for r in toyworld.reviews(2 * n, seed=seed, p_negation=0.0, p_contrast=0.0) if r.text not in taken][:n]
+    pairs = [(x, y) for x, y in agree_pairs(2 * n, seed=seed, people=names) if x not in taken][:n]
+    if len(reviews) < n or len(pairs) < n:
+        raise ValueError(f"fewer than n = {n} fresh dev items in {2 * n} drawn; ask for fewer")
+    return {"classify": [(r.text, r.label) for r in reviews], "pair": pairs,
+            "regress": [(r.text, r.score) for r in reviews]}
 
 
 def sentence_strength(n: int, seed: int, *, p_negation: float = 0.3, p_contrast: float = 0.3,
