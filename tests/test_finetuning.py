@@ -7,6 +7,7 @@ import math
 import pytest
 import torch
 
+from lmnotes import baselines
 from lmnotes.adaptation import hidden_states
 from lmnotes.models import GPT, Encoder, EncoderConfig, GPTConfig
 from lmnotes.pretraining import finetuning as ft
@@ -196,41 +197,17 @@ def test_bad_input_is_refused(tok):
         ft.best_span(torch.zeros(1, 3), torch.zeros(1, 3), max_length=0)
 
 
-def test_bag_of_words_and_naive_bayes_by_hand():
-    vocab = ["good", "bad", "film"]
-    x = ft.bag_of_words(["good good film", "bad film", "film"], vocab)
-    assert x.tolist() == [[2, 0, 1], [0, 1, 1], [0, 0, 1]]
+def test_naive_bayes_by_hand():
+    vocab = ["bad", "film", "good"]
+    x = baselines.ngram_counts(["good good film", "bad film", "film"], vocab)
+    assert x.tolist() == [[0, 1, 2], [1, 1, 0], [0, 1, 0]]
     labels = torch.tensor([1, 0, 0])
-    # by hand, add-one smoothing: class 0 counts (0+1, 1+1, 2+1)/9, class 1 counts (2+1, 0+1, 1+1)/6; priors 2/3, 1/3
-    test = ft.bag_of_words(["good", "bad", "film film"], vocab)
-    p0 = torch.tensor([1 / 9, 2 / 9, 3 / 9]).log()
-    p1 = torch.tensor([3 / 6, 1 / 6, 2 / 6]).log()
+    # by hand, add-one smoothing: class 0 counts (1+1, 2+1, 0+1)/9, class 1 counts (0+1, 1+1, 2+1)/6; priors 2/3, 1/3
+    test = baselines.ngram_counts(["good", "bad", "film film"], vocab)
+    p0 = torch.tensor([2 / 9, 3 / 9, 1 / 9]).log()
+    p1 = torch.tensor([1 / 6, 2 / 6, 3 / 6]).log()
     want = ((test @ p1 + math.log(1 / 3)) > (test @ p0 + math.log(2 / 3))).long()
     assert ft.naive_bayes(x, labels, test).tolist() == want.tolist() == [1, 0, 0]
-    with pytest.raises(ValueError, match="not in the vocabulary"):
-        ft.bag_of_words(["great film"], vocab)
-
-
-def test_linear_classifier_separates_separable_features():
-    g = torch.Generator().manual_seed(0)
-    x = torch.randn(200, 5, generator=g)
-    y = (x[:, 0] + 0.5 * x[:, 3] > 0).long()
-    predicted = ft.linear_classifier(x[:100], y[:100], x[100:])
-    assert (predicted == y[100:]).float().mean() > 0.9
-    with pytest.raises(ValueError, match="same D"):
-        ft.linear_classifier(x[:10], y[:10], x[:10, :3])
-
-
-def test_bag_of_words_accuracy_separates_word_labelled_texts_and_refuses_empty_sets():
-    train = [("good day", "pos"), ("bad day", "neg"), ("good good", "pos"), ("bad night", "neg")]
-    test = [("good night", "pos"), ("bad bad", "neg")]
-    vocabulary = ["bad", "day", "good", "night"]
-    assert ft.bag_of_words_accuracy(train, test, ["neg", "pos"], vocabulary) == 1.0
-    # a test text in words the classifier never saw is only as good as its bias
-    assert ft.bag_of_words_accuracy(train, [("day night", "pos"), ("day night", "neg")], ["neg", "pos"],
-                                            vocabulary) == 0.5
-    with pytest.raises(ValueError, match="test_examples"):
-        ft.bag_of_words_accuracy(train, [], ["neg", "pos"], vocabulary)
 
 
 def test_tune_picks_the_best_dev_setting_and_its_row_matches_a_plain_run(tok):

@@ -63,3 +63,34 @@ def test_transfer_data_has_no_parallel_documents_and_unseen_test_reviews():
     assert not {x for x, _ in data["test_a"]} & {x for x, _ in data["train_a"]}
     assert not any(overlap.seen_in(data["documents_b"], [x for x, _ in data["test_b"]]))
     assert len(data["test_a"]) + sum(data["dropped"][k] for k in ("test_in_finetuning", "test_in_pretraining")) == 200
+    dev = {x for x, _ in data["dev_a"]}
+    assert dev and not dev & ({x for x, _ in data["test_a"]} | {x for x, _ in data["train_a"]})
+    assert [language.translate(x) for x, _ in data["dev_a"]] == [x for x, _ in data["dev_b"]]
+
+
+def test_parallel_documents_put_each_sentence_beside_its_translation():
+    for order in multilingual.ORDERS:
+        language = multilingual.second_language(0, order=order)
+        doc = "anna has a cat . where does tom live ? she is happy ."
+        (out,) = multilingual.parallel_documents(language, [doc])
+        sentences = ["anna has a cat .", "where does tom live ?", "she is happy ."]
+        assert out == " ".join(f"{s} {language.translate(s)}" for s in sentences)
+        assert language.translate(doc) == " ".join(language.translate(s) for s in sentences)  # B halves say doc
+    with pytest.raises(ValueError, match="language A"):
+        multilingual.parallel_documents(language, ["unknownword ."])
+    with pytest.raises(ValueError, match="documents"):
+        multilingual.parallel_documents(language, [""])
+    with pytest.raises(TypeError, match="language"):
+        multilingual.parallel_documents("B", ["a ."])
+
+
+def test_word_count_baseline_reads_a_language_it_was_trained_on_and_not_the_other():
+    language = multilingual.second_language(0)
+    data = multilingual.transfer_data(language, n_tokens=5000, n_test=200, n_dev=100)
+    within, across = (multilingual.word_count_baseline(data, "a", side) for side in ("a", "b"))
+    assert within["accuracy"] > 0.9  # plain reviews are decided by their sentiment words
+    assert across["accuracy"] < 0.6 and within["penalty"] == across["penalty"]  # B shares no sentiment word with A
+    with pytest.raises(ValueError, match="trained_on"):
+        multilingual.word_count_baseline(data, "c", "a")
+    with pytest.raises(ValueError, match="data"):
+        multilingual.word_count_baseline({"train_a": []}, "a", "a")

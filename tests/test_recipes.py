@@ -208,8 +208,11 @@ def test_smoke_multilingual_recipe_stores_both_pretrainings_and_baselines_on_uns
     record = recipes.run("multilingual-bert", tmp_path, smoke=True)
     assert not (tmp_path / "model.safetensors").exists()  # results, not weights
     stored = checkpoints.results("multilingual-bert", tmp_path)
-    assert [r["pretraining"] for r in stored["runs"]] == ["A and B", "A only"]
+    assert [r["pretraining"] for r in stored["runs"]] == ["A and B", "A only", "A and B, with translation pairs"]
     assert "tuned_on_b_test_b" in stored["runs"][0] and "tuned_on_b_test_b" not in stored["runs"][1]
+    assert stored["translation_pairs"] > 0 and stored["n_dev"] > 0
+    assert set(stored["baselines"]["bag_of_words_penalty"]) == {"bag_of_words_a_on_a", "bag_of_words_a_on_b",
+                                                              "bag_of_words_b_on_b"}
     assert all(0 <= r[k] <= 1 for r in stored["runs"] for k in ("test_a", "test_b", "word_retrieval"))
     assert 0 < stored["baselines"]["majority_b"] < 1
     assert record["figures"]["test_b_A only"] == [round(stored["runs"][1]["test_b"], 4)]

@@ -488,21 +488,9 @@ def _span_f1(predicted: Sequence[int], target: Sequence[int]) -> float:
 
 
 # --------------------------------------------------------------------------------------------------
-# Baselines without a Transformer: what bag-of-words features and a linear classifier reach
+# Baselines without a Transformer: naive Bayes on word counts, a per-word tagger, a span heuristic
+# (the dev-tuned linear models on word counts live in lmnotes.baselines)
 # --------------------------------------------------------------------------------------------------
-
-
-def bag_of_words(texts: Sequence[str], vocabulary: Sequence[str]) -> torch.Tensor:
-    """Word counts (len(texts), len(vocabulary)) of space-separated texts: word order thrown away."""
-    texts, vocabulary = checks.texts("texts", texts), checks.texts("vocabulary", vocabulary)
-    index = {w: i for i, w in enumerate(vocabulary)}
-    counts = torch.zeros(len(texts), len(index))
-    for row, text in enumerate(texts):
-        for word in text.split():
-            if word not in index:
-                raise ValueError(f"text {row} holds {word!r}, which is not in the vocabulary")
-            counts[row, index[word]] += 1
-    return counts
 
 
 #: more classes than any classifier here needs; a label past it is a mistake (and a huge one-hot)
@@ -537,28 +525,6 @@ def naive_bayes(train_counts: torch.Tensor, train_labels: torch.Tensor, test_cou
     log_likelihood = (word_counts / word_counts.sum(1, keepdim=True)).log()
     log_prior = (one_hot.mean(0) + 1e-9).log()
     return (test_counts @ log_likelihood.T + log_prior).argmax(1)
-
-
-def linear_classifier(train_features: torch.Tensor, train_labels: torch.Tensor, test_features: torch.Tensor,
-                      *, steps: int = 300, lr: float = 0.05, weight_decay: float = 1e-2, seed: int = 0) -> torch.Tensor:
-    """Logistic regression on fixed features (standardised with the training statistics), trained
-    full-batch with AdamW: predicted class indices for ``test_features``. The probe of features that
-    do not come from a network, such as principal components of word counts."""
-    if train_features.dim() != 2 or test_features.dim() != 2 or train_features.shape[1] != test_features.shape[1]:
-        raise ValueError(f"features must be (N, D) matrices with the same D, got {tuple(train_features.shape)} "
-                         f"and {tuple(test_features.shape)}")
-    mean, std = train_features.mean(0), train_features.std(0) + 1e-6
-    x, x_test = (train_features - mean) / std, (test_features - mean) / std
-    torch.manual_seed(seed)
-    head = nn.Linear(x.shape[1], int(train_labels.max()) + 1)
-    optimizer = torch.optim.AdamW(head.parameters(), lr=lr, weight_decay=weight_decay)
-    for _ in range(steps):
-        loss = F.cross_entropy(head(x), train_labels)
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-    with torch.no_grad():
-        return head(x_test).argmax(1)
 
 
 def word_lookup_tagger(train_examples: Sequence) -> Callable[[str], list]:
@@ -600,16 +566,3 @@ def overlap_span(question: str, context: str) -> tuple[int, int]:
         raise ValueError(f"context must hold at least one sentence ending in ' .', got {context!r}")
     return best, best
 
-
-def bag_of_words_accuracy(train_examples: Sequence, test_examples: Sequence, labels: Sequence,
-                          vocabulary: Sequence[str]) -> float:
-    """Test accuracy of a logistic regression on word counts (``bag_of_words``, ``linear_classifier``)
-    trained on ``(text, label)`` examples: the simple baseline of a classification task."""
-    for name, examples in (("train_examples", train_examples), ("test_examples", test_examples)):
-        if isinstance(examples, (str, bytes)) or not isinstance(examples, Sequence) or not examples:
-            raise ValueError(f"{name} must be a non-empty list of (text, label) pairs, got {examples!r:.80}")
-    labels = list(labels)
-    features = [bag_of_words([x for x, _ in rows], vocabulary) for rows in (train_examples, test_examples)]
-    targets = [torch.tensor([_label_index(y, labels, len(labels), i) for i, (_, y) in enumerate(rows)])
-               for rows in (train_examples, test_examples)]
-    return (linear_classifier(features[0], targets[0], features[1]) == targets[1]).float().mean().item()

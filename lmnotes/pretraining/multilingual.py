@@ -7,7 +7,9 @@ people's names, as numbers and names often are across real languages). The mappi
 bijection, so a B text says exactly what its A original says; ``order="reversed"`` also reverses
 the words of every sentence (the sentence-final ".", "?" stays last), so that B differs from A in
 word order too. A model pre-trained on A and B text (never a sentence with its translation) can
-only relate the two through the shared tokens and the same structure, as multilingual BERT does.
+only relate the two through the shared tokens and the same structure, as multilingual BERT does;
+``parallel_documents`` writes documents with each sentence beside its translation, the bilingual
+data of translation language modelling.
 """
 
 from __future__ import annotations
@@ -106,7 +108,7 @@ TRANSFER_MIXTURE = {"reviews": 0.7, "stories": 0.3}
 
 
 def transfer_data(language: Language, n_tokens: int = 150_000, seed: int = 101, n_train: int = 400,
-                  n_test: int = 600) -> dict:
+                  n_test: int = 600, n_dev: int = 200) -> dict:
     """The data of a cross-lingual transfer study with ``language`` as B.
 
     ``documents_a`` are ``toyworld.corpus(n_tokens, seed)`` (mixture ``TRANSFER_MIXTURE``);
@@ -116,12 +118,15 @@ def transfer_data(language: Language, n_tokens: int = 150_000, seed: int = 101, 
     reviews (``seed + 2``) as ``(text, label)``: ``train_a`` to fine-tune on, and ``test_a`` /
     ``test_b`` the same test reviews in A and in B, each of them in neither the fine-tuning set
     nor (as whole words) any pre-training document of either language (``overlap.seen_in``).
+    ``dev_a`` / ``dev_b``: up to ``n_dev`` other plain reviews (``seed + 4``, none a training or test
+    review), in A and in B, on which baselines choose their settings.
     ``dropped`` counts what each filter removed."""
     from lmnotes.data import overlap
 
     checks.instance("language", language, Language)
     n_tokens, seed = checks.size("n_tokens", n_tokens), checks.integer("seed", seed)
-    n_train, n_test = checks.size("n_train", n_train), checks.size("n_test", n_test)
+    n_train, n_test, n_dev = (checks.size(name, v) for name, v in (("n_train", n_train), ("n_test", n_test),
+                                                                    ("n_dev", n_dev)))
     documents_a = toyworld.corpus(n_tokens, seed=seed, mixture=TRANSFER_MIXTURE)
     drawn = toyworld.corpus(n_tokens, seed=seed + 1, mixture=TRANSFER_MIXTURE)
     in_a = set(documents_a)
@@ -139,9 +144,54 @@ def transfer_data(language: Language, n_tokens: int = 150_000, seed: int = 101, 
     keep = [not s for s in seen_b]
     test_a = [it for it, k in zip(kept, keep) if k]
     test_b = [it for it, k in zip(test_b, keep) if k]
+    used = known | {x for x, _ in test}
+    dev = [(r.text, r.label) for r in toyworld.reviews(n_dev, seed=seed + 4, **plain) if r.text not in used]
     if not test_a:
         raise ValueError(f"every one of the {n_test} test reviews occurs in the pre-training text; raise n_test")
     return dict(documents_a=documents_a, documents_b=documents_b, sources_b=sources_b, train_a=train,
                 train_b=[(language.translate(x), y) for x, y in train], test_a=test_a, test_b=test_b,
+                dev_a=dev, dev_b=[(language.translate(x), y) for x, y in dev],
                 dropped=dict(parallel_documents=len(drawn) - len(sources_b), test_in_finetuning=len(test) - len(fresh),
                              test_in_pretraining=len(fresh) - len(test_a)))
+
+
+def parallel_documents(language: Language, documents: Sequence[str]) -> list[str]:
+    """Bilingual text for translation language modelling (book §1.3.4, Lample and Conneau's TLM): each
+    document with every sentence followed by its translation in ``language`` ("s1 t1 s2 t2 ..."), so
+    that a masked word of one language can be read off its translation nearby."""
+    checks.instance("language", language, Language)
+    out = []
+    for text in checks.texts("documents", documents, allow_empty_texts=False):
+        words, sentences, sentence = text.split(" "), [], []
+        for w in words:
+            sentence.append(w)
+            if w in _ENDS:
+                sentences.append(" ".join(sentence))
+                sentence = []
+        if sentence:
+            sentences.append(" ".join(sentence))
+        out.append(" ".join(f"{s} {language.translate(s)}" for s in sentences))
+    return out
+
+
+def word_count_baseline(data: dict, trained_on: str, tested_on: str) -> dict:
+    """The transfer study's bag of words: a logistic regression on the word counts of ``transfer_data``'s
+    ``train_{trained_on}`` reviews, its L2 penalty chosen on ``dev_{trained_on}``
+    (``lmnotes.baselines.fit_linear``), scored on ``test_{tested_on}`` ("a" or "b" each). Returns the
+    ``accuracy``, the chosen ``penalty`` and whether it sits at the grid's edge (``at_edge``)."""
+    import torch
+
+    from lmnotes import baselines
+
+    trained_on, tested_on = checks.choice("trained_on", trained_on, ("a", "b")), checks.choice("tested_on", tested_on, ("a", "b"))
+    if not isinstance(data, dict) or any(f"{k}_{s}" not in data for k, s in (("train", trained_on), ("dev", trained_on),
+                                                                            ("test", tested_on))):
+        raise ValueError("data must be transfer_data's result (with train_, dev_ and test_ reviews)")
+    rows = {"train": data[f"train_{trained_on}"], "dev": data[f"dev_{trained_on}"], "test": data[f"test_{tested_on}"]}
+    labels = toyworld.REVIEW_LABELS
+    vocabulary = baselines.ngram_vocabulary([x for x, _ in rows["train"]])
+    x = {name: baselines.ngram_counts([t for t, _ in r], vocabulary) for name, r in rows.items()}
+    y = {name: torch.tensor([labels.index(v) for _, v in r]) for name, r in rows.items()}
+    fit = baselines.fit_linear("logistic", x["train"], y["train"], x["dev"], y["dev"])
+    return dict(accuracy=(fit.predict(x["test"]) == y["test"]).double().mean().item(), penalty=fit.penalty,
+                at_edge=fit.at_edge)
