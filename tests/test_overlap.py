@@ -134,6 +134,20 @@ def test_nb04_held_out_text_is_unseen_by_the_students_too():
     assert len(docs) > 500 and not any(overlap.seen_in(train, docs))
 
 
+def test_nb04_multilingual_models_are_tested_on_text_they_never_read():
+    # 04's multilingual study: the test reviews, in A and in B, against each arm's pre-training text (the
+    # translation-pair arm reads A originals of B documents, which are among sources_b). The NSP ablation's
+    # test items are checked against its documents in test_recipes (its smoke test rebuilds the full data).
+    from lmnotes.pretraining import multilingual
+
+    mb = recipes.multilingual_bert.MULTILINGUAL
+    language = multilingual.second_language(mb["language_seed"], order=mb["order"])
+    data = multilingual.transfer_data(language, mb["n_tokens"], seed=mb["data_seed"], n_train=mb["n_train"],
+                                      n_test=mb["n_test"])
+    assert not any(overlap.seen_in(data["documents_a"] + data["sources_b"], [x for x, _ in data["test_a"]]))
+    assert not any(overlap.seen_in(data["documents_b"], [x for x, _ in data["test_b"]]))
+
+
 # notebook 02 (toyworld-gpt): the 300 test reviews (the first 150 are also the prompting queries)
 EVALUATION_SETS["02 test reviews"] = (
     "toyworld-gpt",
