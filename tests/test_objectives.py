@@ -249,6 +249,10 @@ def test_token_masking_and_deletion_hit_exactly_the_rate_and_spare_specials():
                                            generator=seed)
         assert torch.equal(target, ids) and len(masked) == len(ids)
         assert torch.equal(masked != ids, masked == MASK) and int((masked == MASK).sum()) == round(n * 0.15)
+        everything, _ = obj.token_masking(ids, mask_id=MASK, vocab_size=V, special_ids=SPECIAL, rate=1.0,
+                                          generator=seed)  # rate 1: the source keeps only its length
+        assert int((everything == MASK).sum()) == n and torch.equal(everything[everything != MASK],
+                                                                    ids[torch.isin(ids, torch.tensor(SPECIAL))])
         kept, target = obj.token_deletion(ids, vocab_size=V, special_ids=SPECIAL, rate=0.3, generator=seed)
         assert torch.equal(target, ids) and len(kept) == len(ids) - round(n * 0.3)
         assert is_subsequence(kept, ids)

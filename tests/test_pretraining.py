@@ -177,8 +177,29 @@ def test_detection_scores_count_catches_and_false_alarms():
     batch = {"input_ids": torch.zeros_like(labels), "labels": labels, "attention_mask": (labels != -100).long()}
     guess = torch.tensor([[0, 1, 1, 0, 0], [0, 0, 0, 0, 0]])  # one catch, one miss, one false alarm
     scores = P.detection_scores(Oracle(torch.nn.functional.one_hot(guess, 2).float()), batch)
-    assert scores == pytest.approx({"accuracy": 6 / 8, "baseline": 6 / 8, "recall": 1 / 2, "precision": 1 / 2})
+    # 6 originals, 5 kept as original: balanced accuracy (1/2 + 5/6) / 2
+    assert scores == pytest.approx({"accuracy": 6 / 8, "baseline": 6 / 8, "recall": 1 / 2, "precision": 1 / 2,
+                                    "F1": 1 / 2, "balanced accuracy": 2 / 3})
     assert P.detection_loss(Oracle(torch.nn.functional.one_hot(labels.clamp(min=0), 2).float() * 50), batch) < 1e-6
+    # answering "original" everywhere: accuracy is the baseline, balanced accuracy 1/2, F1 0
+    constant = P.detection_scores(Oracle(torch.nn.functional.one_hot(torch.zeros_like(guess), 2).float()), batch)
+    assert constant["accuracy"] == constant["baseline"] and constant["balanced accuracy"] == 0.5
+    assert constant["F1"] == 0.0
+
+
+def test_detection_scores_agree_with_sklearn():
+    metrics = pytest.importorskip("sklearn.metrics")
+    g = torch.Generator().manual_seed(0)
+    labels = (torch.rand(6, 20, generator=g) < 0.1).long()
+    labels[:, -3:] = -100
+    guess = (torch.rand(6, 20, generator=g) < 0.15).long()
+    batch = {"input_ids": torch.zeros_like(labels), "labels": labels, "attention_mask": (labels != -100).long()}
+    scores = P.detection_scores(Oracle(torch.nn.functional.one_hot(guess, 2).float()), batch)
+    real = labels != -100
+    y, p = labels[real].numpy(), guess[real].numpy()
+    assert scores["balanced accuracy"] == pytest.approx(metrics.balanced_accuracy_score(y, p))
+    assert scores["F1"] == pytest.approx(metrics.f1_score(y, p))
+    assert scores["precision"] == pytest.approx(metrics.precision_score(y, p))
 
 
 def test_denoising_pairs_are_repeatable_and_restore_the_text():
@@ -205,10 +226,19 @@ def test_seq2seq_batch_teacher_forcing_layout_and_accuracy():
     wrong[1, 0] = 99
     scores = P.seq2seq_accuracy(Oracle(torch.nn.functional.one_hot(wrong, V).float()), batch)
     assert scores == {"token_accuracy": pytest.approx(6 / 7), "exact": 0.5}
+    per_item = P.seq2seq_accuracy(Oracle(torch.nn.functional.one_hot(wrong, V).float()), batch, per_item=True)
+    assert per_item["exact_items"].tolist() == [True, False]
     model = EncoderDecoder(EncoderDecoderConfig(vocab_size=V, block_size=8, n_layer=1, n_head=2, n_embd=16))
     assert P.seq2seq_loss(model, batch).item() == pytest.approx(torch.log(torch.tensor(float(V))).item(), rel=0.1)
     with pytest.raises(ValueError, match="pairs"):
         P.seq2seq_batch([], bos_id=SP.bos, eos_id=SP.eos, pad_id=SP.pad)
+    draws = P.seq2seq_batches(pairs, batch_size=5, bos_id=SP.bos, eos_id=SP.eos, pad_id=SP.pad, seed=1)
+    again = P.seq2seq_batches(pairs, batch_size=5, bos_id=SP.bos, eos_id=SP.eos, pad_id=SP.pad, seed=1)
+    first = draws(0)
+    assert first["input_ids"].shape[0] == 5 and torch.equal(first["labels"], again(0)["labels"])
+    assert {tuple(r) for r in first["input_ids"].tolist()} <= {tuple(r) for r in batch["input_ids"].tolist()}
+    with pytest.raises(ValueError, match="pairs"):
+        P.seq2seq_batches([], batch_size=2, bos_id=SP.bos, eos_id=SP.eos, pad_id=SP.pad, seed=0)
 
 
 def test_corrupted_token_accuracy_sees_the_answer_only_when_tokens_stay():
@@ -353,3 +383,48 @@ def test_bert_loss_is_mlm_plus_nsp_and_bert_scores_read_both_heads():
         P.bert_batches({"input_ids": pairs["input_ids"]}, batch_size=2, vocab_size=V, specials=SP, seed=0)
     with pytest.raises(TypeError, match="masked_pairs"):
         P.bert_scores(model, pairs)
+
+
+def test_row_losses_are_each_rows_mean_cross_entropy():
+    from lmnotes.training import lm_loss
+
+    rows = P.document_rows(TOK, DOCS, block_size=24)
+    batch = P.causal_lm_batches(rows, batch_size=3, pad_id=SP.pad, seed=0)(0)
+    model = tiny("gpt")
+    per_row = P.row_losses(model, batch)
+    with torch.no_grad():
+        logits = model(batch["input_ids"])
+    for r in range(3):
+        assert per_row[r].item() == pytest.approx(lm_loss(logits[r:r + 1], batch["labels"][r:r + 1]).item(), rel=1e-5)
+    pairs = [(torch.tensor([7, 8, 9]), torch.tensor([10, 11])), (torch.tensor([7]), torch.tensor([12, 13, 14]))]
+    s2s = P.seq2seq_batch(pairs, bos_id=SP.bos, eos_id=SP.eos, pad_id=SP.pad)
+    ed = EncoderDecoder(EncoderDecoderConfig(vocab_size=V, block_size=8, n_layer=1, n_head=2, n_embd=16))
+    losses = P.row_losses(ed, s2s)
+    assert losses.shape == (2,) and (losses * torch.tensor([3, 4])).sum() / 7 == pytest.approx(
+        P.seq2seq_loss(ed, s2s).item(), rel=1e-5)
+    with pytest.raises(TypeError, match="batch"):
+        P.row_losses(model, {"input_ids": batch["input_ids"]})
+
+
+def test_restoration_ceiling_counts_the_orders_a_text_could_have_come_from():
+    dot = TOK.encode(".")[0]
+    a, b, c = (TOK.encode(t) for t in ("anna lives in oslo .", "anna has a cat .", "anna works as a baker ."))
+    three, two = torch.tensor(a + b + c), torch.tensor(a + b)
+    repeated = torch.tensor(a + b + a + b)  # orders of A B A B: 4!/(2!2!) = 6; rotations: ABAB, BABA
+    assert P.restoration_ceiling([three], "sentence_permutation", separator_id=dot) == pytest.approx(1 / 6)
+    assert P.restoration_ceiling([three], "document_rotation", separator_id=dot) == pytest.approx(1 / 3)
+    assert P.restoration_ceiling([three, two], "sentence_permutation", separator_id=dot) == pytest.approx((1 / 6 + 1 / 2) / 2)
+    assert P.restoration_ceiling([repeated], "sentence_permutation", separator_id=dot) == pytest.approx(1 / 6)
+    assert P.restoration_ceiling([repeated], "document_rotation", separator_id=dot) == pytest.approx(1 / 2)
+    # the bound holds for the best guesser: over random originals, guessing the commonest order scores 1/k!
+    import itertools
+    import random
+
+    rng = random.Random(0)
+    sentences = [tuple(a), tuple(b), tuple(c)]
+    hits = sum(rng.sample(sentences, 3) == sentences for _ in range(6000)) / 6000
+    assert hits == pytest.approx(1 / 6, abs=0.02) and len(list(itertools.permutations(sentences))) == 6
+    with pytest.raises(ValueError, match="kind"):
+        P.restoration_ceiling([three], "token_masking", separator_id=dot)
+    with pytest.raises(TypeError, match="sequences"):
+        P.restoration_ceiling([], "document_rotation", separator_id=dot)

@@ -7,8 +7,10 @@ the results:
 * training rows that each hold one document (:func:`document_rows`) and batches for each
   objective: :func:`causal_lm_batches`, :func:`masked_lm_batches`, :func:`replaced_token_batches`
   (ELECTRA, scored by :func:`detection_loss` / :func:`detection_scores`, with :func:`mlm_sampler`
-  as generator) and :func:`seq2seq_batch` (encoder-decoder denoising on :func:`denoising_pairs`,
-  scored by :func:`seq2seq_loss` / :func:`seq2seq_accuracy`);
+  as generator) and :func:`seq2seq_batch` / :func:`seq2seq_batches` (encoder-decoder denoising on :func:`denoising_pairs`,
+  scored by :func:`seq2seq_loss` / :func:`seq2seq_accuracy`, with :func:`restoration_ceiling` the
+  best possible exact score after an order-changing corruption; :func:`row_losses` gives per-row
+  losses for paired comparisons);
 * BERT's inputs and losses (§1.3.1): sentence pairs with segment ids and IsNext / NotNext labels
   (:func:`sentence_pair_rows`, batched and masked by :func:`bert_batches`), and
   ``Loss_MLM + Loss_NSP`` (:func:`bert_loss`; held-out scores by :func:`bert_scores` on
@@ -30,7 +32,9 @@ bundled ``toyworld-*`` models share it); functions take the ``tokenizer`` or the
 
 from __future__ import annotations
 
+import math
 import random
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -381,15 +385,22 @@ def detection_scores(model, batch: dict[str, torch.Tensor]) -> dict[str, float]:
 
     ``accuracy`` over every real token, ``baseline`` = the accuracy of answering "original" always
     (the share of original tokens), ``recall`` = share of replaced tokens caught, ``precision`` =
-    share of tokens flagged as replaced that were.
+    share of tokens flagged as replaced that were, ``F1`` their harmonic mean, and ``balanced
+    accuracy`` = the mean of the recall on replaced and on original tokens. When few tokens are
+    replaced, accuracy rewards answering "original" everywhere; balanced accuracy does not (0.5 for
+    any constant answer), and F1 is 0 for the all-original answer.
     """
     with evaluating(checks.model("model", model)):
         predicted = model.tag(batch["input_ids"], attention_mask=batch["attention_mask"]).argmax(-1)
     real = batch["labels"] != IGNORE_INDEX
     truth, guess = batch["labels"][real] == 1, predicted[real] == 1
+    caught = (guess & truth).sum().item()
+    recall, precision = caught / max(truth.sum().item(), 1), caught / max(guess.sum().item(), 1)
+    kept = (~guess & ~truth).sum().item() / max((~truth).sum().item(), 1)
     return {"accuracy": (truth == guess).float().mean().item(), "baseline": (~truth).float().mean().item(),
-            "recall": (guess & truth).sum().item() / max(truth.sum().item(), 1),
-            "precision": (guess & truth).sum().item() / max(guess.sum().item(), 1)}
+            "recall": recall, "precision": precision,
+            "F1": 2 * recall * precision / (recall + precision) if recall + precision else 0.0,
+            "balanced accuracy": (recall + kept) / 2}
 
 
 def mlm_sampler(model, *, specials: Specials,
@@ -699,6 +710,21 @@ def seq2seq_batch(pairs: Sequence[tuple[torch.Tensor, torch.Tensor]], *, bos_id:
     return batch
 
 
+def seq2seq_batches(pairs: Sequence[tuple[torch.Tensor, torch.Tensor]], *, batch_size: int, bos_id: int, eos_id: int,
+                    pad_id: int, seed: int) -> Callable[[int], dict[str, torch.Tensor]]:
+    """``step ->`` a :func:`seq2seq_batch` of ``batch_size`` pairs drawn at random (with replacement)
+    from ``pairs``: the batches ``train`` takes for an encoder-decoder."""
+    batch_size = checks.size("batch_size", batch_size, high=checks.MAX_EXAMPLES)
+    seq2seq_batch(pairs[:1], bos_id=bos_id, eos_id=eos_id, pad_id=pad_id)  # the pairs' and ids' checks
+    generator = _generator(seed)
+
+    def batch(step: int) -> dict[str, torch.Tensor]:
+        chosen = torch.randint(len(pairs), (batch_size,), generator=generator).tolist()
+        return seq2seq_batch([pairs[i] for i in chosen], bos_id=bos_id, eos_id=eos_id, pad_id=pad_id)
+
+    return batch
+
+
 def _seq2seq_logits(model, batch: dict[str, torch.Tensor]) -> torch.Tensor:
     return model(batch["input_ids"], batch["decoder_input_ids"], batch["attention_mask"])
 
@@ -709,9 +735,10 @@ def seq2seq_loss(model, batch: dict[str, torch.Tensor]) -> torch.Tensor:
 
 
 @torch.no_grad()
-def seq2seq_accuracy(model, batch: dict[str, torch.Tensor]) -> dict[str, float]:
+def seq2seq_accuracy(model, batch: dict[str, torch.Tensor], per_item: bool = False) -> dict:
     """Teacher-forced reconstruction of a :func:`seq2seq_batch`: ``token_accuracy`` over target tokens
-    and ``exact``, the share of sequences with every target token right.
+    and ``exact``, the share of sequences with every target token right (with ``per_item=True``
+    also ``exact_items``, a bool tensor with one entry per sequence, for standard errors over items).
 
     When every token is right under teacher forcing, greedy decoding reproduces the target exactly,
     so ``exact`` is the share of texts the model would restore word for word.
@@ -720,8 +747,66 @@ def seq2seq_accuracy(model, batch: dict[str, torch.Tensor]) -> dict[str, float]:
         predicted = _seq2seq_logits(model, batch).argmax(-1)
     counts = batch["labels"] != IGNORE_INDEX
     right = (predicted == batch["labels"]) & counts
-    return {"token_accuracy": right.sum().item() / counts.sum().item(),
-            "exact": (right.sum(-1) == counts.sum(-1)).float().mean().item()}
+    exact = right.sum(-1) == counts.sum(-1)
+    out = {"token_accuracy": right.sum().item() / counts.sum().item(), "exact": exact.float().mean().item()}
+    if checks.boolean("per_item", per_item):
+        out["exact_items"] = exact
+    return out
+
+
+@torch.no_grad()
+def row_losses(model, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+    """Each row's mean cross-entropy (nats per labelled token) under teacher forcing, shape (B,): for
+    a causal LM on a :func:`causal_lm_batches` batch, or an encoder-decoder on a :func:`seq2seq_batch`
+    (it has ``decoder_input_ids``). Per-row losses let two models scored on the same rows be compared
+    with a paired standard error."""
+    if not isinstance(batch, dict) or not {"input_ids", "labels"} <= set(batch):
+        raise TypeError("batch must be a dict with input_ids and labels (causal_lm_batches or seq2seq_batch)")
+    with evaluating(checks.model("model", model)):
+        logits = _seq2seq_logits(model, batch) if "decoder_input_ids" in batch else model(batch["input_ids"])
+    labels = batch["labels"]
+    counted = labels != IGNORE_INDEX
+    if not counted.any(-1).all():
+        raise ValueError("batch['labels'] must label at least one token in every row")
+    nats = torch.nn.functional.cross_entropy(logits.float().transpose(1, 2), labels, ignore_index=IGNORE_INDEX,
+                                             reduction="none")
+    return nats.sum(-1) / counted.sum(-1)
+
+
+def restoration_ceiling(sequences: Sequence[torch.Tensor], kind: str, *, separator_id: int) -> float:
+    """The best possible share of ``sequences`` restored exactly after an order-changing corruption,
+    for texts whose sentences come in a uniformly random order (the toy world's facts documents).
+
+    ``"sentence_permutation"`` keeps every sentence (each ending at ``separator_id``) but shuffles
+    them: any distinct ordering of the same sentences is as likely to be the original, so the best a
+    model can do on a text is one over their number (k! for k different sentences).
+    ``"document_rotation"`` keeps the cyclic order but starts at a random token: the original
+    starts at one of the sentence starts, so the best is one over the number of distinct rotations
+    that start a sentence. Returns the mean over ``sequences`` of that best chance: a score above it
+    on unseen texts can only come from having read them."""
+    kind = checks.choice("kind", kind, ("sentence_permutation", "document_rotation"))
+    separator_id = checks.integer("separator_id", separator_id, low=0)
+    if isinstance(sequences, (str, bytes, torch.Tensor)) or not isinstance(sequences, Sequence) or not sequences:
+        raise TypeError("sequences must be a non-empty list of 1-d id tensors")
+    chances = []
+    for ids in sequences:
+        ids = checks.token_ids("sequences", ids, ndim=1).tolist()
+        sentences, current = [], []
+        for token in ids:
+            current.append(token)
+            if token == separator_id:
+                sentences.append(tuple(current))
+                current = []
+        if current:
+            sentences.append(tuple(current))
+        if kind == "sentence_permutation":
+            count = math.factorial(len(sentences))
+            for n in Counter(sentences).values():
+                count //= math.factorial(n)
+        else:
+            count = len({tuple(sentences[i:] + sentences[:i]) for i in range(len(sentences))})
+        chances.append(1 / count)
+    return sum(chances) / len(chances)
 
 
 # --------------------------------------------------------------------------------------------

@@ -486,10 +486,13 @@ def _bart_checks(ids, vocab_size, special_ids) -> tuple[torch.Tensor, list[int]]
 def token_masking(ids: torch.Tensor, *, mask_id: int, vocab_size: int, rate: float = 0.15,
                   special_ids: Iterable[int] = (),
                   generator: torch.Generator | int) -> tuple[torch.Tensor, torch.Tensor]:
-    """BART token masking: ``rate`` of the non-special tokens become ``mask_id`` (no 80/10/10 here)."""
+    """BART token masking: ``rate`` of the non-special tokens become ``mask_id`` (no 80/10/10 here).
+
+    ``rate=1`` masks every token: the encoder then sees only the length, and a model trained to
+    restore the text is trained as a language model (book §1.2.3.1)."""
     ids, special = _bart_checks(ids, vocab_size, special_ids)
     mask_id = checks.token_id("mask_id", mask_id, vocab_size)
-    rate = checks.probability("rate", rate, open_low=True, open_high=True)
+    rate = checks.probability("rate", rate, open_low=True)
     _reject_present(ids, mask_id, "mask_id")
     chosen = _choose_positions(ids, rate, special, _generator(generator))
     return ids.masked_fill(chosen, mask_id), ids.clone()
