@@ -332,6 +332,20 @@ def _nb13_sums():
 EVALUATION_SETS["13 outcome vs process reward models: held-out sums"] = ("toyworld-reasoner", _nb13_sums, None)
 
 
+# notebook 01: the held-out Shakespeare that the tokenizers trained live on the training split (the same text
+# as shakespeare-bpe's) are measured on, line by line as the notebook prints it; and the book's comment and
+# completion prompt (§1.1.2), which 01 gives to shakespeare-bpe
+def _nb01_held_out_lines():
+    from lmnotes.data import shakespeare_text
+
+    return [line for line in shakespeare_text("val")[:50_000].splitlines() if len(line.split()) >= 6]
+
+
+EVALUATION_SETS["01 held-out Shakespeare lines (tokenizer sweep)"] = ("shakespeare-bpe", _nb01_held_out_lines, None)
+EVALUATION_SETS["01 the book's comment and completion prompt"] = (
+    "shakespeare-bpe", lambda: ["I love the food here. It's amazing!", "I love the food here. It's amazing! I'm"], None)
+
+
 # Last, so that it sees every set registered above.
 @pytest.mark.parametrize("label", sorted(EVALUATION_SETS))
 def test_evaluation_sets_have_zero_overlap(label):
