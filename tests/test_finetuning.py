@@ -229,3 +229,25 @@ def test_tune_picks_the_best_dev_setting_and_its_row_matches_a_plain_run(tok):
         ft.tune(backbone, tok, train_set, dev, grid=grid, metric="mse", **kw)
     with pytest.raises(ValueError, match="dev must be"):
         ft.tune(backbone, tok, train_set, [], grid=grid, **kw)
+
+
+@pytest.mark.parametrize("kind", ["encoder", "gpt"])
+def test_features_are_what_a_probe_head_reads(tok, kind):
+    backbone = tiny(kind, len(tok))
+    examples = separable(6, 3)
+    tuned = ft.finetune(backbone, tok, examples, task="classify", labels=("negative", "positive"), mode="probe",
+                        steps=2, lr=1e-2)
+    x = ft.features(tuned.model.backbone, tok, [t for t, _ in examples], batch_size=4)
+    assert x.shape == (6, 16)
+    batch = ft._collate(ft._encode(tuned.model.backbone, tok, examples, "classify", ("negative", "positive"), 2),
+                        "classify", 0)
+    with torch.no_grad():
+        assert torch.allclose(tuned.model.head(x), tuned.model(batch), atol=1e-5)
+    # the backbone is left in the mode it was in, and pairs read as the pair task does
+    backbone.train()
+    ft.features(backbone, tok, [("the film", "is good")])
+    assert backbone.training
+    with pytest.raises(ValueError, match="inputs"):
+        ft.features(backbone, tok, [])
+    with pytest.raises(ValueError, match="pool"):
+        ft.features(backbone, tok, ["the film"], pool="max")

@@ -91,8 +91,9 @@ def _diagnose_one_shot_prompt(answer: Any) -> str | None:
     if not answer.startswith("the price is good"):
         return "the demonstration comes first, then the query"
     if answer == build_prompt(demo, query, LABEL_WORDS, template):
-        return ("that is the joined-text format, which scored lower above: end the demonstration's document "
-                "with the end-of-document token <eos> (spaces around it) before the query")
+        return ("that is the joined-text format; the exercise asks for the layout of the pre-training text, where "
+                "each review is its own document: end the demonstration's document with the end-of-document "
+                "token <eos> (spaces around it) before the query")
     if "<eos>" not in answer.split():
         return "separate the demonstration from the query with the end-of-document token <eos>"
     return (f"close, but not the layout: {template!r} applied to each part, the two joined by "
@@ -108,5 +109,6 @@ register(Exercise(
     solution=("'the price is good . overall it is great . <eos> the size is bad . overall it is' -- the "
               "demonstration in full as its own document, the end-of-document token, then the query cut just "
               "before its label word; build_prompt(..., separator=SEPARATE) does this. Joined without <eos> "
-              "the model reads one long review, and that format scored lower in this notebook."),
+              "the model reads one long review; in this notebook the two formats were not separated (a "
+              "difference within two paired standard errors), so the layout is a convention, not a proven gain."),
 ))

@@ -384,6 +384,38 @@ def finetune(
                      max_span_length)
 
 
+@torch.no_grad()
+def features(backbone: nn.Module, tokenizer: Any, inputs: Sequence, *, pool: str | None = None,
+             batch_size: int = 64) -> torch.Tensor:
+    """The pooled hidden state (N, n_embd) a classifier head reads for each input (a text, or a
+    ``(text_a, text_b)`` pair), from the frozen ``backbone`` in eval mode: exactly what a
+    ``"probe"`` head sees. A probe fitted to convergence on these features, its penalty chosen on
+    dev (``lmnotes.baselines.fit_linear("logistic", ...)``), is the frozen-feature baseline at its
+    best, where ``finetune(mode="probe")`` trains the same head by a fixed number of AdamW steps."""
+    if not isinstance(backbone, (Encoder, GPT)):
+        raise TypeError(f"backbone must be an lmnotes Encoder or GPT, got {type(backbone).__name__}")
+    if isinstance(inputs, (str, bytes)) or not isinstance(inputs, Sequence) or not inputs:
+        raise ValueError(f"inputs must be a non-empty list of texts or text pairs, got {inputs!r:.80}")
+    batch_size = checks.size("batch_size", batch_size)
+    pool = _DEFAULT_POOL[type(backbone)] if pool is None else checks.choice("pool", pool, POOLS)
+    task = "pair" if isinstance(inputs[0], (tuple, list)) else "classify"
+    rows = []
+    for index, x in enumerate(inputs):
+        ids, types, start, end = _encode_input(backbone, tokenizer, x, task, index)
+        if len(ids) > backbone.config.block_size:
+            raise ValueError(f"inputs[{index}] is {len(ids)} tokens long; the backbone reads at most "
+                             f"block_size={backbone.config.block_size}")
+        rows.append(_Encoded(ids, types, start, end, 0))
+    pad_id = _special(tokenizer, "pad", "eos") or 0
+    out = []
+    with evaluating(backbone):
+        for i in range(0, len(rows), batch_size):
+            batch = _collate(rows[i:i + batch_size], task, pad_id, with_targets=False)
+            h = hidden_states(backbone, batch["input_ids"], batch["attention_mask"], batch.get("token_type_ids"))
+            out.append(pool_states(h, batch["attention_mask"], pool))
+    return torch.cat(out)
+
+
 def _n_out(task: str, labels, num_labels) -> int:
     if task == "regress":
         return 1
