@@ -1,16 +1,26 @@
+import re
+from pathlib import Path
+
+import nbformat
 import pytest
 import torch
 
 from lmnotes.generative.longcontext import (
+    SINUSOID_AMPLITUDE,
     LinearAttentionState,
+    extended,
     knn_datastore,
     knn_distribution,
     knn_lm_losses,
+    knn_neighbours,
     kv_bytes_per_token,
     linear_attention,
+    peak_bytes,
     position_config,
+    position_model,
     rope_scaled,
     sink_attention,
+    streaming_losses,
     token_losses,
     window_mask,
 )
@@ -171,6 +181,70 @@ def test_sink_attention_matches_the_saved_weights():
         sink_attention(model, ids, sinks=17)
 
 
+def test_streaming_losses_equal_a_cache_renumbered_token_by_token():
+    # one layer: a token's keys and values depend on nothing before it, so re-reading the cache's
+    # tokens [sinks + window] at positions 0, 1, ... is exactly StreamingLLM's step for that query
+    model, ids = _tiny(n_layer=1), torch.randint(0, 11, (2, 30))
+    window, sinks = 6, 3
+    losses = streaming_losses(model, ids, window, sinks)
+    assert losses.shape == (2, 29)
+    for i in (0, 4, 8, 9, 15, 28):
+        keep = list(range(i + 1)) if i < sinks + window else list(range(sinks)) + list(range(i - window + 1, i + 1))
+        with torch.no_grad():
+            logits = model(ids[:, keep])[:, -1]
+        expected = torch.nn.functional.cross_entropy(logits, ids[:, i + 1], reduction="none")
+        torch.testing.assert_close(losses[:, i], expected)
+    # with the text's own positions the sinks sit farther back, and the losses differ
+    assert not torch.allclose(token_losses(model, ids, window_mask(29, window, sinks)), losses)
+
+
+def test_streaming_losses_without_sinks_or_eviction_are_the_plain_patterns():
+    model, ids = _tiny(n_kv_head=2), torch.randint(0, 11, (2, 20))
+    torch.testing.assert_close(streaming_losses(model, ids, 5), token_losses(model, ids, window_mask(19, 5)))
+    torch.testing.assert_close(streaming_losses(model, ids, 12, 8), token_losses(model, ids))  # cache holds all
+    with pytest.raises(ValueError, match="RoPE"):
+        streaming_losses(GPT(position_config("alibi", 32, 11)), ids, 5)
+    with pytest.raises(ValueError, match="window"):
+        streaming_losses(model, ids, 0)
+
+
+def test_position_model_scales_the_sinusoids_to_the_token_embeddings():
+    model = position_model("sinusoidal", 16, 11)
+    norms = model.positions.table.norm(dim=-1)
+    torch.testing.assert_close(norms, torch.full((16,), SINUSOID_AMPLITUDE * 32 ** 0.5))
+    assert model.wte.weight.pow(2).mean().sqrt().item() == pytest.approx(0.02, rel=0.1)  # per dimension alike
+    assert position_model("rope", 16, 11).config == position_config("rope", 16, 11)
+
+
+def test_extended_clamps_learned_positions_and_keeps_the_rest():
+    torch.manual_seed(0)
+    ids = torch.randint(0, 11, (2, 40))
+    learned = GPT(position_config("learned", 16, 11)).eval()
+    longer = extended(learned, 40)
+    assert longer.config.block_size == 40 and not longer.training
+    torch.testing.assert_close(longer(ids[:, :16]), learned(ids[:, :16]))  # the trained positions are untouched
+    wpe = longer.positions.wpe.weight
+    assert torch.equal(wpe[16:], wpe[15:16].expand(24, -1))  # every later position is the last trained one
+    sinusoidal = position_model("sinusoidal", 16, 11).eval()
+    far = extended(sinusoidal, 40)
+    torch.testing.assert_close(far.positions.table[:16], sinusoidal.positions.table)
+    torch.testing.assert_close(far.positions.table.norm(dim=-1), torch.full((40,), SINUSOID_AMPLITUDE * 32 ** 0.5))
+    rope = _tiny()
+    torch.testing.assert_close(extended(rope, 40)(ids), rope(ids))
+    with pytest.raises(ValueError, match="length"):
+        extended(rope, 8)
+
+
+def test_peak_bytes_replays_allocations_and_releases():
+    assert peak_bytes(lambda: torch.zeros(1000)) == 4000
+    assert peak_bytes(lambda: [torch.zeros(1000), torch.ones(500)]) == 6000  # both held at once
+    q, k = torch.randn(2, 1, 4, 64, 8).unbind(0)
+    # attention holds the scores and their softmax at once: two (4, 64, 64) fp32 matrices
+    assert peak_bytes(lambda: (q @ k.transpose(-2, -1)).softmax(-1)) == 2 * 4 * 64 * 64 * 4
+    with pytest.raises(TypeError, match="fn must be a function"):
+        peak_bytes(3)
+
+
 # kNN-LM (Eq. 2.67-2.68)
 
 def test_knn_datastore_keys_are_what_the_output_layer_reads():
@@ -201,6 +275,16 @@ def test_knn_distribution_against_brute_force():
     # a query equal to a key, k = 1: all mass on that key's next token
     exact = knn_distribution(keys[3:4], keys, values, 6, k=1)
     assert exact[0, values[3]] == 1.0
+    # one search with the largest k serves every smaller k and every temperature
+    found = knn_neighbours(queries, keys, 20, chunk=2)
+    torch.testing.assert_close(found[0], nearest[:, :20], atol=1e-5, rtol=1e-5)
+    for k, t in ((8, 2.0), (3, 0.5), (20, 30.0)):
+        torch.testing.assert_close(knn_distribution(queries, keys, values, 6, k=k, temperature=t, neighbours=found),
+                                   knn_distribution(queries, keys, values, 6, k=k, temperature=t))
+    with pytest.raises(ValueError, match="neighbours must be"):
+        knn_distribution(queries, keys, values, 6, k=30, neighbours=found)
+    with pytest.raises(ValueError, match="share C"):
+        knn_neighbours(queries, keys[:, :4], 3)
 
 
 def test_knn_lm_losses_end_points_and_interpolation():
@@ -353,3 +437,46 @@ def test_passkey_run_rejects_bad_input():
         passkey_run(factors=[], steps=1)
     with pytest.raises(ValueError, match="length"):
         passkey_run(length=0, steps=1)
+
+
+# Notebook 07's timings: the prose quotes verdicts, never a timing figure or a band from earlier runs
+
+NOTEBOOK_07 = Path(__file__).resolve().parents[1] / "notebooks" / "07_long_sequences.ipynb"
+TIMING_WORDS = re.compile(r"faster|slower|speed-?up|exponent|timing|timed|decode step|\bms\b|\bus\b|µs|seconds", re.I)
+FIGURE = re.compile(r"\d+(?:\.\d+)?\s*(?:x\b|×|ms\b|us\b|µs\b|s\b)|\d\.\d|\d\s*(?:-|–|to)\s*\d")
+CITATION = re.compile(r"(?:Eqs?\.|§)\s*[\d.]+(?:\s*-\s*[\d.]+)?")
+TIMED = re.compile(r"\d\s*(?:ms|us|µs|s)\b")
+
+
+def _sentences(text):
+    return [s for s in re.split(r"(?<=[.!?:])\s+|\n\s*[*-]\s+|\n\n", text) if s.strip()]
+
+
+def test_sentences_with_timing_words_are_found():
+    bad = "The cache made it 6.0-8.4x faster in three runs. The exponent was 2.2, 2.6 and 2.9."
+    flagged = [s for s in _sentences(bad) if TIMING_WORDS.search(s) and FIGURE.search(CITATION.sub("", s))]
+    assert len(flagged) == 2
+    assert not FIGURE.search(CITATION.sub("", "faster than linear (Eq. 2.45-2.47, §2.3.2)"))
+
+
+def test_notebook_07_prose_quotes_no_timing_figure_or_band():
+    nb = nbformat.read(NOTEBOOK_07, as_version=4)
+    prose = "\n\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
+    quoted = [s for s in _sentences(prose) if TIMING_WORDS.search(s) and FIGURE.search(CITATION.sub("", s))]
+    assert not quoted, f"07's prose quotes timing figures (they change from run to run; quote the verdict): {quoted}"
+    assert not re.search(r"\bin (?:two|three|four|five|\d+) runs\b", prose), "07 quotes figures of earlier runs"
+
+
+def test_notebook_07_prints_its_timings_masked():
+    nb = nbformat.read(NOTEBOOK_07, as_version=4)
+    timed_cells = 0
+    for cell in nb.cells:
+        if cell.cell_type != "code":
+            continue
+        ignored = "NBVAL_IGNORE_OUTPUT" in cell.source or "nbval-ignore-output" in cell.metadata.get("tags", [])
+        assert not (ignored and re.search(r"perf_counter|best_time\(", cell.source)), \
+            f"a timing cell of 07 is checked, its timings masked between ⟨ ⟩: {cell.source[:60]!r}"
+        text = "".join(o.get("text", "") for o in cell.get("outputs", []) if o.get("name") == "stdout")
+        assert not TIMED.search(re.sub(r"⟨[^⟩]*⟩", "", text)), f"an unmasked timing in 07: {text[:200]!r}"
+        timed_cells += "⟨" in text
+    assert timed_cells >= 3  # attention time, the KV cache, the decode step

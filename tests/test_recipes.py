@@ -251,3 +251,19 @@ def test_smoke_nsp_ablation_pretrains_with_and_without_nsp_and_tests_on_unseen_i
     for task, (train_set, test_set, _) in data["finetuning"].items():
         assert test_set and not {x for x, _ in test_set} & {x for x, _ in train_set}
         assert not any(overlap.seen_in(data["documents"], [tasks.record_text(e) for e in test_set]))
+
+
+def test_smoke_position_extrapolation_recipe_stores_each_scheme_seed_and_length(tmp_path):
+    from lmnotes.data import shakespeare_char_ids
+    from lmnotes.generative import longcontext
+
+    record = recipes.run("position-extrapolation", tmp_path, smoke=True)
+    runs = checkpoints.results("position-extrapolation", tmp_path)["runs"]
+    assert [(r["pos"], r["seed"]) for r in runs] == [("learned", 0), ("learned", 1), ("alibi", 0), ("alibi", 1)]
+    assert all(sorted(r["losses"]) == ["32", "64"] for r in runs)  # learned positions run past 32 (clamped)
+    assert record["figures"]["val_loss_alibi_64"] == [runs[2]["losses"]["64"], runs[3]["losses"]["64"]]
+    # a run re-done by hand lands on its stored value
+    tok, train_ids, val_ids = shakespeare_char_ids()
+    model, again = longcontext.extrapolation_run(train_ids, val_ids, tok.vocab_size, "alibi", 1, steps=3,
+                                                 factors=(1, 2), eval_chars=256)
+    assert again == runs[3] and model.config.pos == "alibi"

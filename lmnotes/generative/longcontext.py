@@ -6,13 +6,19 @@
   token at a time with a fixed-size state), which compute the same outputs.
 * ``sharing_run``: one MHA / GQA / MQA model trained and evaluated (the ``kv-sharing`` recipe runs
   it over seeds, notebook 07 re-runs seed 0 live).
-* ``position_config``: one small decoder-only configuration per position scheme (2.3.5).
+* ``position_config`` / ``position_model``: one small decoder-only configuration (and model) per
+  position scheme (2.3.5), the sinusoidal table scaled to the token embeddings' size
+  (``SINUSOID_AMPLITUDE``); ``extended``: a copy that covers a longer context (learned positions
+  clamped to the last trained one); ``extrapolation_run``: one scheme trained short and evaluated
+  long (the ``position-extrapolation`` recipe runs it over schemes and seeds).
 * ``rope_scaled``: RoPE stretched to a longer context by position interpolation (Chen et al. 2023)
   or NTK-aware scaling of the base (bloc97 2023).
 * ``window_mask`` / ``token_losses`` / ``sink_attention``: sliding-window attention with and
   without attention-sink tokens (StreamingLLM, Xiao et al. 2024; section 2.3.2), through the GPT's
   ``visible`` mask; the loss at every position; how much attention the first tokens draw.
-* ``knn_datastore`` / ``knn_distribution`` / ``knn_lm_losses``: a kNN-LM (Khandelwal et al. 2020,
+  ``streaming_losses``: StreamingLLM itself, positions renumbered inside its cache.
+* ``score_matrix_bytes``: the bytes the attention's score matrix allocates, measured by the profiler.
+* ``knn_datastore`` / ``knn_neighbours`` / ``knn_distribution`` / ``knn_lm_losses``: a kNN-LM (Khandelwal et al. 2020,
   Eq. 2.67-2.68): a datastore of (context vector, next token), a distribution from the nearest
   neighbours, interpolated with the model's by lambda.
 * ``passkey_test_set`` / ``passkey_training_set`` / ``passkey_batch`` / ``passkey_scores`` /
@@ -23,6 +29,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import math
+import os
+import sys
 from dataclasses import replace
 
 import torch
@@ -32,11 +42,15 @@ from lmnotes import checks
 from lmnotes.adaptation import hidden_states
 from lmnotes.data import lm_batch, lm_eval_batches, passkey, toyworld
 from lmnotes.models.gpt import GPT, GPTConfig
-from lmnotes.models.layers import POSITIONS
+from lmnotes.models.layers import POSITIONS, apply_rope
 from lmnotes.repro import seed_everything
 from lmnotes.training import evaluate, evaluating, train
 
 ROPE_SCALINGS = ("interpolation", "ntk")
+#: amplitude of the sinusoidal position table in ``position_model``: 0.02 * sqrt(2), so that a
+#: position vector has the per-dimension size (rms 0.02) of a token embedding at initialisation; the
+#: unit-amplitude table of Vaswani et al. (norm sqrt(d / 2)) would swamp these small embeddings
+SINUSOID_AMPLITUDE = 0.02 * math.sqrt(2)
 
 
 def kv_bytes_per_token(config: GPTConfig, bytes_per_value: int = 4) -> int:
@@ -99,6 +113,39 @@ class LinearAttentionState:
         return sum(t.numel() * t.element_size() for t in (self.S, self.z) if t is not None)
 
 
+@contextlib.contextmanager
+def _quiet_stderr():
+    """Send file descriptor 2 to /dev/null: the profiler's C++ layer prints a line with a timestamp
+    each time it starts and stops, straight to the process's stderr."""
+    sys.stderr.flush()
+    saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
+def peak_bytes(fn) -> int:
+    """Peak CPU memory (bytes) that tensors allocated while ``fn()`` ran, above what was held before:
+    every allocation and release that PyTorch's profiler records, replayed in order (a measurement of
+    what an operation really holds at once, e.g. attention's score matrix and its softmax)."""
+    from torch.profiler import ProfilerActivity, profile
+
+    if not callable(fn):
+        raise TypeError(f"fn must be a function of no arguments, got {type(fn).__name__}")
+    with _quiet_stderr(), profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+        fn()
+    changes = sorted((e.time_range.start, e.self_cpu_memory_usage) for e in prof.events() if e.self_cpu_memory_usage)
+    held = peak = 0
+    for _, change in changes:
+        held += change
+        peak = max(peak, held)
+    return peak
+
+
 def position_config(pos: str, block_size: int, vocab_size: int, **overrides) -> GPTConfig:
     """A small pre-norm decoder (2 layers, 4 heads, width 64) with position scheme ``pos``:
     the one model shape the extrapolation comparison trains once per scheme."""
@@ -108,6 +155,34 @@ def position_config(pos: str, block_size: int, vocab_size: int, **overrides) -> 
     base = dict(n_layer=2, n_head=4, n_embd=64, block_size=block_size, vocab_size=vocab_size, pos=pos,
                 norm="rmsnorm", ffn="gelu", bias=False)
     return GPTConfig(**{**base, **overrides})
+
+
+def position_model(pos: str, block_size: int, vocab_size: int, **overrides) -> GPT:
+    """``GPT(position_config(...))``; for "sinusoidal" the table is scaled by ``SINUSOID_AMPLITUDE``."""
+    model = GPT(position_config(pos, block_size, vocab_size, **overrides))
+    if pos == "sinusoidal":
+        model.positions.table.mul_(SINUSOID_AMPLITUDE)
+    return model
+
+
+def extended(model: GPT, length: int) -> GPT:
+    """A copy of ``model`` that covers a context of ``length`` tokens, for evaluation past the trained one.
+
+    Learned absolute positions have no vector beyond the trained ``block_size``: the copy gives every
+    later position the last trained vector (positions clamped). A sinusoidal table is extended at the
+    model's own amplitude (its position 0 holds cos 0 times the amplitude). Relative schemes (RoPE,
+    ALiBi, T5) and "none" need nothing: the copy only has the longer ``block_size``."""
+    checks.instance("model", model, GPT)
+    length = checks.size("length", length, low=model.config.block_size, high=checks.MAX_LENGTH)
+    state = dict(model.state_dict())
+    if model.config.pos == "learned":
+        table = state["positions.wpe.weight"]
+        state["positions.wpe.weight"] = torch.cat([table, table[-1:].expand(length - len(table), -1)])
+    copy = GPT(replace(model.config, block_size=length))
+    copy.load_state_dict(state)
+    if model.config.pos == "sinusoidal":
+        copy.positions.table.mul_(model.positions.table[0, 1].item())
+    return copy.train(model.training)
 
 
 def sharing_run(train_ids: torch.Tensor, val_ids: torch.Tensor, vocab_size: int, n_kv_head: int,
@@ -129,6 +204,31 @@ def sharing_run(train_ids: torch.Tensor, val_ids: torch.Tensor, vocab_size: int,
     loss = evaluate(model, list(lm_eval_batches(val_ids[: eval_chars + 1], 32, block)))
     return dict(n_kv_head=n_kv_head, seed=seed, kv_bytes=kv_bytes_per_token(config), params=model.num_params(),
                 val_loss=round(loss, 5))
+
+
+def extrapolation_run(train_ids: torch.Tensor, val_ids: torch.Tensor, vocab_size: int, pos: str, seed: int = 0,
+                      steps: int = 600, train_len: int = 32, factors=(1, 2, 4, 8, 16),
+                      eval_chars: int = 16384) -> tuple[GPT, dict]:
+    """Train the ``position_model`` of scheme ``pos`` at ``train_len`` tokens for ``steps`` on batches
+    drawn with ``seed``, then measure its held-out loss on the first ``eval_chars`` of ``val_ids`` cut
+    into blocks of ``train_len`` x each factor (``extended`` covers the longer ones). Returns the model
+    and ``dict(pos, seed, losses={length: loss})`` (the ``position-extrapolation`` recipe runs it over
+    schemes and seeds, notebook 07 re-runs RoPE's seed 0 live)."""
+    checks.tensor("train_ids", train_ids, ndim=1, dtype="int")
+    checks.tensor("val_ids", val_ids, ndim=1, dtype="int")
+    pos, seed = checks.choice("pos", pos, POSITIONS), checks.integer("seed", seed, low=0)
+    steps, train_len = checks.size("steps", steps), checks.size("train_len", train_len)
+    factors = [checks.size("factors", f, high=64) for f in _nonempty("factors", factors)]
+    eval_chars = checks.size("eval_chars", eval_chars, low=train_len * max(factors))
+    seed_everything(seed)
+    model = position_model(pos, train_len, vocab_size)
+    generator = torch.Generator().manual_seed(seed)
+    train(model, lambda step: lm_batch(train_ids, 16, train_len, generator=generator), steps=steps, lr=3e-3,
+          warmup=min(30, steps // 10), progress=False)
+    losses = {str(train_len * f): round(evaluate(extended(model, train_len * f),
+                                                 list(lm_eval_batches(val_ids[: eval_chars + 1], 32, train_len * f))), 5)
+              for f in factors}
+    return model, dict(pos=pos, seed=seed, steps=steps, losses=losses)
 
 
 def rope_scaled(config: GPTConfig, method: str, factor: float) -> GPTConfig:
@@ -183,6 +283,68 @@ def token_losses(model, ids: torch.Tensor, visible: torch.Tensor | None = None) 
     return F.cross_entropy(logits.transpose(1, 2), ids[:, 1:], reduction="none")
 
 
+def streaming_losses(model, ids: torch.Tensor, window: int, sinks: int = 0) -> torch.Tensor:
+    """Next-token loss (nats) at every position of ``ids`` (B, T), a (B, T - 1) tensor, as StreamingLLM
+    (Xiao et al. 2024) reads the text with a RoPE model: query i sees the first ``sinks`` tokens and
+    the last ``window`` tokens (itself included), and positions are counted *inside this cache*, not
+    in the text. A window key keeps its true distance to the query; a sink sits in the cache's first
+    slots, so once the text is longer than the cache the query is at cache position
+    ``sinks + window - 1`` and sink j is ``sinks + window - 1 - j`` positions back, never farther than
+    the cache is long. (``token_losses`` with ``window_mask(..., sinks)`` keeps the text's positions
+    instead, so a sink drifts farther back than anything seen in training.)
+
+    Each layer reads the window and the sinks from the layer below, as a cache filled token by token
+    would hold them (keys and values are those computed when each token was read)."""
+    checks.instance("model", model, GPT)
+    checks.tensor("ids", ids, ndim=2, dtype="int")
+    if ids.shape[1] < 2:
+        raise ValueError(f"ids must hold at least 2 tokens per row, got shape {tuple(ids.shape)}")
+    if model.config.pos != "rope":
+        raise ValueError(f"streaming_losses renumbers RoPE positions; model has pos={model.config.pos!r}")
+    window = checks.size("window", window)
+    sinks = checks.integer("sinks", sinks, low=0, high=ids.shape[1])
+    T = ids.shape[1] - 1
+    text = torch.arange(T)
+    in_window = window_mask(T, window)
+    in_sinks = (text[None, :] < sinks) & (text[None, :] <= text[:, None]) & ~in_window
+    rope_text = model.positions.rope(text[None])  # queries and keys at their place in the text
+    rope_cache = model.positions.rope(text.clamp(max=sinks + window - 1)[None])  # a query's slot in the cache
+    losses = []
+    with torch.no_grad(), evaluating(model):
+        for row in ids:  # one text at a time: two (heads, T, T) score matrices
+            x = model.wte(row[None, :-1])
+            for block in model.blocks:
+                attend = lambda h, attn=block.attn: _streaming_attention(attn, h, rope_text, rope_cache,
+                                                                          in_window, in_sinks)
+                x = block._sublayer(block._sublayer(x, block.norm1, attend), block.norm2, block.ffn)
+            logits = model.lm_head(model.norm_f(x))
+            losses.append(F.cross_entropy(logits[0], row[1:], reduction="none"))
+    return torch.stack(losses)
+
+
+def _streaming_attention(attn, x, rope_text, rope_cache, in_window, in_sinks):
+    """``Attention.forward`` for one text, window keys scored at their true distance and sink keys
+    scored from the query's slot in the cache (``streaming_losses``)."""
+    B, T, C = x.shape
+    kv_dim = attn.n_kv_head * attn.d_head
+    q, k, v = attn.qkv(x).split([C, kv_dim, kv_dim], dim=-1)
+    q = q.view(B, T, attn.n_head, attn.d_head).transpose(1, 2)
+    k = k.view(B, T, attn.n_kv_head, attn.d_head).transpose(1, 2)
+    v = v.view(B, T, attn.n_kv_head, attn.d_head).transpose(1, 2)
+    k = apply_rope(k, *rope_text)
+    if attn.n_kv_head != attn.n_head:
+        k = k.repeat_interleave(attn.n_head // attn.n_kv_head, dim=1)
+        v = v.repeat_interleave(attn.n_head // attn.n_kv_head, dim=1)
+    scale = 1.0 / math.sqrt(attn.d_head)
+    scores = (apply_rope(q, *rope_text) * scale @ k.transpose(-2, -1)).masked_fill(~in_window, float("-inf"))
+    sinks = int(in_sinks.any(0).nonzero().max()) + 1 if in_sinks.any() else 0
+    if sinks:  # the sink columns, scored from the query's slot in the cache
+        from_cache = apply_rope(q, *rope_cache) * scale @ k[:, :, :sinks].transpose(-2, -1)
+        scores[..., :sinks] = torch.where(in_sinks[:, :sinks], from_cache, scores[..., :sinks])
+    y = (scores.softmax(-1) @ v).transpose(1, 2).reshape(B, T, C)
+    return attn.proj(y)
+
+
 def sink_attention(model, ids: torch.Tensor, sinks: int = 1, start: int = 1) -> list[float]:
     """Per layer, the mean share of attention (over heads, rows and queries at positions >=
     ``start``) that full causal attention gives to the first ``sinks`` tokens. Large LLMs put much
@@ -235,10 +397,32 @@ def knn_datastore(model, ids: torch.Tensor, block: int, batch_size: int = 8):
             torch.cat(log_probs).reshape(-1, model.config.vocab_size))
 
 
+def knn_neighbours(queries: torch.Tensor, keys: torch.Tensor, k: int, chunk: int = 1024):
+    """The ``k`` keys nearest each query: ``(distances, index)``, both (Q, k), squared L2 distances in
+    increasing order. Computed once, they serve every ``k`` up to this one and every temperature
+    (``knn_distribution(..., neighbours=...)``), so both can be tuned on dev at the cost of one search."""
+    checks.tensor("queries", queries, ndim=2, dtype="float")
+    checks.tensor("keys", keys, ndim=2, dtype="float")
+    if queries.shape[1] != keys.shape[1]:
+        raise ValueError(f"queries (Q, C) and keys (N, C) must share C; got {tuple(queries.shape)}, {tuple(keys.shape)}")
+    k = checks.size("k", k, high=len(keys))
+    chunk = checks.size("chunk", chunk)
+    key_norms = keys.pow(2).sum(-1)
+    distances, index = [], []
+    for q in queries.split(chunk):
+        distance = q.pow(2).sum(-1, keepdim=True) - 2 * q @ keys.T + key_norms  # squared L2
+        nearest, i = distance.topk(k, dim=-1, largest=False, sorted=True)
+        distances.append(nearest)
+        index.append(i)
+    return torch.cat(distances), torch.cat(index)
+
+
 def knn_distribution(queries: torch.Tensor, keys: torch.Tensor, values: torch.Tensor, vocab_size: int,
-                     k: int = 64, temperature: float = 10.0, chunk: int = 1024) -> torch.Tensor:
-    """p_kNN(y | x) of Eq. 2.67: the ``k`` keys nearest each query (squared L2 distance d) vote for
-    their next token with weight softmax(-d / temperature). Shapes (Q, C), (N, C), (N,) -> (Q, V)."""
+                     k: int = 64, temperature: float = 10.0, chunk: int = 1024, neighbours=None) -> torch.Tensor:
+    """p_kNN(y | x) of a kNN-LM (Khandelwal et al. 2020; the book's Eq. 2.67): the ``k`` keys nearest each
+    query (squared L2 distance d) vote for their next token with weight softmax(-d / temperature) over
+    the neighbours. Shapes (Q, C), (N, C), (N,) -> (Q, V). ``neighbours``: the output of
+    ``knn_neighbours`` for these queries and keys with at least ``k`` neighbours, to skip the search."""
     checks.tensor("queries", queries, ndim=2, dtype="float")
     checks.tensor("keys", keys, ndim=2, dtype="float")
     checks.tensor("values", values, ndim=1, dtype="int")
@@ -248,17 +432,16 @@ def knn_distribution(queries: torch.Tensor, keys: torch.Tensor, values: torch.Te
     vocab_size = checks.size("vocab_size", vocab_size)
     k = checks.size("k", k, high=len(keys))
     temperature = checks.positive("temperature", temperature)
-    chunk = checks.size("chunk", chunk)
     if int(values.max()) >= vocab_size or int(values.min()) < 0:
         raise ValueError(f"values must be token ids in [0, {vocab_size - 1}], got [{int(values.min())}, {int(values.max())}]")
-    key_norms = keys.pow(2).sum(-1)
-    out = []
-    for q in queries.split(chunk):
-        distance = q.pow(2).sum(-1, keepdim=True) - 2 * q @ keys.T + key_norms  # squared L2
-        nearest, index = distance.topk(k, dim=-1, largest=False)
-        weights = (-nearest / temperature).softmax(-1)
-        out.append(torch.zeros(len(q), vocab_size, dtype=weights.dtype).scatter_add_(1, values[index], weights))
-    return torch.cat(out)
+    if neighbours is None:
+        neighbours = knn_neighbours(queries, keys, k, chunk)
+    distances, index = neighbours
+    if distances.shape != index.shape or distances.shape[0] != len(queries) or distances.shape[1] < k:
+        raise ValueError(f"neighbours must be knn_neighbours(queries, keys, k) with at least k={k} neighbours for "
+                         f"each of the {len(queries)} queries, got shape {tuple(distances.shape)}")
+    weights = (-distances[:, :k] / temperature).softmax(-1)
+    return torch.zeros(len(queries), vocab_size, dtype=weights.dtype).scatter_add_(1, values[index[:, :k]], weights)
 
 
 def knn_lm_losses(log_probs: torch.Tensor, knn_probs: torch.Tensor, targets: torch.Tensor,

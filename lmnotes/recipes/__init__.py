@@ -23,6 +23,7 @@ a smoke run never replaces a bundled model.
 | ``toyworld-bert-seeds`` | ``toyworld-bert``, its students and fine-tunings | toy world | notebook 04's multi-seed runs (results only) |
 | ``multilingual-bert`` | 6 small BERT-form encoders: A and B or A only x 3 seeds | toy-world languages A and B | cross-lingual transfer, notebook 04 (results only) |
 | ``nsp-ablation`` | 10 small BERT-form encoders: MLM + NSP or MLM alone x 5 seeds | toy-world sentence pairs | RoBERTa's NSP question, notebook 04 (results only) |
+| ``position-extrapolation`` | 18 small GPTs: 6 position schemes x 3 seeds, trained at 32 characters | Shakespeare characters | notebook 07's extrapolation table, 1x-16x (results only) |
 | ``passkey-retrieval`` | a small GPT trained on passkey documents of 64 tokens | ``lmnotes.data.passkey`` | notebook 07's depth x length grid (results only) |
 | ``pretraining-adaptation`` | tiny GPTs pre-trained three ways; ``toyworld-gpt`` fine-tuned and from scratch | toy-world reviews and sentences | notebook 02's multi-seed runs (results only) |
 | ``dpo-vs-ppo`` | DPO and PPO (with a reward model) on ``toyworld-sft`` | the same 1,000 preference pairs | notebook 13's comparison over betas and seeds (results only) |
@@ -55,6 +56,7 @@ from lmnotes.recipes import (  # noqa: F401  (importing a family registers its r
     multilingual_bert,
     nsp_ablation,
     passkey_retrieval,
+    position_extrapolation,
     pretraining_adaptation,
     rlhf_toyworld,
     scaling_char,
