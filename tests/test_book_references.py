@@ -2,7 +2,8 @@
 Large Language Models*, the June 2025 edition).
 
 Chapter 1 has 25 numbered equations; its notebooks (00-04) cite every one that they show working,
-and no number that chapter 1 does not have.
+and no number that chapter 1 does not have. Chapter 2 has 104; notebook 05 (section 2.1 and the block's
+modifications of section 2.2.2) cites every one that it shows working.
 """
 
 from __future__ import annotations
@@ -20,6 +21,12 @@ CHAPTER_1_EQUATIONS = 25
 #: (1.2-1.4), the language-model loss (1.5-1.7), masked LM (1.10-1.12), permuted LM (1.13-1.14),
 #: denoising (1.15-1.16), BERT's losses and input (1.17-1.20), applying BERT (1.21-1.25)
 SHOWN = {2, 3, 4, 5, 6, 7, *range(10, 26)}
+#: numbered equations in the book's chapter 2
+CHAPTER_2_EQUATIONS = 104
+#: what notebook 05 shows: the chain rule and greedy prediction (2.1-2.3), the block's norms, attention and
+#: output layer (2.4-2.12), maximum-likelihood training (2.13-2.14), decoding a whole continuation (2.15),
+#: instruction fine-tuning (2.16-2.18), layer and RMS normalisation (2.23-2.24) and the FFNs (2.25-2.31)
+SHOWN_05 = {*range(1, 19), *range(23, 32)}
 CITATION = re.compile(r"Eqs?\.\s*(\d+)\.(\d+)(?:\s*-\s*(?:(\d+)\.)?(\d+))?")
 
 
@@ -48,3 +55,11 @@ def test_chapter_one_cites_the_books_numbers_for_every_equation_it_shows():
     chapter_1 = {n for c, n in numbers if c == 1}
     assert not SHOWN - chapter_1, f"chapter 1's notebooks do not cite Eq. 1.{sorted(SHOWN - chapter_1)}"
     assert max(chapter_1) <= CHAPTER_1_EQUATIONS and min(chapter_1) >= 1
+
+
+def test_notebook_05_cites_the_books_numbers_for_every_equation_it_shows():
+    numbers = cited(markdown(ROOT / "notebooks" / "05_decoder_only.ipynb"))
+    chapter_2 = {n for c, n in numbers if c == 2}
+    assert not SHOWN_05 - chapter_2, f"notebook 05 does not cite Eq. 2.{sorted(SHOWN_05 - chapter_2)}"
+    assert max(chapter_2) <= CHAPTER_2_EQUATIONS and min(chapter_2) >= 1
+    assert {c for c, _ in numbers} <= {2}, "notebook 05 cites another chapter's equation"

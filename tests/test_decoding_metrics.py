@@ -1,4 +1,4 @@
-"""Decoding metrics (lmnotes.generation), Table 2.2's counts (lmnotes.pretraining.compression), the decoding
+"""Decoding metrics (lmnotes.generation), Table 2.2's counts (lmnotes.generative.model_sizes), the decoding
 widget and exercises of notebook 05."""
 
 import pytest
@@ -8,7 +8,7 @@ from transformers import DeepseekV3Config, GPT2Config, LlamaConfig, OpenAIGPTCon
 from lmnotes import exercises, widgets
 from lmnotes.generation import continuation_nll, distinct_n, repetition_rate
 from lmnotes.models import GPT, GPTConfig
-from lmnotes.pretraining import compression
+from lmnotes.generative import model_sizes
 
 
 def test_distinct_n_counts_unique_ngrams():
@@ -54,30 +54,56 @@ def _small_deepseek(**kw):
 @pytest.mark.parametrize("q_lora_rank", [16, None])
 def test_mla_moe_formula_equals_meta_count(q_lora_rank):
     config = _small_deepseek(q_lora_rank=q_lora_rank)
-    counts = compression.mla_moe_params(config)
-    assert counts["total"] == compression.meta_param_count(config)
+    counts = model_sizes.mla_moe_params(config)
+    assert counts["total"] == model_sizes.meta_param_count(config)
     assert counts["active"] < counts["total"]
 
 
 def test_lmnotes_formula_equals_meta_count_for_gpt_and_llama():
     gpt2 = GPT2Config(vocab_size=97, n_positions=32, n_embd=48, n_layer=2, n_head=4)
     ours = GPTConfig(vocab_size=97, block_size=32, n_embd=48, n_layer=2, n_head=4, ffn="gelu_tanh")
-    assert ours.num_params() == compression.meta_param_count(gpt2)
+    assert ours.num_params() == model_sizes.meta_param_count(gpt2)
     gpt1 = OpenAIGPTConfig(vocab_size=97, n_positions=32, n_embd=48, n_layer=2, n_head=4)
     assert GPTConfig(vocab_size=97, block_size=32, n_embd=48, n_layer=2, n_head=4,
-                     prenorm=False).num_params() == compression.meta_param_count(gpt1)
+                     prenorm=False).num_params() == model_sizes.meta_param_count(gpt1)
     llama = LlamaConfig(vocab_size=97, hidden_size=64, intermediate_size=160, num_hidden_layers=2,
                         num_attention_heads=4, num_key_value_heads=2, tie_word_embeddings=False)
     ours = GPTConfig(vocab_size=97, block_size=32, n_embd=64, d_ff=160, n_layer=2, n_head=4, n_kv_head=2,
                      pos="rope", norm="rmsnorm", ffn="swiglu", bias=False, tie_weights=False)
-    assert ours.num_params() == compression.meta_param_count(llama)
+    assert ours.num_params() == model_sizes.meta_param_count(llama)
+
+
+def test_table_2_2_configs_have_the_books_shapes_except_the_heads_it_misprints():
+    rows = {r["model"]: r for r in model_sizes.table_2_2()}
+    assert list(rows) == [row[0] for row in model_sizes.BOOK_TABLE_2_2] and len(rows) == 20
+    for name, r in rows.items():
+        book, counted = r["book"], r["counted"]
+        assert (counted["depth"], counted["width"], counted["heads"]) == (book["depth"], book["width"], book["heads"]), name
+    # the book prints these with as many KV heads as query heads; the released configs group them
+    wrong_kv = {name for name, r in rows.items() if r["counted"]["kv_heads"] != r["book"]["kv_heads"]}
+    assert wrong_kv == {"LLaMA 2 70B", "Falcon 7B", "Falcon 40B", "Falcon 180B", "Mistral 7B"}
+    assert rows["Falcon 7B"]["counted"]["kv_heads"] == 1  # multi-query attention
+    # "37B" is Gemma 2 27B: its configuration counts 27.2 B parameters
+    assert 27.0e9 < rows["Gemma 2 37B"]["counted"]["params"] < 27.5e9
+    assert rows["DeepSeek-V3"]["counted"]["params"] == model_sizes.mla_moe_params(rows["DeepSeek-V3"]["config"])["total"]
+
+
+def test_shape_reads_gpt_llama_and_falcon_configs():
+    assert model_sizes.shape(GPT2Config(n_embd=48, n_layer=2, n_head=4)) == {"depth": 2, "width": 48, "heads": 4,
+                                                                             "kv_heads": 4}
+    llama = LlamaConfig(hidden_size=64, num_hidden_layers=3, num_attention_heads=4, num_key_value_heads=2)
+    assert model_sizes.shape(llama) == {"depth": 3, "width": 64, "heads": 4, "kv_heads": 2}
+    with pytest.raises(TypeError, match="hf_config"):
+        model_sizes.shape({"n_layer": 2})
+    with pytest.raises(ValueError, match="name"):
+        model_sizes.hf_config("GPT-5")
 
 
 def test_counts_reject_wrong_configs():
     with pytest.raises(TypeError, match="hf_config"):
-        compression.meta_param_count({"n_layer": 2})
+        model_sizes.meta_param_count({"n_layer": 2})
     with pytest.raises(TypeError, match="kv_lora_rank"):
-        compression.mla_moe_params(GPT2Config())
+        model_sizes.mla_moe_params(GPT2Config())
 
 
 class _CharTok:

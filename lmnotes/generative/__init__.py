@@ -1,6 +1,8 @@
 """Generative models (book chapter 2): one module per idea, on top of the core (data, models, training,
 generation).
 
+- :mod:`lmnotes.generative.model_sizes`: the book's Table 2.2 (section 2.1.1) counted from the models'
+  configurations on the ``meta`` device, beside the book's figures.
 - :mod:`lmnotes.generative.ablations`: section 2.2's controlled experiments on a tiny character GPT:
   clean, noisy and duplicated data, block switches (norms, activations, biases) over seeds.
 - :mod:`lmnotes.generative.distributed`: distributed training as arithmetic and one real two-process
