@@ -9,10 +9,10 @@ from lmnotes.exercises.pretraining import LABEL_WORD_LOGPROBS
 
 
 def test_probe_parameters_matches_a_real_linear_head(capsys):
-    head = torch.nn.Linear(128, 3)
+    head = torch.nn.Linear(256, 5)
     assert exercises.check("probe-parameters", sum(p.numel() for p in head.parameters()))
-    for wrong, hint in [(384, "bias"), (129, "each of the 3 labels"), (800_000, "frozen"), ("387", "int"),
-                        (100, "not it")]:
+    for wrong, hint in [(1280, "bias"), (257, "each of the 5 labels"), (800_000, "frozen"), ("1285", "int"),
+                        (387, "not it")]:
         assert not exercises.check("probe-parameters", wrong)
         assert hint in capsys.readouterr().out
 
@@ -50,4 +50,4 @@ def test_solutions_print(capsys):
     for name in ("probe-parameters", "label-word-probability", "one-shot-prompt"):
         exercises.solution(name)
     out = capsys.readouterr().out
-    assert "387" in out and "overall it is great . <eos>" in out
+    assert "1285" in out and "overall it is great . <eos>" in out

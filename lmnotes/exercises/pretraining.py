@@ -7,12 +7,14 @@ from typing import Any
 
 from lmnotes.exercises import Exercise, as_integer, as_number, as_sequence, register
 
+#: the probe of exercise 1: the width of the frozen backbone's vector and the number of labels
+PROBE_WIDTH, PROBE_LABELS = 256, 5
 #: the log-probabilities of the three label words after one review's prompt, used by an exercise
 LABEL_WORD_LOGPROBS = {"great": -2.1, "terrible": -0.9, "okay": -1.6}
 
 
 def _diagnose_probe_parameters(answer: Any) -> str | None:
-    width, labels = 128, 3
+    width, labels = PROBE_WIDTH, PROBE_LABELS
     want = width * labels + labels
     if as_integer(answer) is None:
         return f"expected an int (a number of parameters), got {type(answer).__name__}"
@@ -22,7 +24,7 @@ def _diagnose_probe_parameters(answer: Any) -> str | None:
     if answer == width * labels:
         return "you counted the weight matrix; the linear head also has one bias per label"
     if answer == width + 1 or answer == width:
-        return "that is one label's share: the head has a row of weights (and a bias) for each of the 3 labels"
+        return f"that is one label's share: the head has a row of weights (and a bias) for each of the {labels} labels"
     if answer > 10_000:
         return ("that counts the backbone too; in a probe the backbone is frozen, only the linear head "
                 "on top of it is trained")
@@ -31,11 +33,13 @@ def _diagnose_probe_parameters(answer: Any) -> str | None:
 
 register(Exercise(
     name="probe-parameters",
-    prompt=("A linear probe reads a 128-number vector from a frozen backbone and outputs scores for 3 "
-            "labels. How many parameters does fine-tuning train?"),
+    prompt=(f"A linear probe reads a {PROBE_WIDTH}-number vector from a frozen backbone and outputs scores "
+            f"for {PROBE_LABELS} labels. How many parameters does the probe train?"),
     diagnose=_diagnose_probe_parameters,
-    solution=("A linear layer from 128 to 3 numbers: a 3 x 128 weight matrix and 3 biases, "
-              "3 * 128 + 3 = 387 parameters. The backbone's hundreds of thousands stay frozen."),
+    solution=(f"A linear layer from {PROBE_WIDTH} to {PROBE_LABELS} numbers: a {PROBE_LABELS} x {PROBE_WIDTH} weight "
+              f"matrix and {PROBE_LABELS} biases, {PROBE_LABELS} * {PROBE_WIDTH} + {PROBE_LABELS} = "
+              f"{PROBE_LABELS * PROBE_WIDTH + PROBE_LABELS} parameters. The backbone's parameters stay frozen "
+              "(full fine-tuning would train them all as well)."),
 ))
 
 
