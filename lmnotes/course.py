@@ -80,13 +80,16 @@ CHAPTERS = [
         "sections": "§1.1-1.4",
         "notebooks": [
             {"file": "01_tokenization.ipynb", "title": "Tokens: from text to ids", "available": True,
-             "measures": "GPT-2's exact ids offline; BPE from scratch vs `tokenizers`: merges, ids, "
-                         "speed; tokens per character vs vocabulary size"},
+             "measures": "the book's comment and prompts through GPT-2's tokenizer (exact ids, offline) and "
+                         "the bundled models'; one model's next word for the book's completion prompt; BPE from "
+                         "scratch vs `tokenizers`: merges, ids, speed; tokens per character, words split and "
+                         "embedding parameters vs vocabulary size; GPT-2's saving on Shakespeare vs modern "
+                         "prose and code; WordPiece vs BPE; numbers, code and other languages under GPT-2"},
             {"file": "02_pretraining_and_adaptation.ipynb", "title": "Pre-training and adapting models",
              "available": True,
              "measures": "next-token distribution (distilgpt2 or the bundled stand-in); unsupervised vs "
                          "supervised vs self-supervised features; fine-tuned vs from-scratch vs linear probe "
-                         "vs bag of words over 25-400 labels; zero- and few-shot prompting by number of "
+                         "vs bags of words over 25-2,000 labels; zero- and few-shot prompting by number of "
                          "demonstrations, order spread; in-context learning with random label words"},
             {"file": "03_self_supervised_objectives.ipynb", "title": "Self-supervised objectives",
              "available": True,
