@@ -6,6 +6,8 @@
 - :mod:`lmnotes.pretraining.experiments`: the experiments on those objectives: batches per objective,
   cloze items and fill-in-the-blank scoring, masked-LM scores, BERT's sentence pairs and
   ``Loss_MLM + Loss_NSP`` (Eq. 1.17), ELECTRA detection, denoising pairs, kinds of pre-training compared.
+- :mod:`lmnotes.pretraining.recall`: recall baselines: how much of a test set is statements the model
+  read, and what looking a blank or a bigram up in the training text scores.
 - :mod:`lmnotes.pretraining.finetuning`: adapting a backbone to a task (scratch, probe, full): the five
   applications of section 1.4 and the simple baselines they are compared with.
 - :mod:`lmnotes.pretraining.compression`: distillation, head pruning and cross-layer sharing

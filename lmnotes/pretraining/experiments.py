@@ -392,8 +392,18 @@ def detection_scores(model, batch: dict[str, torch.Tensor]) -> dict[str, float]:
     """
     with evaluating(checks.model("model", model)):
         predicted = model.tag(batch["input_ids"], attention_mask=batch["attention_mask"]).argmax(-1)
+    return flag_scores(predicted == 1, batch)
+
+
+def flag_scores(flags: torch.Tensor, batch: dict[str, torch.Tensor]) -> dict[str, float]:
+    """The scores of :func:`detection_scores` for any rule's bool ``flags`` (True: "replaced"),
+    shaped like ``batch["labels"]`` (a lookup such as ``recall.bigram_flags``, say)."""
+    flags = checks.tensor("flags", flags, dtype="bool")
+    if flags.shape != batch["labels"].shape:
+        raise ValueError(f"flags must be shaped like batch['labels'] {tuple(batch['labels'].shape)}, "
+                         f"got {tuple(flags.shape)}")
     real = batch["labels"] != IGNORE_INDEX
-    truth, guess = batch["labels"][real] == 1, predicted[real] == 1
+    truth, guess = batch["labels"][real] == 1, flags[real]
     caught = (guess & truth).sum().item()
     recall, precision = caught / max(truth.sum().item(), 1), caught / max(guess.sum().item(), 1)
     kept = (~guess & ~truth).sum().item() / max((~truth).sum().item(), 1)
