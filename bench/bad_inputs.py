@@ -361,7 +361,6 @@ def table(fx) -> list[Entry]:
                                          test_counts=A("ftensor", torch.ones(2, 3)), smoothing=A("pos", 1.0))),
         E("pretraining.finetuning.overlap_span", dict(question=A("text", "where does grace live ?"),
                                           context=A("text", "grace lives in oslo ."))),
-        E("alignment.sft.sft_split", dict(n_train=A("size", 4), n_eval=A("size", 2), seed=A("seed", 0))),
         # compression, distributed, longcontext, scaling, function_icl, hub, checkpoints, exercises
         E("pretraining.compression.parameter_breakdown", dict(model=A("model", enc))),
         E("training.distillation_loss", dict(student_logits=A("ftensor", fx.logits),

@@ -3,7 +3,7 @@ Large Language Models*, the June 2025 edition).
 
 Chapter 1 has 25 numbered equations; its notebooks (00-04) cite every one that they show working,
 and no number that chapter 1 does not have. Chapter 2 has 104; notebook 05 (section 2.1 and the block's
-modifications of section 2.2.2) cites every one that it shows working.
+modifications of section 2.2.2; its decoding rules are chapter 5's §5.1.3) and notebook 07 (section 2.3) cite every one that they show working.
 """
 
 from __future__ import annotations
@@ -27,6 +27,14 @@ CHAPTER_2_EQUATIONS = 104
 #: output layer (2.4-2.12), maximum-likelihood training (2.13-2.14), decoding a whole continuation (2.15),
 #: instruction fine-tuning (2.16-2.18), layer and RMS normalisation (2.23-2.24) and the FFNs (2.25-2.31)
 SHOWN_05 = {*range(1, 19), *range(23, 32)}
+#: the decoding rules notebook 05 runs, from chapter 5's §5.1.3: greedy (5.19-5.21), top-k (5.26-5.30),
+#: top-p (5.31), temperature (5.32) and the repetition penalty (5.33)
+SHOWN_05_DECODING = {19, 20, 21, *range(26, 34)}
+#: what notebook 07 shows: the attention it times (2.6, in 2.3.2's notation 2.45-2.47), sparse attention
+#: (2.48), linear attention's running state (2.49-2.51), a fixed-size memory (2.53), the kNN-LM (2.67-2.68),
+#: MHA / MQA / GQA (2.70-2.73), absolute positions (2.74), T5's bias (2.78-2.81), ALiBi (2.82-2.84), RoPE
+#: (2.85-2.94), position interpolation (2.99-2.100) and NTK-aware scaling (2.101-2.104)
+SHOWN_07 = {6, *range(45, 52), 53, 67, 68, *range(70, 75), *range(78, 95), *range(99, 105)}
 CITATION = re.compile(r"Eqs?\.\s*(\d+)\.(\d+)(?:\s*-\s*(?:(\d+)\.)?(\d+))?")
 
 
@@ -62,4 +70,14 @@ def test_notebook_05_cites_the_books_numbers_for_every_equation_it_shows():
     chapter_2 = {n for c, n in numbers if c == 2}
     assert not SHOWN_05 - chapter_2, f"notebook 05 does not cite Eq. 2.{sorted(SHOWN_05 - chapter_2)}"
     assert max(chapter_2) <= CHAPTER_2_EQUATIONS and min(chapter_2) >= 1
-    assert {c for c, _ in numbers} <= {2}, "notebook 05 cites another chapter's equation"
+    chapter_5 = {n for c, n in numbers if c == 5}
+    assert chapter_5 <= SHOWN_05_DECODING and not {19, 26, 31, 33} - chapter_5, f"notebook 05 cites Eq. 5.{sorted(chapter_5)}"
+    assert {c for c, _ in numbers} <= {2, 5}, "notebook 05 cites an equation outside chapters 2 and 5"
+
+
+def test_notebook_07_cites_the_books_numbers_for_every_equation_it_shows():
+    numbers = cited(markdown(ROOT / "notebooks" / "07_long_sequences.ipynb"))
+    chapter_2 = {n for c, n in numbers if c == 2}
+    assert not SHOWN_07 - chapter_2, f"notebook 07 does not cite Eq. 2.{sorted(SHOWN_07 - chapter_2)}"
+    assert max(chapter_2) <= CHAPTER_2_EQUATIONS and min(chapter_2) >= 1
+    assert {c for c, _ in numbers} <= {2}, "notebook 07 cites another chapter's equation"

@@ -136,20 +136,3 @@ def test_decoding_exercises_give_feedback():
     assert not exercises.check("nucleus-set", {"the", "a"})
     assert exercises.check("gpt2-small-params", 124_439_808)
     assert not exercises.check("gpt2-small-params", 124_439_808 + 50257 * 768)
-
-
-def test_sft_evaluation_items_never_occur_in_training():
-    from lmnotes.alignment import sft
-
-    train, held = sft.sft_split(2000, 100, seed=0)
-    assert len(held) == 100
-    assert not {r.prompt for r in held} & {r.prompt for r in train}
-
-
-def test_sft_exact_match_runs_and_checks_arguments():
-    from lmnotes.alignment import sft
-
-    result = sft.sft_exact_match(True, steps=2, n_train=20, n_eval=5, batch_size=4)
-    assert result["n_eval"] == 5 and 0.0 <= result["exact_match"] <= 1.0
-    with pytest.raises(TypeError, match="response_only"):
-        sft.sft_exact_match("yes")

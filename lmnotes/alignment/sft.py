@@ -25,8 +25,6 @@ from torch import nn
 from lmnotes import checks
 from lmnotes.data import pad_collate, toyworld
 from lmnotes.generation import generate
-from lmnotes.models import GPT, GPTConfig
-from lmnotes.repro import seed_everything
 from lmnotes.training import History, train
 
 #: what a conversation's turns look like: ``user : TEMPLATE : WORDS .`` then `` assistant : ANSWER .``
@@ -165,40 +163,3 @@ def held_out_instructions(n: int, seed: int, *, model: str = "toyworld-gpt", exc
     if len(kept) < n:
         raise ValueError(f"only {len(kept)} of {3 * n} drawn instructions are unseen; ask for fewer than n={n}")
     return kept[:n]
-
-
-# ----------------------------------------------------------------------------------------------
-# Response-only vs full-sequence loss from scratch (notebook 05's preview of SFT, section 2.1.3)
-
-
-def sft_split(n_train: int, n_eval: int, seed: int = 0, tasks: Sequence[str] | None = None):
-    """Toy-world instruction pairs ``(train, eval)``: ``eval`` keeps only instructions whose prompt
-    does not occur in ``train`` (no evaluation item is seen in training)."""
-    n_train, n_eval = checks.size("n_train", n_train), checks.size("n_eval", n_eval)
-    seed = checks.integer("seed", seed, low=0)
-    train = toyworld.instructions(n_train, seed=seed, tasks=tasks)
-    seen = {r.prompt for r in train}
-    pool = toyworld.instructions(4 * n_eval, seed=seed + 1_000_003, tasks=tasks)
-    held = [r for r in pool if r.prompt not in seen][:n_eval]
-    return train, held
-
-
-def sft_exact_match(response_only: bool, *, seed: int = 0, steps: int = 200, n_train: int = 2000,
-                    n_eval: int = 100, tasks: Sequence[str] | None = None, batch_size: int = 16,
-                    lr: float = 3e-3) -> dict:
-    """Train a tiny word-level GPT from scratch on toy-world instructions with the loss on the
-    response only (``response_only=True``, SFT as usual) or on the whole sequence, then return
-    ``{"exact_match", "n_eval", "final_loss"}``: the share of held-out instructions (see
-    ``sft_split``) whose greedy response equals the right one. Training and scoring are this
-    module's ``sft`` and ``instruction_scores``."""
-    response_only = checks.boolean("response_only", response_only)
-    steps, batch_size = checks.size("steps", steps), checks.size("batch_size", batch_size)
-    train_set, held = sft_split(n_train, n_eval, seed, tasks)
-    tok = toyworld.tokenizer()
-    seed_everything(seed)
-    model = GPT(GPTConfig(vocab_size=tok.vocab_size, block_size=48, n_layer=2, n_head=4, n_embd=64,
-                          pos="rope", norm="rmsnorm", ffn="swiglu", bias=False, tie_weights=False))
-    history = sft(model, train_set, tok, steps=steps, lr=lr, batch_size=batch_size, response_only=response_only,
-                  warmup=min(10, steps - 1), seed=seed, weight_decay=0.1, progress=False)
-    scores = instruction_scores(model, held, tok, max_new_tokens=12)
-    return {"exact_match": scores["accuracy"], "n_eval": scores["n"], "final_loss": history.train_loss[-1]}
