@@ -284,3 +284,39 @@ def test_sharing_curves_train_each_setting_from_the_same_start_and_count_shared_
     assert again == curves  # deterministic
     with pytest.raises(ValueError, match="batches"):
         sharing_curves(teacher, batches, score, steps=5)
+
+
+def test_distillation_runs_train_both_students_from_the_same_start_and_hard_labels_skip_the_teacher():
+    from lmnotes.pretraining.compression import DISTILLATION_ALPHAS, distillation_runs
+
+    teacher = tiny(n_layer=2)
+    g = torch.Generator().manual_seed(4)
+    batches = []
+    for _ in range(4):
+        x = torch.randint(6, 40, (4, 8), generator=g)
+        labels = torch.full_like(x, -100)
+        labels[:, ::3] = x[:, ::3]
+        batches.append({"input_ids": x.masked_fill(labels != -100, 5), "labels": labels})
+
+    def scores(m):
+        logits = m(batches[0]["input_ids"])
+        return {"MLM loss": F.cross_entropy(logits.flatten(0, 1), batches[0]["labels"].flatten(), ignore_index=-100).item(),
+                "accuracy": 0.5}
+
+    runs = distillation_runs(teacher, batches, scores, steps=4, layers=(0,), eval_every=2)
+    assert list(runs) == list(DISTILLATION_ALPHAS) and runs["hard labels"]["eval_steps"] == [0, 2, 4]
+    start = scores(student_from_teacher(teacher, [0]))["MLM loss"]
+    assert runs["hard labels"]["eval_loss"][0] == pytest.approx(start) == runs["hard + soft labels"]["eval_loss"][0]
+    assert runs["hard labels"]["MLM loss"] == runs["hard labels"]["eval_loss"][-1] < start  # it trained
+    assert runs["hard labels"]["MLM loss"] != runs["hard + soft labels"]["MLM loss"]  # the soft labels change it
+    # alpha = 0 never runs the teacher, and its loss is the plain cross-entropy of the data labels
+    calls = []
+    hook = teacher.register_forward_hook(lambda *args: calls.append(1))
+    student = student_from_teacher(teacher, [0])
+    hard = distillation_objective(teacher, alpha=0.0)(student, batches[1])
+    hook.remove()
+    logits = student(batches[1]["input_ids"])
+    assert not calls and hard.item() == pytest.approx(
+        F.cross_entropy(logits.flatten(0, 1), batches[1]["labels"].flatten(), ignore_index=-100).item())
+    with pytest.raises(ValueError, match="batches"):
+        distillation_runs(teacher, batches, scores, steps=5)

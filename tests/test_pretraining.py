@@ -346,6 +346,11 @@ def test_sentence_pair_rows_pack_a_and_b_with_segments_and_true_labels():
         else:  # NotNext: B is the tail of another document
             assert not document.endswith(b) and any(d.endswith(b) for d in PAIR_DOCS[:3])
         assert all(s in sentences(document) for s in sentences(a))
+        i, j, first = pairs["sources"][r].tolist()  # where A and B come from
+        docs = PAIR_DOCS * 10
+        assert docs[i] == document and b == " ".join(sentences(docs[j])[first:])
+        assert (j == i and first >= 1) if labels[r] == 0 else docs[j] != document
+    assert pairs["sources"].shape == (30, 3)
     again = P.sentence_pair_rows(TOK, PAIR_DOCS * 10, block_size=32, seed=0)
     assert all(torch.equal(pairs[k], again[k]) for k in pairs)
     short = P.sentence_pair_rows(TOK, PAIR_DOCS * 10, block_size=12, seed=0)  # too long: A loses its start, B its end

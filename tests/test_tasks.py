@@ -57,6 +57,19 @@ def test_fact_qa_points_at_the_answer_word():
             assert word in toyworld.CITIES
 
 
+def test_template_span_reads_the_fact_the_question_asks_for():
+    qa = tasks.fact_qa(200, seed=4)
+    assert all(tasks.template_span(*x) == y for x, y in qa)  # the task's answers follow the templates exactly
+    context = "tom has a dog . anna lives in oslo . anna has a cat ."
+    assert tasks.template_span("where does anna live ?", context) == (8, 8)
+    assert tasks.template_span("what pet does anna have ?", context) == (13, 13)
+    assert tasks.template_span("what is the job of anna ?", context) == (13, 13)  # no such fact: the last value
+    with pytest.raises(ValueError, match="question"):
+        tasks.template_span("who is anna ?", context)
+    with pytest.raises(ValueError, match="context"):
+        tasks.template_span("where does anna live ?", "anna lives in oslo")
+
+
 def test_next_sentence_pairs_follow_their_story_or_not():
     stories = [s.text for s in toyworld.stories(101, seed=4)]
     for (a, b), label in tasks.next_sentence_pairs(100, seed=4):

@@ -271,6 +271,27 @@ def test_corpus_mixes_kinds_by_token_share():
     assert abs(arithmetic_tokens / (arithmetic_tokens + icl_tokens) - 0.5) < 0.01
 
 
+def test_corpus_kinds_recovers_the_kind_corpus_wrote(monkeypatch):
+    written = []
+    document = tw._document
+
+    def recording(kind, rng, world):
+        written.append(kind)
+        return document(kind, rng, world)
+
+    monkeypatch.setattr(tw, "_document", recording)
+    docs = tw.corpus(5_000, 3)
+    monkeypatch.undo()
+    assert tw.corpus_kinds(docs) == written and set(written) == set(tw.MIXTURE)
+    half = {"arithmetic": 1, "icl": 1}
+    docs = tw.corpus(2_000, 0, mixture=half)
+    assert tw.corpus_kinds(docs, mixture=half) == ["arithmetic" if d.startswith("what is") else "icl" for d in docs]
+    with pytest.raises(ValueError, match="mixture"):
+        tw.corpus_kinds(docs, mixture={"poems": 1})
+    with pytest.raises(TypeError, match="documents"):
+        tw.corpus_kinds(docs[0])
+
+
 BAD_CALLS = [
     (lambda: tw.stories(0, 0), "n must be"),
     (lambda: tw.reviews(-1, 0), "n must be"),

@@ -8,7 +8,8 @@ Each builder returns examples in the formats ``lmnotes.pretraining.finetuning.fi
   person and relation with the same value or another (A true or false at random), and
   ``fact_lookup(pair)``, the label that looking B up in the world's facts gives;
 * ``fact_qa(n, seed)``: ``((question, context of three facts), (start, end))``, the answer's word
-  position in the context;
+  position in the context, and ``template_span(question, context)``, the answer a template
+  reader finds without a model;
 * ``sentences(text)``: a toy-world text cut into its sentences;
 * ``next_sentence_pairs(n, seed)``: ``((sentence A, sentence B), "IsNext" | "NotNext")``, BERT's
   next-sentence prediction on toy-world stories (B is A's successor or a sentence of another story);
@@ -137,6 +138,38 @@ def fact_qa(n: int, seed: int) -> list[tuple[tuple[str, str], tuple[int, int]]]:
         answer = len(before) + q.evidence.split().index(q.answer)
         out.append(((question_text(q), " ".join(context)), (answer, answer)))
     return out
+
+
+def _template_fill(template: str, words: list[str]) -> dict[str, str] | None:
+    # the words a template's {p} and {v} stand for, or None if the words do not follow it
+    slots = template.split()
+    if len(slots) != len(words) or any(s != w and s not in ("{p}", "{v}") for s, w in zip(slots, words)):
+        return None
+    return {s: w for s, w in zip(slots, words) if s in ("{p}", "{v}")}
+
+
+def template_span(question: str, context: str) -> tuple[int, int]:
+    """The ``fact_qa`` answer a template reader gives, with no model: read the person and the
+    relation off the question's wording, find the context fact stating that relation of that
+    person, and answer with its value word. Returns inclusive (start, end) word positions in
+    ``context``; where no fact matches, the last word of the last fact."""
+    asked = checks.text("question", question).split()
+    words = checks.text("context", context).split()
+    query = next(((relation, fill["{p}"]) for relation, template in toyworld._QUESTION.items()
+                  if (fill := _template_fill(template, asked))), None)
+    if query is None:
+        raise ValueError(f"question must be a toy-world fact question such as 'where does anna live ?', got {question!r}")
+    start = 0
+    for end, word in enumerate(words):
+        if word == ".":
+            fill = _template_fill(_STATEMENTS[query[0]], words[start:end + 1])
+            if fill and fill["{p}"] == query[1]:
+                value = start + words[start:end + 1].index(fill["{v}"])
+                return value, value
+            start = end + 1
+    if not words or words[-1] != ".":
+        raise ValueError(f"context must be toy-world facts, each ending in ' .', got {context!r}")
+    return len(words) - 2, len(words) - 2
 
 
 def sentences(text: str) -> list[str]:

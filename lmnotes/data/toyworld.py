@@ -757,16 +757,38 @@ def corpus(n_tokens: int, seed: int, mixture: dict[str, float] | None = None,
     if not mixture or unknown or bad or sum(mixture.values()) <= 0:
         raise ValueError(f"mixture must map some of {tuple(MIXTURE)} to non-negative weights with a "
                          f"positive sum, got {mixture!r}")
-    total_weight = sum(mixture.values())
     counts, total, documents = dict.fromkeys(mixture, 0), 0, []
     while total < n_tokens:
-        kind = max(mixture, key=lambda k: mixture[k] / total_weight * (total + 1) - counts[k])
+        kind = _next_kind(mixture, counts, total)
         document = _document(kind, rng, world)
         documents.append(document)
         size = len(document.split())
         counts[kind] += size
         total += size
     return documents
+
+
+def _next_kind(mixture: dict[str, float], counts: dict[str, int], total: int) -> str:
+    # the kind furthest below its token share
+    total_weight = sum(mixture.values())
+    return max(mixture, key=lambda k: mixture[k] / total_weight * (total + 1) - counts[k])
+
+
+def corpus_kinds(documents: Sequence[str], mixture: dict[str, float] | None = None) -> list[str]:
+    """The kind of each document of a :func:`corpus` output, in order (``documents`` as it returned
+    them, with the same ``mixture``): the kinds follow from the documents' lengths alone, since
+    ``corpus`` always writes next the kind furthest below its share."""
+    documents = checks.texts("documents", documents)
+    mixture = dict(MIXTURE if mixture is None else mixture)
+    if not mixture or any(k not in MIXTURE for k in mixture):
+        raise ValueError(f"mixture must map some of {tuple(MIXTURE)} to weights, got {mixture!r}")
+    counts, total, kinds = dict.fromkeys(mixture, 0), 0, []
+    for document in documents:
+        kinds.append(_next_kind(mixture, counts, total))
+        size = len(document.split())
+        counts[kinds[-1]] += size
+        total += size
+    return kinds
 
 
 # ----------------------------------------------------------------------------------------------

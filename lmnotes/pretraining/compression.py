@@ -7,7 +7,8 @@ knowledge distillation, head pruning and cross-layer parameter sharing.
 * Distillation (Hinton et al. 2015; DistilBERT): a small *student* learns from a large *teacher*'s
   output distribution, softened by a temperature, instead of (or as well as) the one-hot data labels.
   The loss is ``lmnotes.training.distillation_loss`` (in the core: context distillation in chapter 3
-  uses it too); ``distillation_objective(teacher)`` plugs it into ``lmnotes.training.train``.
+  uses it too); ``distillation_objective(teacher)`` plugs it into ``lmnotes.training.train``, and
+  ``distillation_runs`` trains notebook 04's students with and without the soft labels.
 * Head pruning (Michel et al. 2019, "Are sixteen heads really better than one?"): remove one
   attention head and measure what it costs. A head's output enters the model only through its slice
   of columns of the output projection, so zeroing that slice removes the head exactly.
@@ -109,12 +110,39 @@ def distillation_objective(teacher: nn.Module, *, temperature: float = 2.0,
     teacher.eval().requires_grad_(False)
 
     def loss_fn(student: nn.Module, batch: Mapping) -> torch.Tensor:
+        logits = student(batch["input_ids"])
+        if alpha == 0:  # hard labels only: the soft term has weight 0, so the teacher need not run
+            return distillation_loss(logits, logits.detach(), batch["labels"], temperature=temperature, alpha=0.0)
         with torch.no_grad():
             teacher_logits = teacher(batch["input_ids"])
-        return distillation_loss(student(batch["input_ids"]), teacher_logits, batch["labels"],
-                                 temperature=temperature, alpha=alpha)
+        return distillation_loss(logits, teacher_logits, batch["labels"], temperature=temperature, alpha=alpha)
 
     return loss_fn
+
+
+#: notebook 04's two students: hard labels only, and hard + soft labels (DistilBERT's two terms)
+DISTILLATION_ALPHAS = {"hard labels": 0.0, "hard + soft labels": 0.5}
+
+
+def distillation_runs(teacher: nn.Module, batches: Sequence, score_fn: Callable[[nn.Module], Mapping[str, float]], *,
+                      steps: int, layers: Sequence[int] = (0, 2), alphas: Mapping[str, float] = DISTILLATION_ALPHAS,
+                      temperature: float = 2.0, lr: float = 1e-3, eval_every: int = 15) -> dict[str, dict]:
+    """Train one student per ``alphas`` entry, each ``student_from_teacher(teacher, layers)``, on the
+    same ``batches`` with ``distillation_objective(teacher, alpha=...)`` (warm-up 5 updates), and
+    return per student ``score_fn``'s final scores (e.g. ``{"MLM loss", "accuracy"}``) with
+    ``"eval_steps"`` and ``"eval_loss"``, its ``"MLM loss"`` every ``eval_every`` updates."""
+    steps, eval_every = checks.size("steps", steps), checks.size("eval_every", eval_every)
+    if len(batches) < steps:
+        raise ValueError(f"batches must hold at least steps = {steps} batches, got {len(batches)}")
+    out = {}
+    for name, alpha in dict(alphas).items():
+        student = student_from_teacher(teacher, list(layers))
+        history = train(student, list(batches), steps=steps, lr=checks.positive("lr", lr), warmup=min(5, steps - 1),
+                        progress=False, loss_fn=distillation_objective(teacher, temperature=temperature, alpha=alpha),
+                        eval_fn=lambda m: score_fn(m)["MLM loss"], eval_every=eval_every)
+        out[name] = {**{k: float(v) for k, v in score_fn(student).items()}, "eval_steps": list(history.eval_steps),
+                     "eval_loss": [float(v) for v in history.eval_loss]}
+    return out
 
 
 # --------------------------------------------------------------------------------------------------

@@ -245,7 +245,9 @@ def sentence_pair_rows(tokenizer, documents: Sequence[str], *, block_size: int, 
     ``block_size`` loses tokens from the start of A and the end of B, so that an IsNext pair stays
     adjacent. Returns ``input_ids``,
     ``token_type_ids`` (0 on ``<bos> A <sep>``, 1 on ``B <sep>``) and ``attention_mask``, each
-    (N, block_size), and ``next_sentence`` (N,).
+    (N, block_size), ``next_sentence`` (N,), and ``sources`` (N, 3): the index in ``documents`` of
+    A's document and of B's, and the sentence of B's document that B starts with (0: B starts a
+    document), for rules that read where the two segments come from.
     """
     block_size = checks.size("block_size", block_size, low=8, high=checks.MAX_LENGTH)
     documents, rng, sp = _documents(documents), random.Random(checks.integer("seed", seed)), toy_specials(tokenizer)
@@ -257,17 +259,20 @@ def sentence_pair_rows(tokenizer, documents: Sequence[str], *, block_size: int, 
     budget = block_size - 3  # room left by <bos> and the two <sep>
     rows = torch.full((len(usable), block_size), sp.pad, dtype=torch.long)
     types, labels = torch.zeros_like(rows), torch.zeros(len(usable), dtype=torch.long)
+    sources = torch.zeros(len(usable), 3, dtype=torch.long)
     for r, i in enumerate(usable):
         parts = split[i]
         k = rng.randrange(1, len(parts))
         a = [t for s in parts[:k] for t in s]
         if rng.random() < 0.5:
-            b = [t for s in parts[k:] for t in s]
+            j, first = i, k
         else:
             while documents[j := rng.choice(usable)] == documents[i]:  # never a copy of the same text
                 pass
-            b = [t for s in split[j][rng.randrange(len(split[j])):] for t in s]
+            first = rng.randrange(len(split[j]))
             labels[r] = 1
+        b = [t for s in split[j][first:] for t in s]
+        sources[r] = torch.tensor([i, j, first])
         while len(a) + len(b) > budget:
             if len(a) > len(b):
                 a.pop(0)
@@ -277,7 +282,7 @@ def sentence_pair_rows(tokenizer, documents: Sequence[str], *, block_size: int, 
         rows[r, :len(ids)] = torch.tensor(ids)
         types[r, len(a) + 2:len(ids)] = 1
     return {"input_ids": rows, "token_type_ids": types, "attention_mask": (rows != sp.pad).long(),
-            "next_sentence": labels}
+            "next_sentence": labels, "sources": sources}
 
 
 def _check_pairs(pairs) -> dict[str, torch.Tensor]:
