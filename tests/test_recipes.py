@@ -158,6 +158,15 @@ def test_smoke_bert_seeds_recipe_stores_sha256_checked_runs_whose_first_seed_rer
                                       steps=hp["share_steps"], eval_every=hp["share_eval_every"])
     assert live["1 layer"]["eval_loss"] == pytest.approx(stored["sharing"][0]["1 layer"]["eval_loss"], abs=1e-4)
     assert record["figures"]["sharing_final_loss"]["1 layer"][0] == pytest.approx(live["1 layer"]["eval_loss"][-1], abs=1e-4)
+    # and so does the first batch order of the distillation students
+    assert set(stored["distillation"][0]) == set(compression.DISTILLATION_ALPHAS)
+    batches = experiments.stream_mlm_batches(data["train_ids"], steps=hp["distill_steps"], batch_size=hp["share_batch_size"],
+                                             block_size=hp["block_size"], vocab_size=len(bert.tokenizer),
+                                             specials=experiments.toy_specials(bert.tokenizer), seed=0)
+    students = compression.distillation_runs(bert.model, batches, lambda m: experiments.mlm_scores(m, data["val_batch"]),
+                                             steps=hp["distill_steps"], eval_every=hp["share_eval_every"])
+    for name, run in students.items():
+        assert run["MLM loss"] == pytest.approx(stored["distillation"][0][name]["MLM loss"], abs=1e-4)
 
 
 def test_smoke_pretraining_adaptation_recipe_stores_runs_whose_first_seed_reruns_the_same(tmp_path):

@@ -40,14 +40,15 @@ def bert_efficiency_data(tok, hp: dict | None = None) -> dict:
 
 
 @recipe("toyworld-bert-seeds", "notebook 04's runs over 3 seeds on toyworld-bert: cross-layer sharing (3 settings, "
-                               "3 batch orders) and fine-tuning on sentiment and agree/contradict pairs; results only", results=True)
+                               "3 batch orders), distillation (hard vs soft labels, 3 batch orders) and fine-tuning on sentiment and "
+                               "agree/contradict pairs; results only", results=True)
 def toyworld_bert_seeds(smoke: bool = False) -> Result:
     bert = checkpoints.load("toyworld-bert")
     model, tok = bert.model, bert.tokenizer
-    hp = dict(BERT_EFFICIENCY, seeds=[0, 1, 2], share_steps=60, share_batch_size=16, share_eval_every=15,
+    hp = dict(BERT_EFFICIENCY, seeds=[0, 1, 2], share_steps=60, distill_steps=60, share_batch_size=16, share_eval_every=15,
               finetune_steps={"classify": 160, "pair": 160, "regress": 80, "tag": 80, "span": 80}, finetune_lr=1e-3)
     if smoke:
-        hp.update(seeds=[0], share_steps=3, share_eval_every=3, val_blocks=4, val_tokens=3000,
+        hp.update(seeds=[0], share_steps=3, distill_steps=3, share_eval_every=3, val_blocks=4, val_tokens=3000,
                   finetune_steps={"classify": 2, "pair": 2, "regress": 2, "tag": 2, "span": 2})
     start = time.perf_counter()
     data = bert_efficiency_data(tok, hp)
@@ -60,6 +61,14 @@ def toyworld_bert_seeds(smoke: bool = False) -> Result:
                                                  seed=1 + seed)
         sharing.append(compression.sharing_curves(model, batches, score, steps=hp["share_steps"],
                                                   eval_every=hp["share_eval_every"]))
+    distillation = []
+    for seed in hp["seeds"]:  # batch order `seed`, the two students on the same batches
+        batches = experiments.stream_mlm_batches(data["train_ids"], steps=hp["distill_steps"],
+                                                 batch_size=hp["share_batch_size"], block_size=hp["block_size"],
+                                                 vocab_size=len(tok), specials=experiments.toy_specials(tok), seed=seed)
+        distillation.append(compression.distillation_runs(model, batches,
+                                                          lambda m: experiments.mlm_scores(m, data["val_batch"]),
+                                                          steps=hp["distill_steps"], eval_every=hp["share_eval_every"]))
     sets, _ = tasks.application_sets()
     fine = {}
     for task in ("classify", "pair"):
@@ -73,8 +82,13 @@ def toyworld_bert_seeds(smoke: bool = False) -> Result:
     figures = dict(steps=hp["share_steps"], train_minutes=round((time.perf_counter() - start) / 60, 2),
                    sharing_final_loss={name: [round(run[name]["eval_loss"][-1], 5) for run in sharing]
                                        for name in compression.SHARING_SETTINGS},
+                   distillation_final_loss={name: [round(run[name]["MLM loss"], 5) for run in distillation]
+                                            for name in compression.DISTILLATION_ALPHAS},
                    finetune_accuracy={task: [round(v, 5) for v in values] for task, values in fine.items()})
     results = dict(sharing=[{name: dict(c, eval_loss=[round(v, 5) for v in c["eval_loss"]]) for name, c in run.items()}
                             for run in sharing],
+                   distillation=[{name: {k: (round(v, 5) if isinstance(v, float) else v) for k, v in r.items()
+                                          if k != "eval_loss"} | {"eval_loss": [round(v, 5) for v in r["eval_loss"]]}
+                                   for name, r in run.items()} for run in distillation],
                    finetune_accuracy=fine, val_documents=len(data["val_documents"]))
     return Result(None, None, History(), figures, dict(hp, results=results))
