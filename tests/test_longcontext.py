@@ -21,6 +21,7 @@ from lmnotes.generative.longcontext import (
     rope_scaled,
     sink_attention,
     streaming_losses,
+    stretch_run,
     token_losses,
     window_mask,
 )
@@ -480,3 +481,31 @@ def test_notebook_07_prints_its_timings_masked():
         assert not TIMED.search(re.sub(r"⟨[^⟩]*⟩", "", text)), f"an unmasked timing in 07: {text[:200]!r}"
         timed_cells += "⟨" in text
     assert timed_cells >= 3  # attention time, the KV cache, the decode step
+
+
+def test_position_model_takes_the_sinusoid_amplitude():
+    model = position_model("sinusoidal", 16, 11, amplitude=0.5)
+    torch.testing.assert_close(model.positions.table.norm(dim=-1), torch.full((16,), 0.5 * 32 ** 0.5))
+    torch.testing.assert_close(extended(model, 40).positions.table.norm(dim=-1), torch.full((40,), 0.5 * 32 ** 0.5))
+    with pytest.raises(ValueError, match="amplitude"):
+        position_model("sinusoidal", 16, 11, amplitude=0.0)
+
+
+def test_stretch_run_reads_the_model_three_ways_and_leaves_it_untouched():
+    from lmnotes.data import lm_eval_batches
+    from lmnotes.training import evaluate
+
+    torch.manual_seed(0)
+    model = GPT(position_config("rope", 8, 11))
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    ids = torch.randint(0, 11, (600,), generator=torch.Generator().manual_seed(0))
+    out = stretch_run(model, ids, ids, factor=2, steps=2, eval_chars=128)
+    assert sorted(out) == ["interpolation", "none", "ntk"]
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+    # zero-shot "none" is the model itself read in blocks of 16
+    assert out["none"][0] == pytest.approx(evaluate(model, list(lm_eval_batches(ids[:129], 32, 16))), abs=1e-5)
+    assert all(ft < zs for zs, ft in out.values())  # fine-tuning a random model on this text lowers its loss
+    with pytest.raises(ValueError, match="RoPE"):
+        stretch_run(GPT(position_config("alibi", 8, 11)), ids, ids)
+    with pytest.raises(ValueError, match="eval_chars"):
+        stretch_run(model, ids, ids, factor=2, eval_chars=8)

@@ -268,9 +268,18 @@ def test_smoke_position_extrapolation_recipe_stores_each_scheme_seed_and_length(
 
     record = recipes.run("position-extrapolation", tmp_path, smoke=True)
     runs = checkpoints.results("position-extrapolation", tmp_path)["runs"]
-    assert [(r["pos"], r["seed"]) for r in runs] == [("learned", 0), ("learned", 1), ("alibi", 0), ("alibi", 1)]
+    results = checkpoints.results("position-extrapolation", tmp_path)
+    assert [(r["pos"], r["seed"]) for r in runs] == [(p, s) for p in ("learned", "alibi", "rope") for s in (0, 1)]
     assert all(sorted(r["losses"]) == ["32", "64"] for r in runs)  # learned positions run past 32 (clamped)
     assert record["figures"]["val_loss_alibi_64"] == [runs[2]["losses"]["64"], runs[3]["losses"]["64"]]
+    # the sinusoidal amplitude is the one with the lowest in-length dev loss of the sweep
+    sweep = results["amplitude_sweep"]
+    assert [s["amplitude"] for s in sweep] == [0.028, 1.0]
+    assert results["sinusoid_amplitude"] == min(sweep, key=lambda s: s["losses"]["32"])["amplitude"]
+    # every RoPE model is stretched to 2x three ways, zero-shot and fine-tuned
+    assert [s["seed"] for s in results["stretch"]] == [0, 1]
+    assert all(sorted(s["methods"]) == ["interpolation", "none", "ntk"] for s in results["stretch"])
+    assert results["stretch"][0]["base"] == runs[4]["losses"]["32"]
     # a run re-done by hand lands on its stored value
     tok, train_ids, val_ids = shakespeare_char_ids()
     model, again = longcontext.extrapolation_run(train_ids, val_ids, tok.vocab_size, "alibi", 1, steps=3,

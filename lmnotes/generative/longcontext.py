@@ -8,16 +8,18 @@
   it over seeds, notebook 07 re-runs seed 0 live).
 * ``position_config`` / ``position_model``: one small decoder-only configuration (and model) per
   position scheme (2.3.5), the sinusoidal table scaled to the token embeddings' size
-  (``SINUSOID_AMPLITUDE``); ``extended``: a copy that covers a longer context (learned positions
-  clamped to the last trained one); ``extrapolation_run``: one scheme trained short and evaluated
-  long (the ``position-extrapolation`` recipe runs it over schemes and seeds).
+  (``SINUSOID_AMPLITUDE`` by default, ``amplitude=`` to tune it); ``extended``: a copy that covers a
+  longer context (learned positions clamped to the last trained one); ``extrapolation_run``: one scheme
+  trained short and evaluated long (the ``position-extrapolation`` recipe runs it over schemes and seeds).
 * ``rope_scaled``: RoPE stretched to a longer context by position interpolation (Chen et al. 2023)
-  or NTK-aware scaling of the base (bloc97 2023).
+  or NTK-aware scaling of the base (bloc97 2023); ``stretch_run``: a trained RoPE model read at a
+  longer length with each, zero-shot and after fine-tuning at that length.
 * ``window_mask`` / ``token_losses`` / ``sink_attention``: sliding-window attention with and
   without attention-sink tokens (StreamingLLM, Xiao et al. 2024; section 2.3.2), through the GPT's
   ``visible`` mask; the loss at every position; how much attention the first tokens draw.
   ``streaming_losses``: StreamingLLM itself, positions renumbered inside its cache.
-* ``score_matrix_bytes``: the bytes the attention's score matrix allocates, measured by the profiler.
+* ``peak_bytes``: the peak memory an operation's tensors hold at once, replayed from the profiler's
+  record of allocations and releases (e.g. attention's score matrix and its softmax).
 * ``knn_datastore`` / ``knn_neighbours`` / ``knn_distribution`` / ``knn_lm_losses``: a kNN-LM (Khandelwal et al. 2020,
   Eq. 2.67-2.68): a datastore of (context vector, next token), a distribution from the nearest
   neighbours, interpolated with the model's by lambda.
@@ -47,9 +49,10 @@ from lmnotes.repro import seed_everything
 from lmnotes.training import evaluate, evaluating, train
 
 ROPE_SCALINGS = ("interpolation", "ntk")
-#: amplitude of the sinusoidal position table in ``position_model``: 0.02 * sqrt(2), so that a
-#: position vector has the per-dimension size (rms 0.02) of a token embedding at initialisation; the
-#: unit-amplitude table of Vaswani et al. (norm sqrt(d / 2)) would swamp these small embeddings
+#: default amplitude of the sinusoidal position table in ``position_model``: 0.02 * sqrt(2), so that a
+#: position vector has the per-dimension size (rms 0.02) of a token embedding at initialisation (a rule
+#: of thumb: the ``position-extrapolation`` recipe tunes the amplitude on dev); the unit-amplitude table
+#: of Vaswani et al. (norm sqrt(d / 2)) would swamp these small embeddings
 SINUSOID_AMPLITUDE = 0.02 * math.sqrt(2)
 
 
@@ -157,11 +160,14 @@ def position_config(pos: str, block_size: int, vocab_size: int, **overrides) -> 
     return GPTConfig(**{**base, **overrides})
 
 
-def position_model(pos: str, block_size: int, vocab_size: int, **overrides) -> GPT:
-    """``GPT(position_config(...))``; for "sinusoidal" the table is scaled by ``SINUSOID_AMPLITUDE``."""
+def position_model(pos: str, block_size: int, vocab_size: int, amplitude: float = SINUSOID_AMPLITUDE,
+                   **overrides) -> GPT:
+    """``GPT(position_config(...))``; for "sinusoidal" the table is scaled by ``amplitude`` (other
+    schemes ignore it)."""
+    amplitude = checks.positive("amplitude", amplitude)
     model = GPT(position_config(pos, block_size, vocab_size, **overrides))
     if pos == "sinusoidal":
-        model.positions.table.mul_(SINUSOID_AMPLITUDE)
+        model.positions.table.mul_(amplitude)
     return model
 
 
@@ -208,12 +214,13 @@ def sharing_run(train_ids: torch.Tensor, val_ids: torch.Tensor, vocab_size: int,
 
 def extrapolation_run(train_ids: torch.Tensor, val_ids: torch.Tensor, vocab_size: int, pos: str, seed: int = 0,
                       steps: int = 600, train_len: int = 32, factors=(1, 2, 4, 8, 16),
-                      eval_chars: int = 16384) -> tuple[GPT, dict]:
-    """Train the ``position_model`` of scheme ``pos`` at ``train_len`` tokens for ``steps`` on batches
-    drawn with ``seed``, then measure its held-out loss on the first ``eval_chars`` of ``val_ids`` cut
-    into blocks of ``train_len`` x each factor (``extended`` covers the longer ones). Returns the model
-    and ``dict(pos, seed, losses={length: loss})`` (the ``position-extrapolation`` recipe runs it over
-    schemes and seeds, notebook 07 re-runs RoPE's seed 0 live)."""
+                      eval_chars: int = 16384, amplitude: float = SINUSOID_AMPLITUDE) -> tuple[GPT, dict]:
+    """Train the ``position_model`` of scheme ``pos`` (a sinusoidal table scaled by ``amplitude``) at
+    ``train_len`` tokens for ``steps`` on batches drawn with ``seed``, then measure its held-out loss on
+    the first ``eval_chars`` of ``val_ids`` cut into blocks of ``train_len`` x each factor (``extended``
+    covers the longer ones). Returns the model and ``dict(pos, seed, losses={length: loss})`` (the
+    ``position-extrapolation`` recipe runs it over schemes and seeds, notebook 07 re-runs RoPE's seed 0
+    live)."""
     checks.tensor("train_ids", train_ids, ndim=1, dtype="int")
     checks.tensor("val_ids", val_ids, ndim=1, dtype="int")
     pos, seed = checks.choice("pos", pos, POSITIONS), checks.integer("seed", seed, low=0)
@@ -221,7 +228,7 @@ def extrapolation_run(train_ids: torch.Tensor, val_ids: torch.Tensor, vocab_size
     factors = [checks.size("factors", f, high=64) for f in _nonempty("factors", factors)]
     eval_chars = checks.size("eval_chars", eval_chars, low=train_len * max(factors))
     seed_everything(seed)
-    model = position_model(pos, train_len, vocab_size)
+    model = position_model(pos, train_len, vocab_size, amplitude)
     generator = torch.Generator().manual_seed(seed)
     train(model, lambda step: lm_batch(train_ids, 16, train_len, generator=generator), steps=steps, lr=3e-3,
           warmup=min(30, steps // 10), progress=False)
@@ -229,6 +236,38 @@ def extrapolation_run(train_ids: torch.Tensor, val_ids: torch.Tensor, vocab_size
                                                  list(lm_eval_batches(val_ids[: eval_chars + 1], 32, train_len * f))), 5)
               for f in factors}
     return model, dict(pos=pos, seed=seed, steps=steps, losses=losses)
+
+
+def stretch_run(model: GPT, train_ids: torch.Tensor, val_ids: torch.Tensor, factor: int = 2, steps: int = 100,
+                eval_chars: int = 16384, finetune_seed: int = 1) -> dict:
+    """Read a trained RoPE ``model`` at ``factor`` x its context three ways: as it is ("none"), with
+    position interpolation and with NTK-aware scaling (``rope_scaled``). For each, the held-out loss on
+    the first ``eval_chars`` of ``val_ids`` in blocks of the longer length zero-shot, then after
+    ``steps`` of fine-tuning at that length (lr 1e-3, the same batches, drawn with ``finetune_seed``,
+    for every method). Returns ``{method: (zero_shot, fine_tuned)}``; ``model`` is left untouched."""
+    checks.instance("model", model, GPT)
+    if model.config.pos != "rope":
+        raise ValueError(f"stretch_run needs a RoPE model, got pos={model.config.pos!r}")
+    checks.tensor("train_ids", train_ids, ndim=1, dtype="int")
+    checks.tensor("val_ids", val_ids, ndim=1, dtype="int")
+    factor, steps = checks.size("factor", factor, high=64), checks.size("steps", steps)
+    finetune_seed = checks.integer("finetune_seed", finetune_seed, low=0)
+    length = model.config.block_size * factor
+    eval_chars = checks.size("eval_chars", eval_chars, low=length)
+    blocks = list(lm_eval_batches(val_ids[: eval_chars + 1], 32, length))
+    state, out = model.state_dict(), {}
+    for method in ("none", *ROPE_SCALINGS):
+        config = replace(model.config, block_size=length) if method == "none" else rope_scaled(model.config, method,
+                                                                                               factor)
+        copy = GPT(config)
+        copy.load_state_dict(state)
+        zero_shot = evaluate(copy, blocks)
+        seed_everything(finetune_seed)
+        generator = torch.Generator().manual_seed(finetune_seed)
+        train(copy, lambda step: lm_batch(train_ids, 16, length, generator=generator), steps=steps, lr=1e-3,
+              warmup=min(10, steps // 10), progress=False)
+        out[method] = (round(zero_shot, 5), round(evaluate(copy, blocks), 5))
+    return out
 
 
 def rope_scaled(config: GPTConfig, method: str, factor: float) -> GPTConfig:
