@@ -72,9 +72,10 @@ def majority_class(train_labels) -> int:
     """The most frequent class index of ``train_labels`` (the smallest on a tie): the score of always
     answering it is the input-blind floor of a classification task, which is not 1 / classes when the
     classes are unbalanced."""
-    if len(train_labels) == 0:
+    labels = _as_tensor("train_labels", train_labels)
+    if labels.numel() == 0:
         raise ValueError("train_labels must hold at least one label, got none")
-    labels = checks.token_ids("train_labels", torch.as_tensor(train_labels), ndim=1)
+    labels = checks.token_ids("train_labels", labels, ndim=1)
     return int(torch.bincount(labels).argmax())
 
 
@@ -122,15 +123,27 @@ def _standardise(x: torch.Tensor):
     return mean, std, (x - mean) / std
 
 
+def _as_tensor(name: str, value) -> torch.Tensor:
+    """``value`` as a tensor (a list of numbers is accepted), or an error naming ``name``."""
+    if isinstance(value, torch.Tensor):
+        return value
+    if isinstance(value, (str, bytes)) or value is None:
+        raise TypeError(f"{name} must be a tensor or a list of numbers, got {type(value).__name__}")
+    try:
+        return torch.as_tensor(value)
+    except (TypeError, ValueError, RuntimeError) as error:
+        raise TypeError(f"{name} must be a tensor or a list of numbers: {error}") from None
+
+
 def _class_targets(name: str, y, rows: int) -> torch.Tensor:
-    y = checks.token_ids(name, torch.as_tensor(y), ndim=1)
+    y = checks.token_ids(name, _as_tensor(name, y), ndim=1)
     if len(y) != rows:
         raise ValueError(f"{name} must hold one label per row of the features ({rows}), got {len(y)}")
     return y
 
 
 def _value_targets(name: str, y, rows: int) -> torch.Tensor:
-    y = checks.finite_tensor(name, checks.tensor(name, torch.as_tensor(y), ndim=1, dtype="float")).double()
+    y = checks.finite_tensor(name, checks.tensor(name, _as_tensor(name, y), ndim=1, dtype="float")).double()
     if len(y) != rows:
         raise ValueError(f"{name} must hold one value per row of the features ({rows}), got {len(y)}")
     return y

@@ -23,7 +23,7 @@ __all__ = ["statements", "statement_overlap", "lookup_fill", "bigram_flags"]
 def statements(words: Sequence[str]) -> list[tuple[str, ...]]:
     """A toy-world text's statements: its words cut after each ".", each statement ending with it."""
     out, current = [], []
-    for w in words:
+    for w in checks.texts("words", words, allow_empty_list=True):
         current.append(w)
         if w == ".":
             out.append(tuple(current))
