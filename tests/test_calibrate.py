@@ -4,6 +4,7 @@ tolerant mode, and it never writes a rule for a changed integer or a far-moved f
 from __future__ import annotations
 
 import nbformat
+import pytest
 
 from tools import calibrate, nbval_modes as modes
 
@@ -35,6 +36,7 @@ def test_integers_and_far_moves_are_never_covered():
 
 
 def test_cell_rules_collect_every_field_and_report_line_count_changes():
+    pytest.importorskip("nbval")  # cell outputs are flattened as nbval does; Colab's versions have no nbval
     out = nbformat.v4.new_output
     stored = [out("stream", name="stdout", text="acc 0.500\nsteps 300\n"),
               out("execute_result", data={"text/plain": "ppl 10.0"}, execution_count=1)]
