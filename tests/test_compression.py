@@ -258,17 +258,23 @@ def test_student_from_teacher_keeps_the_chosen_layers():
         student_from_teacher(teacher, [])
 
 
-def test_sharing_curves_train_each_setting_from_the_same_start_and_count_shared_weights_once():
-    from lmnotes.pretraining.compression import sharing_curves
-
-    teacher = tiny(n_layer=2)
-    g = torch.Generator().manual_seed(3)
+def _masked_batches(seed: int) -> list[dict]:
+    """Four masked-LM batches of random ids: every third token masked (id 5) and labelled."""
+    g = torch.Generator().manual_seed(seed)
     batches = []
     for _ in range(4):
         x = torch.randint(6, 40, (4, 8), generator=g)
         labels = torch.full_like(x, -100)
         labels[:, ::3] = x[:, ::3]
         batches.append({"input_ids": x.masked_fill(labels != -100, 5), "labels": labels})
+    return batches
+
+
+def test_sharing_curves_train_each_setting_from_the_same_start_and_count_shared_weights_once():
+    from lmnotes.pretraining.compression import sharing_curves
+
+    teacher = tiny(n_layer=2)
+    batches = _masked_batches(seed=3)
     score = lambda m: F.cross_entropy(m(batches[0]["input_ids"]).flatten(0, 1), batches[0]["labels"].flatten(),
                                       ignore_index=-100).item()
     settings = {"2 layers": ((1, 1), False), "2 shared": ((1, 1), True), "1 layer": ((1,), False)}
@@ -290,13 +296,7 @@ def test_distillation_runs_train_both_students_from_the_same_start_and_hard_labe
     from lmnotes.pretraining.compression import DISTILLATION_ALPHAS, distillation_runs
 
     teacher = tiny(n_layer=2)
-    g = torch.Generator().manual_seed(4)
-    batches = []
-    for _ in range(4):
-        x = torch.randint(6, 40, (4, 8), generator=g)
-        labels = torch.full_like(x, -100)
-        labels[:, ::3] = x[:, ::3]
-        batches.append({"input_ids": x.masked_fill(labels != -100, 5), "labels": labels})
+    batches = _masked_batches(seed=4)
 
     def scores(m):
         logits = m(batches[0]["input_ids"])

@@ -333,3 +333,11 @@ def test_runaway_sizes_are_refused_before_any_work():
         tw.stories(10**12, seed=0)
     with pytest.raises(ValueError, match="length must be an integer in"):
         tw.passkey(1, seed=0, length=10**9)
+
+
+def test_split_after_cuts_words_or_ids_after_each_end_token():
+    assert tw.split_after("a b . c ? d".split(), (".", "?")) == [("a", "b", "."), ("c", "?"), ("d",)]
+    assert tw.split_after([5, 1, 7, 1], (1,)) == [(5, 1), (7, 1)]
+    assert tw.split_after([], (".",)) == []
+    with pytest.raises(TypeError, match="tokens"):
+        tw.split_after("a b .", (".",))

@@ -104,11 +104,9 @@ def fact_lookup(pair: tuple[str, str]) -> str:
     b = checks.text("pair[1]", pair[1]).split()
     world = {(p.name, r): getattr(p, r) for p in toyworld.facts(0).people for r in toyworld.RELATIONS}
     for relation, template in _STATEMENTS.items():
-        words = template.split()
-        if len(words) == len(b) and all(w == x or w in ("{p}", "{v}") for w, x in zip(words, b)):
-            name, value = b[words.index("{p}")], b[words.index("{v}")]
-            if (name, relation) in world:
-                return AGREEMENT[0] if world[name, relation] == value else AGREEMENT[1]
+        fill = _template_fill(template, b)
+        if fill and (fill["{p}"], relation) in world:
+            return AGREEMENT[0] if world[fill["{p}"], relation] == fill["{v}"] else AGREEMENT[1]
     raise ValueError(f"pair[1] must be an agree_pairs statement about a toy-world person, got {pair[1]!r}")
 
 

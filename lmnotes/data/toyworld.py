@@ -768,6 +768,23 @@ def corpus(n_tokens: int, seed: int, mixture: dict[str, float] | None = None,
     return documents
 
 
+def split_after(tokens: Sequence, ends) -> list[tuple]:
+    """``tokens`` (words, or token ids) cut after every token in ``ends``: a toy-world text's
+    sentences, each a tuple ending with its end token (a trailing part without one is kept too)."""
+    if isinstance(tokens, (str, bytes)) or not isinstance(tokens, Sequence):
+        raise TypeError(f"tokens must be a list of words or token ids, got {type(tokens).__name__}")
+    ends = set(ends)
+    out, current = [], []
+    for token in tokens:
+        current.append(token)
+        if token in ends:
+            out.append(tuple(current))
+            current = []
+    if current:
+        out.append(tuple(current))
+    return out
+
+
 def _next_kind(mixture: dict[str, float], counts: dict[str, int], total: int) -> str:
     # the kind furthest below its token share
     total_weight = sum(mixture.values())

@@ -365,15 +365,8 @@ def _streaming_attention(attn, x, rope_text, rope_cache, in_window, in_sinks):
     """``Attention.forward`` for one text, window keys scored at their true distance and sink keys
     scored from the query's slot in the cache (``streaming_losses``)."""
     B, T, C = x.shape
-    kv_dim = attn.n_kv_head * attn.d_head
-    q, k, v = attn.qkv(x).split([C, kv_dim, kv_dim], dim=-1)
-    q = q.view(B, T, attn.n_head, attn.d_head).transpose(1, 2)
-    k = k.view(B, T, attn.n_kv_head, attn.d_head).transpose(1, 2)
-    v = v.view(B, T, attn.n_kv_head, attn.d_head).transpose(1, 2)
-    k = apply_rope(k, *rope_text)
-    if attn.n_kv_head != attn.n_head:
-        k = k.repeat_interleave(attn.n_head // attn.n_kv_head, dim=1)
-        v = v.repeat_interleave(attn.n_head // attn.n_kv_head, dim=1)
+    q, k, v = attn.heads(x)
+    k, v = attn.shared_kv(apply_rope(k, *rope_text), v)
     scale = 1.0 / math.sqrt(attn.d_head)
     scores = (apply_rope(q, *rope_text) * scale @ k.transpose(-2, -1)).masked_fill(~in_window, float("-inf"))
     sinks = int(in_sinks.any(0).nonzero().max()) + 1 if in_sinks.any() else 0

@@ -126,7 +126,9 @@ class Attention(nn.Module):
         self.save_attention = False
         self.attention: torch.Tensor | None = None
 
-    def forward(self, x, mask=None, is_causal=False, rope=None, cache=None, layer=0, context=None):
+    def heads(self, x, context=None):
+        """``x`` (and, for cross-attention, ``context``) projected and split into heads: queries
+        (B, H, T, d_head), keys and values (B, H_kv, S, d_head)."""
         B, T, C = x.shape
         kv_dim = self.n_kv_head * self.d_head
         if self.cross:
@@ -141,13 +143,24 @@ class Attention(nn.Module):
         q = q.view(B, T, self.n_head, self.d_head).transpose(1, 2)  # (B, H, T, d_head)
         k = k.view(B, -1, self.n_kv_head, self.d_head).transpose(1, 2)  # (B, H_kv, S, d_head)
         v = v.view(B, -1, self.n_kv_head, self.d_head).transpose(1, 2)
+        return q, k, v
+
+    def shared_kv(self, k, v):
+        """Keys and values with each key/value head repeated for the n_head // n_kv_head query heads
+        it serves (GQA, MQA); unchanged when every query head has its own."""
+        if self.n_kv_head != self.n_head:
+            k = k.repeat_interleave(self.n_head // self.n_kv_head, dim=1)
+            v = v.repeat_interleave(self.n_head // self.n_kv_head, dim=1)
+        return k, v
+
+    def forward(self, x, mask=None, is_causal=False, rope=None, cache=None, layer=0, context=None):
+        B, T, C = x.shape
+        q, k, v = self.heads(x, context)
         if rope is not None:
             q, k = apply_rope(q, *rope), apply_rope(k, *rope)
         if cache is not None:
             k, v = cache.update(layer, k, v)
-        if self.n_kv_head != self.n_head:  # each key/value head serves n_head // n_kv_head queries
-            k = k.repeat_interleave(self.n_head // self.n_kv_head, dim=1)
-            v = v.repeat_interleave(self.n_head // self.n_kv_head, dim=1)
+        k, v = self.shared_kv(k, v)
         if mask is not None and mask.dtype != torch.bool:
             mask = mask.to(q.dtype)
         dropout = self.dropout if self.training else 0.0

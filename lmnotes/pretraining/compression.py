@@ -131,18 +131,31 @@ def distillation_runs(teacher: nn.Module, batches: Sequence, score_fn: Callable[
     same ``batches`` with ``distillation_objective(teacher, alpha=...)`` (warm-up 5 updates), and
     return per student ``score_fn``'s final scores (e.g. ``{"MLM loss", "accuracy"}``) with
     ``"eval_steps"`` and ``"eval_loss"``, its ``"MLM loss"`` every ``eval_every`` updates."""
-    steps, eval_every = checks.size("steps", steps), checks.size("eval_every", eval_every)
+    students = {name: (layers, False, distillation_objective(teacher, temperature=temperature, alpha=alpha))
+                for name, alpha in dict(alphas).items()}
+    runs = _train_students(teacher, batches, students, lambda m: score_fn(m)["MLM loss"], steps=steps,
+                           eval_every=eval_every, lr=lr)
+    return {name: {**{k: float(v) for k, v in score_fn(model).items()}, **curve} for name, (model, curve) in runs.items()}
+
+
+def _train_students(teacher: nn.Module, batches: Sequence, students: Mapping, eval_fn: Callable, *, steps: int,
+                    eval_every: int, lr: float) -> dict[str, tuple[nn.Module, dict]]:
+    """The one loop behind :func:`distillation_runs` and :func:`sharing_curves`: for each
+    ``name -> (layers, shared, loss_fn)`` (``loss_fn`` None for the plain loss), build
+    ``student_from_teacher(teacher, layers)`` (ALBERT-shared when ``shared``), train it on ``batches``
+    (warm-up 5 updates) and return ``name -> (model, {"eval_steps", "eval_loss"})``."""
+    steps, eval_every, lr = checks.size("steps", steps), checks.size("eval_every", eval_every), checks.positive("lr", lr)
     if len(batches) < steps:
         raise ValueError(f"batches must hold at least steps = {steps} batches, got {len(batches)}")
-    out = {}
-    for name, alpha in dict(alphas).items():
-        student = student_from_teacher(teacher, list(layers))
-        history = train(student, list(batches), steps=steps, lr=checks.positive("lr", lr), warmup=min(5, steps - 1),
-                        progress=False, loss_fn=distillation_objective(teacher, temperature=temperature, alpha=alpha),
-                        eval_fn=lambda m: score_fn(m)["MLM loss"], eval_every=eval_every)
-        out[name] = {**{k: float(v) for k, v in score_fn(student).items()}, "eval_steps": list(history.eval_steps),
-                     "eval_loss": [float(v) for v in history.eval_loss]}
-    return out
+    runs = {}
+    for name, (layers, shared, loss_fn) in students.items():
+        model = student_from_teacher(teacher, list(layers))
+        if shared:
+            share_layers(model)
+        history = train(model, list(batches), steps=steps, lr=lr, warmup=min(5, steps - 1), progress=False,
+                        loss_fn=loss_fn, eval_fn=eval_fn, eval_every=eval_every)
+        runs[name] = (model, {"eval_steps": list(history.eval_steps), "eval_loss": [float(v) for v in history.eval_loss]})
+    return runs
 
 
 # --------------------------------------------------------------------------------------------------
@@ -321,17 +334,6 @@ def sharing_curves(teacher: nn.Module, batches: Sequence, score_fn: Callable[[nn
 
     Each model is ``student_from_teacher(teacher, layers)``, made ALBERT-shared (``share_layers``)
     where the setting says so; training is ``lmnotes.training.train`` (warm-up 5 updates, seed 0)."""
-    steps, eval_every = checks.size("steps", steps), checks.size("eval_every", eval_every)
-    if len(batches) < steps:
-        raise ValueError(f"batches must hold at least steps = {steps} batches, got {len(batches)}")
-    out = {}
-    for name, (layers, shared) in dict(settings).items():
-        model = student_from_teacher(teacher, list(layers))
-        if shared:
-            share_layers(model)
-        history = train(model, list(batches), steps=steps, lr=checks.positive("lr", lr), warmup=min(5, steps - 1),
-                        progress=False,
-                        eval_fn=score_fn, eval_every=eval_every)
-        out[name] = {"params": sum(p.numel() for p in model.parameters()), "eval_steps": list(history.eval_steps),
-                     "eval_loss": [float(v) for v in history.eval_loss]}
-    return out
+    students = {name: (layers, shared, None) for name, (layers, shared) in dict(settings).items()}
+    runs = _train_students(teacher, batches, students, score_fn, steps=steps, eval_every=eval_every, lr=lr)
+    return {name: {"params": sum(p.numel() for p in model.parameters()), **curve} for name, (model, curve) in runs.items()}

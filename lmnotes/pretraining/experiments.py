@@ -45,7 +45,7 @@ from lmnotes.data import lm_batch, toyworld
 from lmnotes.data.tasks import sentences
 from lmnotes.generation import sequence_logprobs
 from lmnotes.models import GPT, GPTConfig
-from lmnotes.pretraining import finetuning
+from lmnotes.pretraining import finetuning, recall
 from lmnotes.pretraining.objectives import IGNORE_INDEX, bert_mask, corrupt, replace_tokens
 from lmnotes.training import evaluating, lm_loss, train
 
@@ -805,15 +805,7 @@ def restoration_ceiling(sequences: Sequence[torch.Tensor], kind: str, *, separat
         raise TypeError("sequences must be a non-empty list of 1-d id tensors")
     chances = []
     for ids in sequences:
-        ids = checks.token_ids("sequences", ids, ndim=1).tolist()
-        sentences, current = [], []
-        for token in ids:
-            current.append(token)
-            if token == separator_id:
-                sentences.append(tuple(current))
-                current = []
-        if current:
-            sentences.append(tuple(current))
+        sentences = recall.statements(checks.token_ids("sequences", ids, ndim=1).tolist(), end=separator_id)
         if kind == "sentence_permutation":
             count = math.factorial(len(sentences))
             for n in Counter(sentences).values():

@@ -162,14 +162,7 @@ def parallel_documents(language: Language, documents: Sequence[str]) -> list[str
     checks.instance("language", language, Language)
     out = []
     for text in checks.texts("documents", documents, allow_empty_texts=False):
-        words, sentences, sentence = text.split(" "), [], []
-        for w in words:
-            sentence.append(w)
-            if w in _ENDS:
-                sentences.append(" ".join(sentence))
-                sentence = []
-        if sentence:
-            sentences.append(" ".join(sentence))
+        sentences = [" ".join(s) for s in toyworld.split_after(text.split(" "), _ENDS)]
         out.append(" ".join(f"{s} {language.translate(s)}" for s in sentences))
     return out
 

@@ -16,21 +16,17 @@ from collections.abc import Sequence
 import torch
 
 from lmnotes import checks
+from lmnotes.data import toyworld
 
 __all__ = ["statements", "statement_overlap", "lookup_fill", "bigram_flags"]
 
 
-def statements(words: Sequence[str]) -> list[tuple[str, ...]]:
-    """A toy-world text's statements: its words cut after each ".", each statement ending with it."""
-    out, current = [], []
-    for w in checks.texts("words", words, allow_empty_list=True):
-        current.append(w)
-        if w == ".":
-            out.append(tuple(current))
-            current = []
-    if current:
-        out.append(tuple(current))
-    return out
+def statements(tokens: Sequence, end="."):
+    """A toy-world text's statements: its ``tokens`` (words, or token ids with ``end`` an id) cut after
+    each ``end``, each statement a tuple ending with it (a trailing part without one is kept too)."""
+    if isinstance(tokens, torch.Tensor):
+        raise TypeError("tokens must be a list of words or token ids, got a tensor: use .tolist()")
+    return toyworld.split_after(tokens, (end,))
 
 
 def _statement_counts(training: Sequence[str]) -> Counter:
