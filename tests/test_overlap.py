@@ -204,9 +204,10 @@ def test_nb03_facts_and_questions_have_no_unseen_document():
 
 
 # notebook 03, sections 2-5: every model trained live there (the causal / masked pair, the mask-rate sweep, the
-# 80/10/10 twins, the ELECTRA discriminator, the denoiser and the 100%-masked encoder-decoder) trains on
-# facts_docs; each is scored on held-out documents, right-context items and random blanks, built as the
-# notebook builds them. None may occur in that training text.
+# 80/10/10 twins, the ELECTRA discriminator, the denoiser, the prefix LM and the 100%-masked encoder-decoder)
+# trains on facts_docs; each is scored on held-out documents, right-context items and random blanks, built as the
+# notebook builds them. None may occur in that training text. The prefix-lm recipe's runs (stored, one re-run
+# live) train and are scored on the same documents.
 def _nb03_live():
     from lmnotes.pretraining import experiments
 
@@ -238,6 +239,8 @@ def test_nb04_filter_drops_the_reviews_toyworld_bert_read():
 
 
 def _icl_curve_documents(k):  # notebook 08's ICL curve, k >= 2 demonstrations: the unseen documents
+    prefix_lm = recipes.prefix_lm.prefix_lm_data(toyworld.tokenizer())
+    assert prefix_lm["train_docs"] == facts_docs and prefix_lm["test_docs"] == sets["03 live models: held-out facts documents"]
     docs = toyworld.icl_documents(300, 12345, n_lines=k + 1, p_fixed=0.0)
     return overlap.unseen("toyworld-gpt", docs, ICL_RECORD)
 

@@ -433,3 +433,79 @@ def test_restoration_ceiling_counts_the_orders_a_text_could_have_come_from():
         P.restoration_ceiling([three], "token_masking", separator_id=dot)
     with pytest.raises(TypeError, match="sequences"):
         P.restoration_ceiling([], "document_rotation", separator_id=dot)
+
+
+def test_prefix_lm_batches_label_the_continuation_and_open_the_prefix():
+    rows = P.document_rows(TOK, DOCS, block_size=24)
+    batch = P.prefix_lm_batch(rows, pad_id=SP.pad, seed=0)
+    n = (rows != SP.pad).sum(-1)
+    assert ((batch["prefix"] >= 1) & (batch["prefix"] <= n - 1)).all()
+    for r, p in enumerate(batch["prefix"].tolist()):  # labels: the next tokens of positions p-1 .. n-2 only
+        expected = torch.full((24,), -100)
+        expected[p - 1:n[r] - 1] = rows[r, p:n[r]]
+        assert torch.equal(batch["labels"][r], expected)
+        assert torch.equal(batch["visible"][r], objectives.prefix_lm_mask(24, p))
+    causal = P.prefix_lm_batch(rows, pad_id=SP.pad, seed=0, bidirectional=False)
+    assert "visible" not in causal and torch.equal(causal["labels"], batch["labels"])
+    # the batch maker draws the rows causal_lm_batches draws with the same seed, and repeats itself
+    step = P.prefix_lm_batches(rows, batch_size=8, pad_id=SP.pad, seed=3)(0)
+    assert torch.equal(step["input_ids"], P.causal_lm_batches(rows, batch_size=8, pad_id=SP.pad, seed=3)(0)["input_ids"])
+    assert torch.equal(step["labels"], P.prefix_lm_batches(rows, batch_size=8, pad_id=SP.pad, seed=3)(0)["labels"])
+    with pytest.raises(ValueError, match="at least 2 tokens"):
+        P.prefix_lm_batch(torch.tensor([[SP.eos, SP.pad]]), pad_id=SP.pad, seed=0)
+    with pytest.raises(TypeError, match="bidirectional"):
+        P.prefix_lm_batch(rows, pad_id=SP.pad, seed=0, bidirectional="yes")
+
+
+def test_prefix_lm_reads_its_prefix_both_ways_and_never_sees_the_continuation_ahead():
+    rows = P.document_rows(TOK, DOCS, block_size=24)
+    batch = P.prefix_lm_batch(rows, pad_id=SP.pad, seed=1)
+    model = tiny("gpt")
+    logits = model(batch["input_ids"], visible=batch["visible"], causal=False)
+    r, p = 0, int(batch["prefix"][0])
+    later = batch["input_ids"].clone()
+    later[r, p + 1] = SP.unk  # a continuation token: positions up to p may not see it
+    changed = model(later, visible=batch["visible"], causal=False)
+    torch.testing.assert_close(changed[r, :p + 1], logits[r, :p + 1])
+    early = batch["input_ids"].clone()
+    early[r, p - 1] = SP.unk  # the prefix's last token: position 0 sees it only under the prefix mask
+    assert not torch.allclose(model(early, visible=batch["visible"], causal=False)[r, 0], logits[r, 0])
+    torch.testing.assert_close(model(early)[r, 0], model(batch["input_ids"])[r, 0])
+    # the loss is the cross-entropy of the labelled continuation, per row as row_losses gives it
+    loss = P.prefix_lm_loss(model, batch)
+    expected = torch.nn.functional.cross_entropy(logits.transpose(1, 2), batch["labels"], ignore_index=-100)
+    torch.testing.assert_close(loss, expected)
+    per_row = P.row_losses(model, batch)
+    counted = (batch["labels"] != -100).sum(-1)
+    torch.testing.assert_close((per_row * counted).sum() / counted.sum(), loss)
+    with pytest.raises(TypeError, match="causal"):
+        model(batch["input_ids"], causal="no")
+
+
+def test_prefix_lm_arms_train_the_same_start_on_the_same_documents():
+    rows = P.document_rows(TOK, DOCS, block_size=24)
+    config = GPTConfig(vocab_size=V, block_size=24, n_layer=2, n_head=2, n_embd=16)
+    options = dict(config=config, batch_size=4, pad_id=SP.pad, seed=2, steps=3, lr=1e-2, progress=False)
+    models = {arm: P.prefix_lm_arm(arm, rows, **options)[0] for arm in P.PREFIX_LM_ARMS}
+    # the causal arm is plain next-token training with causal_lm_batches(seed + 1) from the same start
+    from lmnotes.repro import seed_everything
+    from lmnotes.training import train
+
+    seed_everything(2)
+    plain = GPT(config)
+    train(plain, P.causal_lm_batches(rows, batch_size=4, pad_id=SP.pad, seed=3), steps=3, lr=1e-2, progress=False)
+    for a, b in zip(plain.parameters(), models["causal LM"].parameters()):
+        torch.testing.assert_close(a, b)
+    # the other two arms differ from it (their losses skip the prefix) and from each other (the mask)
+    weights = {arm: torch.cat([p.flatten() for p in m.parameters()]) for arm, m in models.items()}
+    assert (weights["prefix LM"] - weights["causal LM, continuation loss"]).abs().max() > 1e-4
+    assert (weights["causal LM"] - weights["causal LM, continuation loss"]).abs().max() > 1e-4
+    # with one layer the prefix's own outputs feed nothing the loss reads: prefix LM = the causal control
+    one = options | dict(config=GPTConfig(vocab_size=V, block_size=24, n_layer=1, n_head=2, n_embd=16))
+    a, b = (P.prefix_lm_arm(arm, rows, **one)[0] for arm in ("prefix LM", "causal LM, continuation loss"))
+    for p, q in zip(a.parameters(), b.parameters()):
+        torch.testing.assert_close(p, q)
+    with pytest.raises(ValueError, match="arm"):
+        P.prefix_lm_arm("masked LM", rows, **options)
+    with pytest.raises(TypeError, match="config"):
+        P.prefix_lm_arm("prefix LM", rows, **(options | dict(config=EncoderConfig(vocab_size=V))))

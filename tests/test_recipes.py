@@ -285,3 +285,30 @@ def test_smoke_position_extrapolation_recipe_stores_each_scheme_seed_and_length(
     model, again = longcontext.extrapolation_run(train_ids, val_ids, tok.vocab_size, "alibi", 1, steps=3,
                                                  factors=(1, 2), eval_chars=256)
     assert again == runs[3] and model.config.pos == "alibi"
+
+
+def test_smoke_prefix_lm_recipe_stores_every_arm_and_its_first_seed_reruns_the_same(tmp_path):
+    from lmnotes.data import overlap, toyworld
+    from lmnotes.models import GPTConfig
+    from lmnotes.pretraining import experiments
+
+    record = recipes.run("prefix-lm", tmp_path, smoke=True)
+    stored = checkpoints.results("prefix-lm", tmp_path)
+    hp = stored["meta"]["hparams"]
+    assert len(stored["runs"]) == len(hp["seeds"]) == 2
+    assert all(set(run) == set(experiments.PREFIX_LM_ARMS) for run in stored["runs"])
+    assert stored["test_in_training"] == 0 and stored["test_documents"] == record["figures"]["test_documents"] > 100
+    tok = toyworld.tokenizer()
+    data = recipes.prefix_lm.prefix_lm_data(tok, hp)
+    assert not any(overlap.seen_in(data["train_docs"], data["test_docs"]))
+    # the prefix LM of seed 0, re-run here, lands on the stored document losses (what notebook 03 checks)
+    pad = experiments.toy_specials(tok).pad
+    model, _ = experiments.prefix_lm_arm("prefix LM", data["train_rows"], batch_size=hp["batch_size"], pad_id=pad, seed=0,
+                                         config=GPTConfig(vocab_size=tok.vocab_size, block_size=hp["block_size"], **hp["model"]),
+                                         steps=hp["steps"], lr=hp["lr"], warmup=hp["warmup"], min_lr=hp["min_lr"], progress=False)
+    batch = experiments.prefix_lm_batch(data["test_rows"], pad_id=pad, seed=hp["split_seed"])
+    assert batch["prefix"].tolist() == stored["prefix_lengths"]
+    nats = experiments.row_losses(model, batch)
+    assert nats.tolist() == pytest.approx(stored["runs"][0]["prefix LM"]["document_losses"], abs=1e-4)
+    assert stored["runs"][0]["prefix LM"]["eval_steps"] == [0, 2, 4]
+    assert stored["runs"][0]["prefix LM"]["continuation_loss"][-1] == pytest.approx(nats.mean().item(), abs=1e-4)

@@ -127,7 +127,8 @@ class GPT(nn.Module):
         return sum(p.numel() for p in self.parameters())
 
     def forward(self, idx: torch.Tensor, attention_mask: torch.Tensor | None = None,
-                cache: KVCache | None = None, visible: torch.Tensor | None = None) -> torch.Tensor:
+                cache: KVCache | None = None, visible: torch.Tensor | None = None,
+                causal: bool = True) -> torch.Tensor:
         """Logits (B, T, V) for token ids ``idx`` (B, T).
 
         ``attention_mask`` (B, past + T), 1 for tokens and 0 for padding, lets a batch hold left-
@@ -136,9 +137,13 @@ class GPT(nn.Module):
         ``visible``, a bool (T, past + T) or (B, T, past + T), is a custom attention pattern on top
         of the causal mask (True = query may look at key), in every layer; e.g.
         ``lmnotes.generative.longcontext.window_mask`` for a sliding window with attention sinks.
+        ``causal=False`` drops the causal mask, so that ``visible`` alone decides what each query sees:
+        with ``lmnotes.pretraining.objectives.prefix_lm_mask`` the model is a prefix LM (§1.2.3.1),
+        its prefix read in both directions (T5 buckets then tell keys before and after apart).
         """
         c = self.config
         checks.token_ids("idx", idx, ndim=2, vocab_size=c.vocab_size)
+        causal = checks.boolean("causal", causal)
         B, T = idx.shape
         past = len(cache) if cache is not None else 0
         if cache is not None and not isinstance(cache, KVCache):
@@ -163,8 +168,8 @@ class GPT(nn.Module):
             x = x + absolute
         x = self.drop(x)
         rope = self.positions.rope(pos_q)
-        bias = self.positions.bias(pos_q, pos_k, bidirectional=False)
-        mask, is_causal = build_mask(T, past, causal=True, window=c.window, padding=padding, bias=bias,
+        bias = self.positions.bias(pos_q, pos_k, bidirectional=not causal)
+        mask, is_causal = build_mask(T, past, causal=causal, window=c.window, padding=padding, bias=bias,
                                      device=idx.device, visible=visible)
         for i, block in enumerate(self.blocks):
             x = block(x, mask, is_causal, rope, cache, layer=i)

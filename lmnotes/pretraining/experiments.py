@@ -5,7 +5,8 @@ models of ``lmnotes.models`` through the one training loop (``lmnotes.training.t
 the results:
 
 * training rows that each hold one document (:func:`document_rows`) and batches for each
-  objective: :func:`causal_lm_batches`, :func:`masked_lm_batches`, :func:`replaced_token_batches`
+  objective: :func:`causal_lm_batches`, :func:`prefix_lm_batches` (one stack with a prefix mask, scored
+  by :func:`prefix_lm_loss`; :func:`prefix_lm_arm` trains each arm of notebook 03's comparison), :func:`masked_lm_batches`, :func:`replaced_token_batches`
   (ELECTRA, scored by :func:`detection_loss` / :func:`detection_scores`, with :func:`mlm_sampler`
   as generator) and :func:`seq2seq_batch` / :func:`seq2seq_batches` (encoder-decoder denoising on :func:`denoising_pairs`,
   scored by :func:`seq2seq_loss` / :func:`seq2seq_accuracy`, with :func:`restoration_ceiling` the
@@ -47,7 +48,8 @@ from lmnotes.generation import sequence_logprobs
 from lmnotes.models import GPT, GPTConfig
 from lmnotes.pretraining import finetuning, recall
 from lmnotes.pretraining.objectives import IGNORE_INDEX, bert_mask, corrupt, replace_tokens
-from lmnotes.training import evaluating, lm_loss, train
+from lmnotes.repro import seed_everything
+from lmnotes.training import History, evaluating, lm_loss, train
 
 # --------------------------------------------------------------------------------------------
 # Special ids, one document per row, and batches: one maker per objective
@@ -142,6 +144,100 @@ def causal_lm_batches(rows: torch.Tensor, *, batch_size: int, pad_id: int,
         return {"input_ids": x, "labels": y.masked_fill(y == pad_id, IGNORE_INDEX)}
 
     return batch
+
+
+#: the three ways notebook 03 trains one GPT for the prefix-LM comparison (§1.2.3.1): every next token
+#: under the causal mask; the continuation only, its prefix read in both directions; the continuation
+#: only under the causal mask (the control that changes the loss but not the attention)
+PREFIX_LM_ARMS = ("causal LM", "prefix LM", "causal LM, continuation loss")
+_SPLIT_SEED_OFFSET = 7919  # the split points' generator is seeded apart from the rows' generator
+
+
+def _prefix_lm_rows(x: torch.Tensor, prefix: torch.Tensor, pad_id: int, bidirectional: bool) -> dict[str, torch.Tensor]:
+    """A batch of rows ``x`` split after ``prefix[r]`` tokens: labels on the continuation only."""
+    T = x.shape[1]
+    y = torch.cat([x[:, 1:], torch.full((len(x), 1), pad_id)], dim=1)
+    before = torch.arange(T)[None] < (prefix[:, None] - 1)  # positions whose next token is in the prefix
+    batch = {"input_ids": x, "labels": y.masked_fill((y == pad_id) | before, IGNORE_INDEX), "prefix": prefix}
+    if bidirectional:  # query i sees key j when j < prefix or j <= i (objectives.prefix_lm_mask, one per row)
+        keys, queries = torch.arange(T)[None, None, :], torch.arange(T)[None, :, None]
+        batch["visible"] = (keys < prefix[:, None, None]) | (keys <= queries)
+    return batch
+
+
+def _split_points(rows: torch.Tensor, pad_id: int, generator: torch.Generator) -> torch.Tensor:
+    """A prefix length per row, uniform over 1 .. n - 1 for a row of n tokens (at least one to continue)."""
+    n = (rows != pad_id).sum(-1)
+    if (n < 2).any():
+        raise ValueError("every row of rows must hold at least 2 tokens besides padding (a prefix and a continuation)")
+    return 1 + (torch.rand(len(rows), generator=generator) * (n - 1)).long()
+
+
+def prefix_lm_batch(rows: torch.Tensor, *, pad_id: int, seed: int, bidirectional: bool = True) -> dict[str, torch.Tensor]:
+    """Every row of ``rows`` (N, T) split at a random point into a prefix and its continuation (§1.2.3.1):
+    ``{"input_ids", "labels", "prefix"}``, ``labels`` the next tokens of the continuation only (-100 on
+    the prefix and on padding), ``prefix`` the prefix lengths (uniform over 1 .. n - 1 for a row of n
+    tokens, drawn from ``seed``). With ``bidirectional`` also ``"visible"`` (N, T, T), the prefix-LM
+    attention pattern of each row (the prefix in both directions, the rest causally; pass it to
+    ``GPT(..., visible=..., causal=False)``, as :func:`prefix_lm_loss` does); without it the batch
+    scores the same continuations under the plain causal mask."""
+    _check_rows(rows, 1)
+    pad_id = checks.integer("pad_id", pad_id, low=0)
+    bidirectional = checks.boolean("bidirectional", bidirectional)
+    generator = _generator(checks.integer("seed", seed) + _SPLIT_SEED_OFFSET)
+    return _prefix_lm_rows(rows, _split_points(rows, pad_id, generator), pad_id, bidirectional)
+
+
+def prefix_lm_batches(rows: torch.Tensor, *, batch_size: int, pad_id: int, seed: int,
+                      bidirectional: bool = True) -> Callable[[int], dict[str, torch.Tensor]]:
+    """``step -> batch`` of :func:`prefix_lm_batch` form: the rows :func:`causal_lm_batches` draws with the
+    same ``seed`` (arms compared at one seed read the same documents at every step), each split at a
+    random point (T5's prefix LM, as UniLM trains one stack with a prefix mask)."""
+    batch_size = _check_rows(rows, batch_size)
+    pad_id = checks.integer("pad_id", pad_id, low=0)
+    bidirectional = checks.boolean("bidirectional", bidirectional)
+    generator = _generator(seed)
+    splits = _generator(seed + _SPLIT_SEED_OFFSET)
+
+    def batch(step: int) -> dict[str, torch.Tensor]:
+        x = _sample_rows(rows, batch_size, generator)
+        return _prefix_lm_rows(x, _split_points(x, pad_id, splits), pad_id, bidirectional)
+
+    return batch
+
+
+def _lm_logits(model, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+    """A causal LM's logits on ``batch["input_ids"]``, under the batch's own ``visible`` pattern if it has one."""
+    if "visible" in batch:
+        return model(batch["input_ids"], visible=batch["visible"], causal=False)
+    return model(batch["input_ids"])
+
+
+def prefix_lm_loss(model, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+    """Cross-entropy of the labelled tokens (the ``loss_fn`` for ``train`` on :func:`prefix_lm_batches`
+    or :func:`causal_lm_batches`): a batch with ``"visible"`` is read with that attention pattern."""
+    return lm_loss(_lm_logits(model, batch), batch["labels"])
+
+
+def prefix_lm_arm(arm: str, rows: torch.Tensor, *, config: GPTConfig, batch_size: int, pad_id: int, seed: int,
+                  **train_options) -> tuple[GPT, History]:
+    """Train a fresh ``GPT(config)`` as one of :data:`PREFIX_LM_ARMS` on document ``rows``: weights from
+    ``seed`` (``seed_everything``), batches from ``seed + 1`` (the same documents for every arm);
+    ``train_options`` go to ``lmnotes.training.train`` (``steps``, ``lr``, ...). Returns the model and
+    its history."""
+    arm = checks.choice("arm", arm, PREFIX_LM_ARMS)
+    if not isinstance(config, GPTConfig):
+        raise TypeError(f"config must be a GPTConfig, got {type(config).__name__}")
+    seed = checks.integer("seed", seed, low=0)
+    if arm == "causal LM":
+        batches = causal_lm_batches(rows, batch_size=batch_size, pad_id=pad_id, seed=seed + 1)
+    else:
+        batches = prefix_lm_batches(rows, batch_size=batch_size, pad_id=pad_id, seed=seed + 1,
+                                    bidirectional=arm == "prefix LM")
+    seed_everything(seed)
+    model = GPT(config)
+    history = train(model, batches, loss_fn=prefix_lm_loss, seed=seed, **train_options)
+    return model, history
 
 
 def masked_lm_batches(rows: torch.Tensor, *, batch_size: int, vocab_size: int, specials: Specials,
@@ -772,13 +868,13 @@ def seq2seq_accuracy(model, batch: dict[str, torch.Tensor], per_item: bool = Fal
 @torch.no_grad()
 def row_losses(model, batch: dict[str, torch.Tensor]) -> torch.Tensor:
     """Each row's mean cross-entropy (nats per labelled token) under teacher forcing, shape (B,): for
-    a causal LM on a :func:`causal_lm_batches` batch, or an encoder-decoder on a :func:`seq2seq_batch`
-    (it has ``decoder_input_ids``). Per-row losses let two models scored on the same rows be compared
+    a causal LM on a :func:`causal_lm_batches` or :func:`prefix_lm_batch` batch (with its ``visible``
+    pattern when it has one), or an encoder-decoder on a :func:`seq2seq_batch` (it has ``decoder_input_ids``). Per-row losses let two models scored on the same rows be compared
     with a paired standard error."""
     if not isinstance(batch, dict) or not {"input_ids", "labels"} <= set(batch):
         raise TypeError("batch must be a dict with input_ids and labels (causal_lm_batches or seq2seq_batch)")
     with evaluating(checks.model("model", model)):
-        logits = _seq2seq_logits(model, batch) if "decoder_input_ids" in batch else model(batch["input_ids"])
+        logits = _seq2seq_logits(model, batch) if "decoder_input_ids" in batch else _lm_logits(model, batch)
     labels = batch["labels"]
     counted = labels != IGNORE_INDEX
     if not counted.any(-1).all():

@@ -27,6 +27,7 @@ a smoke run never replaces a bundled model.
 | ``passkey-retrieval`` | a small GPT trained on passkey documents of 64 tokens | ``lmnotes.data.passkey`` | notebook 07's depth x length grid (results only) |
 | ``pretraining-adaptation`` | tiny GPTs pre-trained three ways; ``toyworld-gpt`` fine-tuned and from scratch | toy-world reviews and sentences | notebook 02's multi-seed runs (results only) |
 | ``dpo-vs-ppo`` | DPO and PPO (with a reward model) on ``toyworld-sft`` | the same 1,000 preference pairs | notebook 13's comparison over betas and seeds (results only) |
+| ``prefix-lm`` | 30 small GPTs: causal LM, prefix LM and causal LM on the continuation x 10 seeds | toy-world facts documents | notebook 03's prefix-LM comparison (results only) |
 
 Each recipe lives in a module named for it (``lmnotes.recipes.shakespeare`` holds both Shakespeare
 models, ``.toyworld_models`` toyworld-gpt and toyworld-bert, ``.toyworld_reasoner``, ``.rlhf_toyworld``,
@@ -59,6 +60,7 @@ from lmnotes.recipes import (  # noqa: F401  (importing a family registers its r
     position_extrapolation,
     pretraining_adaptation,
     rlhf_toyworld,
+    prefix_lm,
     scaling_char,
     sft_studies,
     shakespeare,
