@@ -39,6 +39,18 @@ def test_lookup_fill_recalls_the_statement_and_left_only_guesses_from_the_prefix
         recall.lookup_fill(TRAINING, [ClozeItem("relation", ("a", "."), 5, ("a",))])
 
 
+def test_bigram_fill_picks_the_candidate_most_often_before_the_next_word():
+    verb = ClozeItem("relation", tuple("anna ___ in oslo .".split()), 1, ("has", "works", "lives"))
+    pet = ClozeItem("relation", tuple("bob ___ a dog .".split()), 1, ("lives", "has", "works"))  # has a 2, works as 1
+    unseen = ClozeItem("name", tuple("___ flies .".split()), 0, ("anna", "bob"))
+    last = ClozeItem("random word", tuple("anna has a cat".split()), 3, ("cat", "dog"))
+    assert recall.bigram_fill(TRAINING, [verb, pet, unseen, last]) == ["lives", "has", None, None]
+    with pytest.raises(ValueError, match="blank"):
+        recall.bigram_fill(TRAINING, [ClozeItem("relation", ("a", "."), 5, ("a",))])
+    with pytest.raises(TypeError):
+        recall.bigram_fill("one text", [verb])
+
+
 def test_bigram_flags_mark_tokens_next_to_an_unseen_bigram_and_match_flag_scores():
     pad = 0
     training = torch.tensor([[1, 2, 3, 4, pad]])

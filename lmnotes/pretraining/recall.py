@@ -4,8 +4,9 @@ A tiny model trained on a small toy world reads every statement of that world ma
 document that occurs nowhere in its training text can still be a new *order* of statements it has
 read, and then filling a blank in it is recall, not inference. These functions measure how much of a
 test set is made of training statements, and score the rules a model could have learned by heart:
-look the blanked statement up (:func:`lookup_fill`), or flag a token whose bigram never occurs in
-the training rows (:func:`bigram_flags`).
+look the blanked statement up (:func:`lookup_fill`), pick the candidate that most often precedes the
+blank's right neighbour (:func:`bigram_fill`), or flag a token whose bigram never occurs in the
+training rows (:func:`bigram_flags`).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import torch
 from lmnotes import checks
 from lmnotes.data import toyworld
 
-__all__ = ["statements", "statement_overlap", "lookup_fill", "bigram_flags"]
+__all__ = ["statements", "statement_overlap", "lookup_fill", "bigram_fill", "bigram_flags"]
 
 
 def statements(tokens: Sequence, end="."):
@@ -90,6 +91,23 @@ def lookup_fill(training: Sequence[str], items: Sequence, *, left_only: bool = F
             rest = set(words[:i] + words[i + 1:])
             ranked = [w for w in ranked if w in rest] + [w for w in ranked if w not in rest]
         out.append(ranked[0] if ranked else None)
+    return out
+
+
+def bigram_fill(training: Sequence[str], items: Sequence) -> list[str | None]:
+    """Fill each cloze item's blank with the candidate that most often comes just before the blank's right
+    neighbour in ``training``: the count of the bigram (candidate, next word), a one-word rule that reads the
+    right side and nothing else. The first candidate wins a tie; ``None`` where no candidate ever precedes
+    that word (or the blank ends the item)."""
+    training = checks.texts("training", training)
+    counts = Counter(pair for text in training for pair in zip(text.split(), text.split()[1:]))
+    out = []
+    for item in items:
+        words, i = tuple(item.words), item.blank
+        if not 0 <= i < len(words):
+            raise ValueError(f"items: blank {i} is outside its {len(words)} words")
+        scores = [counts[(c, words[i + 1])] if i + 1 < len(words) else 0 for c in item.candidates]
+        out.append(item.candidates[scores.index(max(scores))] if scores and max(scores) else None)
     return out
 
 
