@@ -11,13 +11,17 @@ split, never on the test set.
 - :func:`logistic_regression` and :func:`ridge_regression`: one fit at a given penalty;
 - :func:`fit_linear`: the penalty chosen on dev from a grid, with the whole grid kept so that a
   best value at the grid's edge can be seen (``at_edge``);
-- :func:`majority_class`: the input-blind baseline of a classification task.
+- :func:`majority_class`: the input-blind baseline of a classification task;
+- :class:`CharNgram`: a count language model over characters (interpolated n-gram), the baseline a
+  small neural language model is compared with; its order and smoothing are tuned on dev like the
+  network's settings.
 
 ``tests/test_oracle_sklearn.py`` checks the fits against scikit-learn's.
 """
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Sequence
@@ -77,6 +81,49 @@ def majority_class(train_labels) -> int:
         raise ValueError("train_labels must hold at least one label, got none")
     labels = checks.token_ids("train_labels", labels, ndim=1)
     return int(torch.bincount(labels).argmax())
+
+
+class CharNgram:
+    """A character n-gram language model with Jelinek-Mercer interpolation, counted once from
+    ``text`` up to ``max_order``. The probability of character ``c`` after the history ``h`` at order
+    ``n`` is ``lam * count(h c) / count(h) + (1 - lam) * p_{n-1}(c | h without its first character)``,
+    starting from the uniform ``1 / vocab_size``; a history never seen in ``text`` passes the lower
+    order's probability through unchanged. ``lam`` and ``order`` are chosen on dev (:meth:`nll`)."""
+
+    def __init__(self, text: str, max_order: int, vocab_size: int):
+        self.text = checks.text("text", text)
+        self.max_order = checks.integer("max_order", max_order, 1, 10)
+        self.vocab_size = checks.size("vocab_size", vocab_size)
+        if len(set(text)) > self.vocab_size:
+            raise ValueError(f"vocab_size must cover the {len(set(text))} distinct characters of text, got {vocab_size}")
+        # grams[n][g]: count of the n-gram g; histories[n][h]: count of the (n-1)-gram h followed by a character
+        self.grams = [Counter() for _ in range(self.max_order + 1)]
+        self.histories = [Counter() for _ in range(self.max_order + 1)]
+        for n in range(1, self.max_order + 1):
+            self.grams[n] = Counter(text[i:i + n] for i in range(len(text) - n + 1))
+            self.histories[n] = Counter(text[i:i + n - 1] for i in range(len(text) - n + 1))
+
+    def prob(self, history: str, char: str, lam: float, order: int | None = None) -> float:
+        """P(``char`` | the last ``order - 1`` characters of ``history``)."""
+        order = self.max_order if order is None else order
+        p = 1.0 / self.vocab_size
+        for n in range(1, min(order, len(history) + 1) + 1):
+            h = history[len(history) - n + 1:] if n > 1 else ""
+            seen = self.histories[n][h]
+            if seen:
+                p = lam * self.grams[n][h + char] / seen + (1 - lam) * p
+        return p
+
+    def nll(self, text: str, lam: float, order: int | None = None) -> float:
+        """Mean negative log-likelihood (nats/char) of ``text[1:]``, each character scored after up to
+        ``order - 1`` characters of ``text`` before it (``order`` defaults to ``max_order``)."""
+        text = checks.text("text", text)
+        if len(text) < 2:
+            raise ValueError(f"text must hold at least 2 characters (one to score after one of history), got {len(text)}")
+        lam = checks.probability("lam", lam, open_low=True, open_high=True)  # below 1: no zero probability
+        order = self.max_order if order is None else checks.integer("order", order, 1, self.max_order)
+        return -sum(math.log(self.prob(text[max(0, i - order + 1):i], text[i], lam, order))
+                    for i in range(1, len(text))) / (len(text) - 1)
 
 
 @dataclass

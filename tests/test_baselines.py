@@ -3,6 +3,8 @@ test_oracle_sklearn.py)."""
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 
@@ -69,3 +71,37 @@ def test_bad_inputs_name_the_argument():
     fit = baselines.logistic_regression(x, y)
     with pytest.raises(ValueError, match="features"):
         fit.predict(torch.randn(2, 5))
+
+
+def test_char_ngram_interpolates_counts_down_to_uniform():
+    lm = baselines.CharNgram("abab", max_order=2, vocab_size=4)
+    # order 1: lam * count(c) / 4 + (1 - lam) / 4; order 2 after "a": lam * count("ab") / count("a" then any) + ...
+    unigram_b = 0.5 * 2 / 4 + 0.5 / 4
+    assert lm.prob("a", "b", 0.5) == pytest.approx(0.5 * 2 / 2 + 0.5 * unigram_b)
+    assert lm.prob("a", "b", 0.5, order=1) == pytest.approx(unigram_b)
+    assert lm.prob("", "c", 0.5) == pytest.approx(0.5 / 4)  # never seen: only the uniform share
+    # a distribution over the vocabulary after any history, and the nll is its mean -log over text[1:]
+    for history in ("", "a", "b", "zz"):
+        assert sum(lm.prob(history, c, 0.3) for c in "abcd") == pytest.approx(1.0)
+    expected = -(math.log(lm.prob("a", "b", 0.5)) + math.log(lm.prob("b", "a", 0.5))) / 2
+    assert lm.nll("aba", 0.5) == pytest.approx(expected)
+    # more context helps on the text it was counted on
+    text = "the cat sat on the mat; the cat sat on the hat. " * 5
+    lm = baselines.CharNgram(text, max_order=4, vocab_size=30)
+    assert lm.nll(text, 0.7, order=4) < lm.nll(text, 0.7, order=2) < lm.nll(text, 0.7, order=1)
+
+
+def test_char_ngram_names_bad_input():
+    with pytest.raises(ValueError, match="vocab_size"):
+        baselines.CharNgram("abc", max_order=2, vocab_size=2)
+    with pytest.raises(TypeError, match="text"):
+        baselines.CharNgram(["a", "b"], max_order=2, vocab_size=2)
+    with pytest.raises(ValueError, match="max_order"):
+        baselines.CharNgram("abc", max_order=0, vocab_size=3)
+    lm = baselines.CharNgram("abc", max_order=2, vocab_size=3)
+    with pytest.raises(ValueError, match="lam"):
+        lm.nll("abc", 1.0)  # lam = 1 would give an unseen character probability 0
+    with pytest.raises(ValueError, match="order"):
+        lm.nll("abc", 0.5, order=3)
+    with pytest.raises(ValueError, match="text"):
+        lm.nll("a", 0.5)
