@@ -341,7 +341,7 @@ EVALUATION_SETS["13 outcome vs process reward models: held-out sums"] = ("toywor
 def _nb01_held_out_lines():
     from lmnotes.data import shakespeare_text
 
-    return [line for line in shakespeare_text("val")[:50_000].splitlines() if len(line.split()) >= 6]
+    return [line for line in shakespeare_text("val").splitlines() if len(line.split()) >= 6]
 
 
 EVALUATION_SETS["01 held-out Shakespeare lines (tokenizer sweep)"] = ("shakespeare-bpe", _nb01_held_out_lines, None)
