@@ -26,6 +26,8 @@ a smoke run never replaces a bundled model.
 | ``position-extrapolation`` | 18 small GPTs: 6 position schemes x 3 seeds, trained at 32 characters | Shakespeare characters | notebook 07's extrapolation table, 1x-16x (results only) |
 | ``passkey-retrieval`` | a small GPT trained on passkey documents of 64 tokens | ``lmnotes.data.passkey`` | notebook 07's depth x length grid (results only) |
 | ``pretraining-adaptation`` | tiny GPTs pre-trained three ways; ``toyworld-gpt`` fine-tuned and from scratch | toy-world reviews and sentences | notebook 02's multi-seed runs (results only) |
+| ``denoiser-curves`` | 5 small encoder-decoders on six corruptions (one per seed) | toy-world facts documents | notebook 03's denoising curves and verdicts at 1,000 steps (results only) |
+| ``masked-ed-lm`` | 10 small models: an encoder-decoder on all-mask sources and a causal LM x 5 seeds | toy-world facts documents | notebook 03's limit case of §1.2.3.1 at 100-400 steps (results only) |
 | ``dpo-vs-ppo`` | DPO and PPO (with a reward model) on ``toyworld-sft`` | the same 1,000 preference pairs | notebook 13's comparison over betas and seeds (results only) |
 | ``prefix-lm`` | 30 small GPTs: causal LM, prefix LM and causal LM on the continuation x 10 seeds | toy-world facts documents | notebook 03's prefix-LM comparison (results only) |
 
@@ -50,17 +52,19 @@ import torch
 from lmnotes import checkpoints, checks
 from lmnotes.models.convert import to_hf
 from lmnotes.recipes import (  # noqa: F401  (importing a family registers its recipes)
+    denoiser_curves,
     dpo_vs_ppo,
     kv_sharing,
     learning_to_prompt,
     linear_regression_icl,
+    masked_ed_lm,
     multilingual_bert,
     nsp_ablation,
     passkey_retrieval,
     position_extrapolation,
+    prefix_lm,
     pretraining_adaptation,
     rlhf_toyworld,
-    prefix_lm,
     scaling_char,
     sft_studies,
     shakespeare,
