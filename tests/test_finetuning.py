@@ -251,3 +251,24 @@ def test_features_are_what_a_probe_head_reads(tok, kind):
         ft.features(backbone, tok, [])
     with pytest.raises(ValueError, match="pool"):
         ft.features(backbone, tok, ["the film"], pool="max")
+
+
+def test_forgetting_runs_read_task_1_with_both_heads_and_replay_keeps_it(tok):
+    first = ft.finetune(tiny("encoder", len(tok)), tok, separable(64, 0), task="classify",
+                        labels=("negative", "positive"), mode="scratch", steps=60, lr=1e-2)
+    # task 2: "a" or "b" somewhere among the fillers; task 1's word is absent
+    second = [(" ".join(["the", "film", "is"][:i] + [w] + ["the", "film", "is"][i:]), w.upper())
+              for i in range(4) for w in ("a", "b")] * 8
+    got = ft.forgetting_runs(first, second, replay_from=separable(64, 2), first_test=separable(64, 1),
+                             second_test=second, labels=("negative", "positive", "A", "B"), steps=40, lr=1e-2,
+                             shares=(0.0, 1.0))
+    assert set(got) == {"after task 1"} | {f"{run}, {what}" for run in ("no replay", "100% replay")
+                                           for what in ("task-1 head", "new head", "task 2")}
+    assert got["after task 1"] == ft.evaluate(first, separable(64, 1))["accuracy"] >= 0.95
+    assert got["no replay, new head"] == 0.0  # a head that only ever saw task 2's labels answers with them
+    assert got["100% replay, new head"] >= 0.9 and got["no replay, task 2"] >= 0.9
+    with pytest.raises(ValueError, match="shares"):
+        ft.forgetting_runs(first, second, replay_from=separable(4, 2), first_test=separable(8, 1), second_test=second,
+                           labels=("negative", "positive", "A", "B"), steps=1, shares=(0.5,))
+    with pytest.raises(TypeError, match="first"):
+        ft.forgetting_runs("model", second, replay_from=[], first_test=[], second_test=second, labels=("A",), steps=1)

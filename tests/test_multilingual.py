@@ -94,3 +94,17 @@ def test_word_count_baseline_reads_a_language_it_was_trained_on_and_not_the_othe
         multilingual.word_count_baseline(data, "c", "a")
     with pytest.raises(ValueError, match="data"):
         multilingual.word_count_baseline({"train_a": []}, "a", "a")
+
+
+def test_frequency_translation_matches_words_used_equally_often():
+    language = multilingual.second_language(0)
+    a, b, c = "cat", "dog", "apple"
+    docs_a = [f"{a} {a} {a} {b}"]  # a 3 times, b once, c never
+    docs_b = [" ".join([language.words[a]] * 6 + [language.words[b]] * 2)]  # the same shares in B
+    assert multilingual.frequency_translation(language, docs_a, docs_b, [a, b, c]) == 1.0
+    swapped = [" ".join([language.words[b]] * 6 + [language.words[a]] * 2)]
+    assert multilingual.frequency_translation(language, docs_a, swapped, [a, b, c]) == pytest.approx(1 / 3)  # c only
+    with pytest.raises(ValueError, match="words"):
+        multilingual.frequency_translation(language, docs_a, docs_b, ["not-a-token"])
+    with pytest.raises(ValueError, match="documents_b"):
+        multilingual.frequency_translation(language, docs_a, [], [a])

@@ -146,6 +146,10 @@ def test_smoke_bert_seeds_recipe_stores_sha256_checked_runs_whose_first_seed_rer
     stored = checkpoints.results("toyworld-bert-seeds", tmp_path)
     assert set(stored["sharing"][0]) == set(compression.SHARING_SETTINGS)
     assert set(stored["finetune_accuracy"]) == {"classify", "pair"}
+    # forgetting per seed (task 1's head before and after, with and without replay) and the budget curves
+    assert [set(run) for run in stored["forgetting"]] == [{"after task 1"} | {f"{r}, {w}" for r in ("no replay", "25% replay")
+                                                           for w in ("task-1 head", "new head", "task 2")}]
+    assert {task: list(curve) for task, curve in stored["budget"].items()} == {t: ["1", "2"] for t in ("regress", "tag", "span")}
     # re-running the first batch order here lands on the stored curve (what notebook 04 shows)
     bert = checkpoints.load("toyworld-bert")
     hp = stored["meta"]["hparams"]

@@ -86,6 +86,14 @@ def test_word_lookup_tagger_and_overlap_span():
     assert finetuning.overlap_span("what does anna work as ?", context) == (9, 9)  # "pilot", via "anna", "as"
     with pytest.raises(ValueError, match="tags"):
         finetuning.word_lookup_tagger([("a b", ["O"])])
+    # keyed on (previous word, word): "cat" after "big" is I-OBJ, alone B-OBJ; an unseen pair falls back to the word
+    train = [("a cat .", ["O", "B-OBJ", "O"]), ("a big cat .", ["O", "B-OBJ", "I-OBJ", "O"]), ("the cat .", ["O", "B-OBJ", "O"])]
+    assert finetuning.word_lookup_tagger(train)("a big cat .") == ["O", "B-OBJ", "B-OBJ", "O"]
+    context = finetuning.word_lookup_tagger(train, previous=True)
+    assert context("a big cat .") == ["O", "B-OBJ", "I-OBJ", "O"]
+    assert context("big cat the cat") == ["B-OBJ", "I-OBJ", "O", "B-OBJ"]
+    with pytest.raises(TypeError, match="previous"):
+        finetuning.word_lookup_tagger(train, previous=1)
     with pytest.raises(ValueError, match="context"):
         finetuning.overlap_span("where ?", "no full stop")
     with pytest.raises(TypeError, match="question"):

@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import copy
 import math
+import random
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -509,6 +510,44 @@ def tune(backbone: nn.Module, tokenizer: Any, examples: Sequence, dev: Sequence,
     return dict(grid[best]), rows
 
 
+def forgetting_runs(first: FineTuned, second_examples: Sequence, *, replay_from: Sequence, first_test: Sequence,
+                    second_test: Sequence, labels: Sequence, steps: int, shares: Sequence[float] = (0.0, 0.25),
+                    lr: float = 1e-3, seed: int = 0) -> dict[str, float]:
+    """Forgetting, and replay (book §1.4): fine-tune the backbone of ``first`` (a classifier already
+    fine-tuned on task 1) again, on task 2's ``second_examples`` with a new classify head over
+    ``labels`` (both tasks' label names), for each share in ``shares`` mixing that share of
+    ``len(second_examples)`` task-1 examples, drawn from ``replay_from`` with ``random.Random(0)``, into
+    the training set. Returns task 1's accuracy on ``first_test`` ``"after task 1"`` and, per run
+    (``"no replay"`` for share 0, else e.g. ``"25% replay"``), ``"<run>, task-1 head"`` (task 1's own
+    head reading the changed backbone), ``"<run>, new head"`` and ``"<run>, task 2"`` (the new head on
+    ``second_test``)."""
+    if not isinstance(first, FineTuned) or first.task != "classify":
+        raise TypeError(f"first must be a classify model from finetune, got {type(first).__name__}")
+    second_examples, replay_from = list(second_examples), list(replay_from)
+    if not second_examples:
+        raise ValueError("second_examples must hold at least one example, got none")
+    for share in shares:
+        if not isinstance(share, (int, float)) or not 0 <= share <= 1 or int(share * len(second_examples)) > len(replay_from):
+            raise ValueError(f"shares must lie in [0, 1] and ask for at most len(replay_from) = {len(replay_from)} "
+                             f"examples, got {share!r}")
+
+    def first_head(backbone: nn.Module) -> float:
+        reader = copy.deepcopy(first)
+        reader.model.backbone = backbone
+        return evaluate(reader, first_test)["accuracy"]
+
+    out = {"after task 1": first_head(first.model.backbone)}
+    for share in shares:
+        name = "no replay" if share == 0 else f"{share:.0%} replay"
+        mixed = second_examples + random.Random(0).sample(replay_from, int(share * len(second_examples)))
+        second = finetune(first.model.backbone, first.tokenizer, mixed, task="classify", labels=labels, mode="full",
+                          steps=steps, lr=lr, seed=seed)
+        out[f"{name}, task-1 head"] = first_head(second.model.backbone)
+        out[f"{name}, new head"] = evaluate(second, first_test)["accuracy"]
+        out[f"{name}, task 2"] = evaluate(second, second_test)["accuracy"]
+    return out
+
+
 def _span_f1(predicted: Sequence[int], target: Sequence[int]) -> float:
     """Token-overlap F1 of two inclusive spans (SQuAD's partial credit)."""
     overlap = max(0, min(predicted[1], target[1]) - max(predicted[0], target[0]) + 1)
@@ -559,26 +598,38 @@ def naive_bayes(train_counts: torch.Tensor, train_labels: torch.Tensor, test_cou
     return (test_counts @ log_likelihood.T + log_prior).argmax(1)
 
 
-def word_lookup_tagger(train_examples: Sequence) -> Callable[[str], list]:
-    """The per-word baseline of sequence labelling: each word gets the tag it carried most often in
-    ``train_examples`` (``(text, tags)`` pairs), an unseen word the most frequent tag overall.
-    Returns ``text -> tags``. Where tags are (almost) a function of the word, this is the bar a
-    fine-tuned tagger must clear."""
+def word_lookup_tagger(train_examples: Sequence, previous: bool = False) -> Callable[[str], list]:
+    """The lookup baseline of sequence labelling: each word gets the tag it carried most often in
+    ``train_examples`` (``(text, tags)`` pairs), an unseen word the most frequent tag overall. With
+    ``previous=True`` the key is (previous word, word), the first word's previous word being ``None``,
+    falling back to the word alone for a pair never seen in training. Returns ``text -> tags``. Where
+    tags are (almost) a function of the word and its left neighbour, this is the bar a fine-tuned
+    tagger must clear."""
     train_examples = list(train_examples)
     if not train_examples:
         raise ValueError("train_examples must hold at least one (text, tags) pair, got none")
-    per_word: dict[str, Counter] = {}
+    if not isinstance(previous, bool):
+        raise TypeError(f"previous must be True or False, got {previous!r}")
+    counts: dict[Any, Counter] = {}
     overall: Counter = Counter()
     for row, (text, tags) in enumerate(train_examples):
         words = checks.text(f"train_examples[{row}] text", text).split()
         if len(words) != len(tags):
             raise ValueError(f"train_examples[{row}] has {len(words)} words but {len(tags)} tags")
-        for word, tag in zip(words, tags):
-            per_word.setdefault(word, Counter())[tag] += 1
+        for i, (word, tag) in enumerate(zip(words, tags)):
+            counts.setdefault(word, Counter())[tag] += 1
+            if previous:
+                counts.setdefault((words[i - 1] if i else None, word), Counter())[tag] += 1
             overall[tag] += 1
-    table = {w: c.most_common(1)[0][0] for w, c in per_word.items()}
+    table = {key: c.most_common(1)[0][0] for key, c in counts.items()}
     default = overall.most_common(1)[0][0]
-    return lambda text: [table.get(w, default) for w in checks.text("text", text).split()]
+
+    def tag(text: str) -> list:
+        words = checks.text("text", text).split()
+        return [table.get((words[i - 1] if i else None, w), table.get(w, default)) if previous
+                else table.get(w, default) for i, w in enumerate(words)]
+
+    return tag
 
 
 def overlap_span(question: str, context: str) -> tuple[int, int]:

@@ -188,3 +188,33 @@ def word_count_baseline(data: dict, trained_on: str, tested_on: str) -> dict:
     fit = baselines.fit_linear("logistic", x["train"], y["train"], x["dev"], y["dev"])
     return dict(accuracy=(fit.predict(x["test"]) == y["test"]).double().mean().item(), penalty=fit.penalty,
                 at_edge=fit.at_edge)
+
+
+def frequency_translation(language: Language, documents_a: Sequence[str], documents_b: Sequence[str],
+                          words: Sequence[str]) -> float:
+    """A baseline for word translation that reads no model: each of ``words`` (A words) said in B is
+    matched to the A word of ``words`` whose log relative frequency in ``documents_a`` is closest to
+    the B word's in ``documents_b`` (counts + 0.5; the first on a tie). Returns the share matched to
+    its own translation: chance is 1 / len(words). A word and its translation are used about equally
+    often when the two languages say the same kind of text, so frequency alone finds some of them."""
+    import math
+    from collections import Counter
+
+    checks.instance("language", language, Language)
+    words = list(words)
+    if not words or any(w not in language.words for w in words):
+        raise ValueError("words must be a non-empty list of A tokens of language, got "
+                         + (repr([w for w in words if w not in language.words][:3]) if words else "none"))
+    counts = {}
+    for name, docs in (("documents_a", documents_a), ("documents_b", documents_b)):
+        if isinstance(docs, str) or not docs:
+            raise ValueError(f"{name} must be a non-empty list of texts")
+        counts[name] = Counter(w for d in docs for w in checks.text(name, d).split())
+    na, nb = sum(counts["documents_a"].values()), sum(counts["documents_b"].values())
+    log_a = [math.log((counts["documents_a"][w] + 0.5) / na) for w in words]
+    hits = 0
+    for w in words:
+        log_b = math.log((counts["documents_b"][language.words[w]] + 0.5) / nb)
+        best = min(range(len(words)), key=lambda j: abs(log_a[j] - log_b))
+        hits += words[best] == w
+    return hits / len(words)

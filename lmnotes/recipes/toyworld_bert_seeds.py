@@ -1,5 +1,6 @@
 """``toyworld-bert-seeds`` (results only): notebook 04's runs on ``toyworld-bert`` over 3 seeds
-(cross-layer sharing, distillation, fine-tuning), so that the notebook re-runs one seed live.
+(cross-layer sharing, distillation, fine-tuning, forgetting and replay, and the fine-tuning budget of regression,
+tagging and spans), so that the notebook re-runs one seed live.
 """
 
 from __future__ import annotations
@@ -40,16 +41,18 @@ def bert_efficiency_data(tok, hp: dict | None = None) -> dict:
 
 
 @recipe("toyworld-bert-seeds", "notebook 04's runs over 3 seeds on toyworld-bert: cross-layer sharing (3 settings, "
-                               "3 batch orders), distillation (hard vs soft labels, 3 batch orders) and fine-tuning on sentiment and "
-                               "agree/contradict pairs; results only", results=True)
+                               "3 batch orders), distillation (hard vs soft labels, 3 batch orders), fine-tuning on sentiment and "
+                               "agree/contradict pairs, forgetting and replay, and regression, tagging and spans at "
+                               "80/160/320 updates; results only", results=True)
 def toyworld_bert_seeds(smoke: bool = False) -> Result:
     bert = checkpoints.load("toyworld-bert")
     model, tok = bert.model, bert.tokenizer
     hp = dict(BERT_EFFICIENCY, seeds=[0, 1, 2], share_steps=60, distill_steps=60, share_batch_size=16, share_eval_every=15,
-              finetune_steps={"classify": 160, "pair": 160, "regress": 80, "tag": 80, "span": 80}, finetune_lr=1e-3)
+              finetune_steps={"classify": 160, "pair": 160, "regress": 80, "tag": 80, "span": 80}, finetune_lr=1e-3,
+              budget_steps=[80, 160, 320])
     if smoke:
         hp.update(seeds=[0], share_steps=3, distill_steps=3, share_eval_every=3, val_blocks=4, val_tokens=3000,
-                  finetune_steps={"classify": 2, "pair": 2, "regress": 2, "tag": 2, "span": 2})
+                  finetune_steps={"classify": 2, "pair": 2, "regress": 2, "tag": 2, "span": 2}, budget_steps=[1, 2])
     start = time.perf_counter()
     data = bert_efficiency_data(tok, hp)
     score = lambda m: experiments.mlm_scores(m, data["val_batch"])["MLM loss"]  # noqa: E731
@@ -70,25 +73,40 @@ def toyworld_bert_seeds(smoke: bool = False) -> Result:
                                                           lambda m: experiments.mlm_scores(m, data["val_batch"]),
                                                           steps=hp["distill_steps"], eval_every=hp["share_eval_every"]))
     sets, _ = tasks.application_sets()
-    fine = {}
+    if smoke:
+        sets = {task: (train_set[:8], test_set[:8], options) for task, (train_set, test_set, options) in sets.items()}
+
+    def tuned(task, steps, seed):
+        train_set, _, options = sets[task]
+        return finetuning.finetune(model, tok, train_set, task=task, mode="full", steps=steps, lr=hp["finetune_lr"],
+                                   seed=seed, **options)
+
+    fine, sentiment = {}, []
     for task in ("classify", "pair"):
-        train_set, test_set, options = sets[task]
-        if smoke:
-            train_set, test_set = train_set[:8], test_set[:8]
-        fine[task] = [finetuning.evaluate(finetuning.finetune(model, tok, train_set, task=task, mode="full",
-                                                              steps=hp["finetune_steps"][task], lr=hp["finetune_lr"],
-                                                              seed=seed, **options), test_set)["accuracy"]
-                      for seed in hp["seeds"]]
+        models = [tuned(task, hp["finetune_steps"][task], seed) for seed in hp["seeds"]]
+        fine[task] = [finetuning.evaluate(m, sets[task][1])["accuracy"] for m in models]
+        sentiment = models if task == "classify" else sentiment
+    # forgetting and replay: each seed's sentiment model fine-tuned again on the pair task as one text
+    joined = {part: [(f"{a} {b}", label) for (a, b), label in sets["pair"][k]] for k, part in ((0, "train"), (1, "test"))}
+    forgetting = [finetuning.forgetting_runs(first, joined["train"], replay_from=sets["classify"][0],
+                                             first_test=sets["classify"][1], second_test=joined["test"],
+                                             labels=toyworld.REVIEW_LABELS + tasks.AGREEMENT,
+                                             steps=hp["finetune_steps"]["pair"], lr=hp["finetune_lr"], seed=seed)
+                  for first, seed in zip(sentiment, hp["seeds"])]
+    # the tasks notebook 04 fine-tunes for 80 updates, at each budget of budget_steps
+    budget = {task: {str(steps): [finetuning.evaluate(tuned(task, steps, seed), sets[task][1]) for seed in hp["seeds"]]
+                     for steps in hp["budget_steps"]} for task in ("regress", "tag", "span")}
     figures = dict(steps=hp["share_steps"], train_minutes=round((time.perf_counter() - start) / 60, 2),
                    sharing_final_loss={name: [round(run[name]["eval_loss"][-1], 5) for run in sharing]
                                        for name in compression.SHARING_SETTINGS},
                    distillation_final_loss={name: [round(run[name]["MLM loss"], 5) for run in distillation]
                                             for name in compression.DISTILLATION_ALPHAS},
-                   finetune_accuracy={task: [round(v, 5) for v in values] for task, values in fine.items()})
+                   finetune_accuracy={task: [round(v, 5) for v in values] for task, values in fine.items()},
+                   forgetting_no_replay_task1_head=[round(run["no replay, task-1 head"], 5) for run in forgetting])
     results = dict(sharing=[{name: dict(c, eval_loss=[round(v, 5) for v in c["eval_loss"]]) for name, c in run.items()}
                             for run in sharing],
                    distillation=[{name: {k: (round(v, 5) if isinstance(v, float) else v) for k, v in r.items()
                                           if k != "eval_loss"} | {"eval_loss": [round(v, 5) for v in r["eval_loss"]]}
                                    for name, r in run.items()} for run in distillation],
-                   finetune_accuracy=fine, val_documents=len(data["val_documents"]))
+                   finetune_accuracy=fine, forgetting=forgetting, budget=budget, val_documents=len(data["val_documents"]))
     return Result(None, None, History(), figures, dict(hp, results=results))
