@@ -99,3 +99,39 @@ def test_compute_optimal_widget_shows_the_split():
     slider, view = box.children
     slider.value = 21.0
     assert f"{scaling.compute_optimal(1e21)['n_opt'] / 1e6:.3g} M" in view.value
+
+
+def test_stability_run_uses_the_schedule_and_placement_it_names_and_rejects_unknown_ones():
+    tok, train_text, val_text = ablations.char_data(4000, 2000)
+    run = ablations.stability_run(tok, train_text, val_text, "lr 0.03, warm-up 15", prenorm=False, seed=1, steps=3)
+    assert (run["schedule"], run["prenorm"], run["bias"], run["seed"], run["steps"]) == ("lr 0.03, warm-up 15", False, True, 1, 3)
+    assert run["params"] == ablations.run_char_model(tok, train_text, val_text, steps=3, n_layer=4, warmup=2)["params"]
+    with pytest.raises(ValueError, match="schedule"):
+        ablations.stability_run(tok, train_text, val_text, "lr 1.0", prenorm=True)
+    with pytest.raises(TypeError, match="prenorm"):
+        ablations.stability_run(tok, train_text, val_text, "lr 3e-3, no warm-up", prenorm="yes")
+
+
+def test_smoke_ablation_seeds_recipe_stores_every_arm_and_seed_and_a_run_repeats_it(tmp_path):
+    from lmnotes import recipes
+
+    threads = torch.get_num_threads()
+    recipes.run("ablation-seeds", tmp_path, smoke=True)
+    assert torch.get_num_threads() == threads  # the recipe's single thread is given back
+    stored = checkpoints.results("ablation-seeds", tmp_path)
+    seeds = stored["meta"]["hparams"]["seeds"]
+    assert [(r["kind"], r["seed"]) for r in stored["data_runs"]] == [(k, s) for k in ablations.DATA_KINDS for s in seeds]
+    arms = {(r["prenorm"], r["schedule"], r["bias"]) for r in stored["norm_runs"]}
+    assert arms == {(p, s, True) for p in (False, True) for s in ablations.SCHEDULES} | {
+        (True, s, False) for s in recipes.ablation_seeds.NO_BIAS_SCHEDULES}
+    assert len(stored["norm_runs"]) == len(arms) * len(seeds)
+    # what notebook 06 checks: seed 0 of an arm, re-run with one thread, lands on the stored run
+    tok, train_text, val_text = ablations.char_data(4000, 2000)
+    torch.set_num_threads(1)
+    try:
+        again = ablations.stability_run(tok, train_text, val_text, "lr 0.03, no warm-up", prenorm=True, seed=0, steps=3)
+    finally:
+        torch.set_num_threads(threads)
+    first = next(r for r in stored["norm_runs"] if (r["prenorm"], r["schedule"], r["bias"], r["seed"]) == (
+        True, "lr 0.03, no warm-up", True, 0))
+    assert again == first

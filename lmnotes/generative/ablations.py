@@ -20,6 +20,11 @@ from lmnotes.tokenization import CharTokenizer
 from lmnotes.training import stream_eval, train
 
 DATA_KINDS = ("clean", "noisy", "duplicated")
+#: section 2.2.2.1's runs: a 4-layer model for 100 updates, each norm placement under three schedules (a
+#: normal learning rate, 0.03 without warm-up, 0.03 with the 15-update warm-up of every other run here)
+STABILITY_RUN = dict(steps=100, n_layer=4)
+SCHEDULES = {"lr 3e-3, no warm-up": dict(lr=3e-3, warmup=0), "lr 0.03, no warm-up": dict(lr=3e-2, warmup=0),
+             "lr 0.03, warm-up 15": dict(lr=3e-2, warmup=15)}
 
 
 def char_data(n_train: int = 200_000, n_val: int = 20_000):
@@ -78,6 +83,21 @@ def run_char_model(tok, train_text: str, val_text: str, *, steps: int = 150, lr:
     return dict(params=sum(p.numel() for p in model.parameters()), train_loss=sum(last) / len(last),
                 val_loss=val, train_eval_loss=train_eval, gap=val - train_eval, diverged=diverged,
                 steps=history.step)
+
+
+def stability_run(tok, train_text: str, val_text: str, schedule: str, *, prenorm: bool, seed: int = 0,
+                  steps: int = STABILITY_RUN["steps"], **switches) -> dict:
+    """One run of section 2.2.2.1's stability study: :func:`run_char_model` with ``STABILITY_RUN``'s depth,
+    the learning rate and warm-up of ``SCHEDULES[schedule]``, and the norm placement ``prenorm``; the
+    result names its schedule, placement, seed and biases."""
+    checks.choice("schedule", schedule, tuple(SCHEDULES))
+    prenorm = checks.boolean("prenorm", prenorm)
+    bias = checks.boolean("bias", switches.pop("bias", True))
+    sched = dict(SCHEDULES[schedule])
+    sched["warmup"] = min(sched["warmup"], checks.size("steps", steps) - 1)  # a short (smoke) run keeps a warm-up
+    run = run_char_model(tok, train_text, val_text, steps=steps, seed=seed, n_layer=STABILITY_RUN["n_layer"],
+                         prenorm=prenorm, bias=bias, **sched, **switches)
+    return dict(schedule=schedule, prenorm=prenorm, bias=bias, seed=seed, **run)
 
 
 def unigram_loss(train_text: str, val_text: str) -> float:

@@ -1,0 +1,57 @@
+"""``ablation-seeds`` (results only): notebook 06's runs of book sections 2.2.1-2.2.2 over 3 seeds, so
+that the notebook re-runs seed 0 live and reads the spread from here.
+
+- Data preparation: the tiny GPT (2 layers, 150 updates) on clean, noisy and duplicated text.
+- Norm placement: post- and pre-norm (4 layers, 100 updates) under each of ``ablations.SCHEDULES``
+  (lr 3e-3, and lr 0.03 without and with warm-up), and pre-norm without biases at lr 3e-3 and 0.03.
+"""
+
+from __future__ import annotations
+
+import time
+
+import torch
+
+from lmnotes.generative import ablations
+from lmnotes.recipes.registry import Result, recipe
+from lmnotes.training import History
+
+#: the schedules of the pre-norm runs without biases (Chowdhery et al.'s stability claim, book §2.2.2.3)
+NO_BIAS_SCHEDULES = ("lr 3e-3, no warm-up", "lr 0.03, no warm-up")
+
+
+@recipe("ablation-seeds", "notebook 06's runs over 3 seeds: clean / noisy / duplicated training text (2 layers, "
+                          "150 updates), and post- vs pre-norm (4 layers, 100 updates) at lr 3e-3, at lr 0.03 without "
+                          "and with warm-up, plus pre-norm without biases; held-out losses, not weights", results=True)
+def ablation_seeds(smoke: bool = False) -> Result:
+    hp = dict(seeds=[0, 1, 2], n_train=200_000, n_val=20_000, data_steps=150, noise_rate=0.2,
+              stability_steps=ablations.STABILITY_RUN["steps"], n_layer=ablations.STABILITY_RUN["n_layer"],
+              schedules=ablations.SCHEDULES, no_bias_schedules=list(NO_BIAS_SCHEDULES))
+    if smoke:
+        hp.update(seeds=[0, 1], n_train=4000, n_val=2000, data_steps=16, stability_steps=3)  # data runs warm up 15 updates
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # as notebook 06 runs, so that its live seed lands on the stored digits
+    try:
+        return _runs(hp, time.perf_counter())
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _runs(hp: dict, start: float) -> Result:
+    tok, train_text, val_text = ablations.char_data(hp["n_train"], hp["n_val"])
+    data_runs = [dict(kind=kind, seed=seed, **ablations.run_char_model(
+        tok, ablations.prepare(train_text, kind, rate=hp["noise_rate"]), val_text, steps=hp["data_steps"], seed=seed))
+        for kind in ablations.DATA_KINDS for seed in hp["seeds"]]
+    arms = [(prenorm, schedule, True) for prenorm in (False, True) for schedule in ablations.SCHEDULES]
+    arms += [(True, schedule, False) for schedule in NO_BIAS_SCHEDULES]
+    norm_runs = [ablations.stability_run(tok, train_text, val_text, schedule, prenorm=prenorm, bias=bias, seed=seed,
+                                         steps=hp["stability_steps"])
+                 for prenorm, schedule, bias in arms for seed in hp["seeds"]]
+    figures = dict(train_minutes=round((time.perf_counter() - start) / 60, 2),
+                   unigram=ablations.unigram_loss(train_text, val_text),
+                   data_val_loss={kind: [round(r["val_loss"], 5) for r in data_runs if r["kind"] == kind]
+                                  for kind in ablations.DATA_KINDS},
+                   failed={f"{'pre' if p else 'post'}-norm{'' if b else ' no bias'}, {s}":
+                           sum(r["diverged"] for r in norm_runs if (r["prenorm"], r["schedule"], r["bias"]) == (p, s, b))
+                           for p, s, b in arms})
+    return Result(None, None, History(), figures, dict(hp, results=dict(data_runs=data_runs, norm_runs=norm_runs)))
