@@ -349,15 +349,14 @@ EVALUATION_SETS["01 the book's comment and completion prompt"] = (
     "shakespeare-bpe", lambda: ["I love the food here. It's amazing!", "I love the food here. It's amazing! I'm"], None)
 
 
-# notebook 05 (toyworld-gpt), section 5: the 300 test instructions of the SFT preview (fourth phrasing), kept
-# only if unseen in pre-training and absent from the 100 fine-tuning instructions
+# notebook 05 (toyworld-gpt), section 5: the 300 test instructions of the SFT preview (fourth phrasing) and of
+# the sft-loss recipe, kept only if unseen in pre-training and absent from the 100 fine-tuning instructions
 def _nb05_sft_test():
-    from lmnotes.alignment import sft
+    from lmnotes.recipes.sft_loss import sft_loss_data
 
-    tune = toyworld.instructions(100, seed=5_500_001, templates="held_out")
-    test = sft.held_out_instructions(300, seed=5_500_002, exclude=[r.prompt for r in tune], templates="held_out")
-    assert not {r.prompt for r in test} & {r.prompt for r in tune}
-    return test
+    data = sft_loss_data()
+    assert not {r.prompt for r in data["test"]} & {r.prompt for r in data["tune"]}
+    return data["test"]
 
 
 EVALUATION_SETS["05 SFT preview: test instructions"] = ("toyworld-gpt", _nb05_sft_test, lambda r: r.prompt)

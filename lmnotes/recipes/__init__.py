@@ -16,6 +16,7 @@ a smoke run never replaces a bundled model.
 | ``linear-regression-icl`` | ``RegressionGPT`` on (x, y) vectors | random linear functions, d = 5 | in-context learning of a function class (notebook 08) |
 | ``toyworld-sft`` | ``toyworld-gpt`` after SFT | toy-world instructions, response-only loss | the policy and reference of RLHF/DPO |
 | ``sft-studies`` | SFT runs on ``toyworld-gpt`` and from scratch | toy-world instructions | notebook 11's curves (results only) |
+| ``sft-loss`` | ``toyworld-gpt`` fine-tuned with the response-only or full-sequence loss x 3 learning rates x 5 seeds | toy-world instructions in the unseen phrasing | notebook 05's fine-tuning preview (results only) |
 | ``scaling-char`` | 7 LLaMA-form GPTs, 5 k-810 k non-embedding parameters | Shakespeare characters | scaling laws (results only) |
 | ``rlhf-toyworld`` | reward models on ``toyworld-gpt``, PPO on ``toyworld-sft`` | preference pairs, ranked lists, instructions | notebook 12's curves (results only) |
 | ``learning-to-prompt`` | soft prompts, LoRA, full fine-tuning of ``toyworld-gpt`` | toy-world reviews | notebook 10 (results only) |
@@ -68,6 +69,7 @@ from lmnotes.recipes import (  # noqa: F401  (importing a family registers its r
     pretraining_adaptation,
     rlhf_toyworld,
     scaling_char,
+    sft_loss,
     sft_studies,
     shakespeare,
     toyworld_bert_seeds,
