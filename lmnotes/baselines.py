@@ -58,11 +58,16 @@ def ngram_counts(texts: Sequence[str], vocabulary: Sequence[str]) -> torch.Tenso
     if len(index) != len(vocabulary):
         raise ValueError("vocabulary must not repeat an n-gram")
     n = max(len(g.split()) for g in vocabulary)
-    counts = torch.zeros(len(texts), len(index))
+    rows, columns = [], []
     for row, text in enumerate(texts):
         for gram in _ngrams(text.split(), n):
             if gram in index:
-                counts[row, index[gram]] += 1
+                rows.append(row)
+                columns.append(index[gram])
+    counts = torch.zeros(len(texts), len(index))
+    # one scatter-add for all texts: indexing the tensor once per n-gram is far slower
+    counts.index_put_((torch.tensor(rows, dtype=torch.long), torch.tensor(columns, dtype=torch.long)),
+                      torch.ones(len(rows)), accumulate=True)
     return counts
 
 
