@@ -3,7 +3,7 @@ Large Language Models*, the June 2025 edition).
 
 Chapter 1 has 25 numbered equations; its notebooks (00-04) cite every one that they show working,
 and no number that chapter 1 does not have. Chapter 2 has 104; notebook 05 (section 2.1 and the block's
-modifications of section 2.2.2; its decoding rules are chapter 5's §5.1.3) and notebook 07 (section 2.3) cite every one that they show working.
+modifications of section 2.2.2; its decoding rules are chapter 5's §5.1.3), notebook 06 (section 2.2) and notebook 07 (section 2.3) cite every one that they show working.
 """
 
 from __future__ import annotations
@@ -35,6 +35,10 @@ SHOWN_05_DECODING = {19, 20, 21, *range(26, 34)}
 #: MHA / MQA / GQA (2.70-2.73), absolute positions (2.74), T5's bias (2.78-2.81), ALiBi (2.82-2.84), RoPE
 #: (2.85-2.94), position interpolation (2.99-2.100) and NTK-aware scaling (2.101-2.104)
 SHOWN_07 = {6, *range(45, 52), 53, 67, 68, *range(70, 75), *range(78, 95), *range(99, 105)}
+#: what notebook 06 shows: post- and pre-norm (2.4-2.5), the norms, FFNs and activations it trains (2.23-2.27,
+#: 2.30-2.31), gradient descent split over workers (2.32-2.33), the column-split matmul (2.34-2.35), the power
+#: laws it fits (2.36-2.37) and the Chinchilla fit it evaluates (2.39)
+SHOWN_06 = {4, 5, 23, 24, 25, 26, 27, 30, 31, 32, 33, 34, 35, 36, 37, 39}
 CITATION = re.compile(r"Eqs?\.\s*(\d+)\.(\d+)(?:\s*-\s*(?:(\d+)\.)?(\d+))?")
 
 
@@ -81,3 +85,11 @@ def test_notebook_07_cites_the_books_numbers_for_every_equation_it_shows():
     assert not SHOWN_07 - chapter_2, f"notebook 07 does not cite Eq. 2.{sorted(SHOWN_07 - chapter_2)}"
     assert max(chapter_2) <= CHAPTER_2_EQUATIONS and min(chapter_2) >= 1
     assert {c for c, _ in numbers} <= {2}, "notebook 07 cites another chapter's equation"
+
+
+def test_notebook_06_cites_the_books_numbers_for_every_equation_it_shows():
+    numbers = cited(markdown(ROOT / "notebooks" / "06_training_at_scale.ipynb"))
+    chapter_2 = {n for c, n in numbers if c == 2}
+    assert not SHOWN_06 - chapter_2, f"notebook 06 does not cite Eq. 2.{sorted(SHOWN_06 - chapter_2)}"
+    assert max(chapter_2) <= CHAPTER_2_EQUATIONS and min(chapter_2) >= 1
+    assert {c for c, _ in numbers} <= {2}, "notebook 06 cites another chapter's equation"

@@ -105,7 +105,7 @@ def test_stability_run_uses_the_schedule_and_placement_it_names_and_rejects_unkn
     tok, train_text, val_text = ablations.char_data(4000, 2000)
     run = ablations.stability_run(tok, train_text, val_text, "lr 0.03, warm-up 15", prenorm=False, seed=1, steps=3)
     assert (run["schedule"], run["prenorm"], run["bias"], run["seed"], run["steps"]) == ("lr 0.03, warm-up 15", False, True, 1, 3)
-    assert run["params"] == ablations.run_char_model(tok, train_text, val_text, steps=3, n_layer=4, warmup=2)["params"]
+    assert run["params"] == ablations.run_char_model(tok, train_text, val_text, steps=3, n_layer=4, warmup=2, prenorm=False)["params"]
     with pytest.raises(ValueError, match="schedule"):
         ablations.stability_run(tok, train_text, val_text, "lr 1.0", prenorm=True)
     with pytest.raises(TypeError, match="prenorm"):
