@@ -30,8 +30,8 @@ a smoke run never replaces a bundled model.
 | ``pretraining-adaptation`` | tiny GPTs pre-trained three ways; ``toyworld-gpt`` fine-tuned and from scratch | toy-world reviews and sentences | notebook 02's multi-seed runs (results only) |
 | ``denoiser-curves`` | 5 small encoder-decoders on six corruptions (one per seed) | toy-world facts documents | notebook 03's denoising curves and verdicts at 1,000 steps (results only) |
 | ``masked-ed-lm`` | 10 small models: an encoder-decoder on all-mask sources and a causal LM x 5 seeds | toy-world facts documents | notebook 03's limit case of §1.2.3.1 at 100-400 steps (results only) |
-| ``dpo-vs-ppo`` | DPO and PPO (with a reward model) on ``toyworld-sft`` | the same 1,000 preference pairs | notebook 13's comparison over betas and seeds (results only) |
 | ``prefix-lm`` | 30 small GPTs: causal LM, prefix LM and causal LM on the continuation x 10 seeds | toy-world facts documents | notebook 03's prefix-LM comparison (results only) |
+| ``dpo-vs-ppo`` | DPO and PPO (with a reward model) on ``toyworld-sft`` | the same 1,000 preference pairs | notebook 13's comparison over betas and seeds (results only) |
 
 Each recipe lives in a module named for it (``lmnotes.recipes.shakespeare`` holds both Shakespeare
 models, ``.toyworld_models`` toyworld-gpt and toyworld-bert, ``.toyworld_reasoner``, ``.rlhf_toyworld``,
