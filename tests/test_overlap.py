@@ -163,6 +163,19 @@ def test_nb02_test_reviews_are_the_adaptation_test_set():
     assert tasks.adaptation_reviews()["test"] == EVALUATION_SETS["02 test reviews"][1]()
 
 
+def test_nb02_related_task_is_scored_on_sentences_its_model_never_read():
+    # notebook 02's tiny GPT pre-trained on the related task (tasks.sentence_strength, 2,000 sentences) is
+    # scored on 300 new sentences, built as the notebook builds them; 215 of the unfiltered draw's 300 occur in
+    # the training sentences
+    hp = checkpoints.results("pretraining-adaptation")["meta"]["hparams"]
+    data = recipes.pretraining_adaptation.adaptation_data(checkpoints.load("toyworld-gpt").tokenizer, hp)
+    source = [x for x, _ in data["source"]]
+    drawn = tasks.sentence_strength(900, seed=hp["source_seed"] + 1, besides=source)
+    test = [row for row, seen in zip(drawn, overlap.seen_in(source, [x for x, _ in drawn])) if not seen][:300]
+    assert len(test) == 300 and not any(overlap.seen_in(source, [x for x, _ in test]))
+    assert sum(overlap.seen_in(source, [x for x, _ in tasks.sentence_strength(300, seed=hp["source_seed"] + 1)])) > 150
+
+
 # notebook 03: the held-out mixture and per-kind documents scored by toyworld-gpt (kinds that have
 # unseen documents; facts and questions have none and are labelled as seen there), and the cloze items
 # both bundled models fill in
@@ -226,8 +239,6 @@ def test_nb03_live_models_are_scored_on_text_they_never_read():
     facts_docs, sets = _nb03_live()
     for label, texts in sets.items():
         assert len(texts) > 100 and not any(overlap.seen_in(facts_docs, texts)), label
-    prefix_lm = recipes.prefix_lm.prefix_lm_data(toyworld.tokenizer())
-    assert prefix_lm["train_docs"] == facts_docs and prefix_lm["test_docs"] == sets["03 live models: held-out facts documents"]
     # the filter is not a formality: most documents of another seed were in the training text
     raw = toyworld.corpus(6_000, seed=1, mixture={"facts": 1})
     assert sum(overlap.seen_in(facts_docs, raw)) > len(raw) / 2
@@ -241,6 +252,8 @@ def test_nb04_filter_drops_the_reviews_toyworld_bert_read():
 
 
 def _icl_curve_documents(k):  # notebook 08's ICL curve, k >= 2 demonstrations: the unseen documents
+    prefix_lm = recipes.prefix_lm.prefix_lm_data(toyworld.tokenizer())
+    assert prefix_lm["train_docs"] == facts_docs and prefix_lm["test_docs"] == sets["03 live models: held-out facts documents"]
     docs = toyworld.icl_documents(300, 12345, n_lines=k + 1, p_fixed=0.0)
     return overlap.unseen("toyworld-gpt", docs, ICL_RECORD)
 
