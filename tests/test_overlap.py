@@ -239,6 +239,8 @@ def test_nb03_live_models_are_scored_on_text_they_never_read():
     facts_docs, sets = _nb03_live()
     for label, texts in sets.items():
         assert len(texts) > 100 and not any(overlap.seen_in(facts_docs, texts)), label
+    prefix_lm = recipes.prefix_lm.prefix_lm_data(toyworld.tokenizer())
+    assert prefix_lm["train_docs"] == facts_docs and prefix_lm["test_docs"] == sets["03 live models: held-out facts documents"]
     # the filter is not a formality: most documents of another seed were in the training text
     raw = toyworld.corpus(6_000, seed=1, mixture={"facts": 1})
     assert sum(overlap.seen_in(facts_docs, raw)) > len(raw) / 2
@@ -252,8 +254,6 @@ def test_nb04_filter_drops_the_reviews_toyworld_bert_read():
 
 
 def _icl_curve_documents(k):  # notebook 08's ICL curve, k >= 2 demonstrations: the unseen documents
-    prefix_lm = recipes.prefix_lm.prefix_lm_data(toyworld.tokenizer())
-    assert prefix_lm["train_docs"] == facts_docs and prefix_lm["test_docs"] == sets["03 live models: held-out facts documents"]
     docs = toyworld.icl_documents(300, 12345, n_lines=k + 1, p_fixed=0.0)
     return overlap.unseen("toyworld-gpt", docs, ICL_RECORD)
 
