@@ -12,6 +12,7 @@ import re
 from pathlib import Path
 
 import nbformat
+import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 CHAPTER_1 = sorted((ROOT / "notebooks").glob("0[0-4]_*.ipynb"))
@@ -79,17 +80,10 @@ def test_notebook_05_cites_the_books_numbers_for_every_equation_it_shows():
     assert {c for c, _ in numbers} <= {2, 5}, "notebook 05 cites an equation outside chapters 2 and 5"
 
 
-def test_notebook_07_cites_the_books_numbers_for_every_equation_it_shows():
-    numbers = cited(markdown(ROOT / "notebooks" / "07_long_sequences.ipynb"))
+@pytest.mark.parametrize("name, shown", [("07_long_sequences", SHOWN_07), ("06_training_at_scale", SHOWN_06)])
+def test_chapter_2_notebook_cites_the_books_numbers_for_every_equation_it_shows(name, shown):
+    numbers = cited(markdown(ROOT / "notebooks" / f"{name}.ipynb"))
     chapter_2 = {n for c, n in numbers if c == 2}
-    assert not SHOWN_07 - chapter_2, f"notebook 07 does not cite Eq. 2.{sorted(SHOWN_07 - chapter_2)}"
+    assert not shown - chapter_2, f"notebook {name[:2]} does not cite Eq. 2.{sorted(shown - chapter_2)}"
     assert max(chapter_2) <= CHAPTER_2_EQUATIONS and min(chapter_2) >= 1
-    assert {c for c, _ in numbers} <= {2}, "notebook 07 cites another chapter's equation"
-
-
-def test_notebook_06_cites_the_books_numbers_for_every_equation_it_shows():
-    numbers = cited(markdown(ROOT / "notebooks" / "06_training_at_scale.ipynb"))
-    chapter_2 = {n for c, n in numbers if c == 2}
-    assert not SHOWN_06 - chapter_2, f"notebook 06 does not cite Eq. 2.{sorted(SHOWN_06 - chapter_2)}"
-    assert max(chapter_2) <= CHAPTER_2_EQUATIONS and min(chapter_2) >= 1
-    assert {c for c, _ in numbers} <= {2}, "notebook 06 cites another chapter's equation"
+    assert {c for c, _ in numbers} <= {2}, f"notebook {name[:2]} cites another chapter's equation"
