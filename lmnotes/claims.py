@@ -14,7 +14,11 @@ where it was measured) and a rule. The uncertainty is one of:
   be told apart otherwise.
 
 With ``s`` = 2 standard errors of the difference (0 when exact or unknown) and ``d`` the difference
-in the claimed direction, the verdict is:
+in the claimed direction, the verdict is as below. When ``over`` starts with a count of seeds
+(``"3 seeds"``, ``"5 seeds, paired"``), the standard error was estimated from that few values, so
+``s`` uses Student's t instead of 2: the 97.5% quantile with seeds - 1 degrees of freedom (4.30 for
+3 seeds, 2.78 for 5, 2.26 for 10), never less than 2. A figure pooled over seeds and items
+(``"3 seeds x 300 items"``) keeps 2.
 
 | rule | shown | not shown | opposite | not separated |
 | --- | --- | --- | --- | --- |
@@ -41,14 +45,45 @@ from lmnotes import checks
 
 RULES = ("higher", "lower", "at least", "at most", "within")
 VERDICTS = ("shown", "not shown", "not separated", "opposite")
-#: how many standard errors of the difference separate two figures
+#: how many standard errors of the difference separate two figures (the least; see :func:`multiplier`)
 Z = 2.0
+#: Student's t, 97.5% quantile, for 1-30 degrees of freedom (tests/test_claims.py checks it against scipy)
+_T975 = (12.7062, 4.3027, 3.1824, 2.7764, 2.5706, 2.4469, 2.3646, 2.3060, 2.2622, 2.2281, 2.2010, 2.1788,
+         2.1604, 2.1448, 2.1314, 2.1199, 2.1098, 2.1009, 2.0930, 2.0860, 2.0796, 2.0739, 2.0687, 2.0639,
+         2.0595, 2.0555, 2.0518, 2.0484, 2.0452, 2.0423)
+_SEEDS = re.compile(r"(\d+) seeds\b(?!\s*(x|×|and)\b)")
 #: the closing table's output carries the claims under this key of its metadata (nbval compares
 #: output data, never metadata, so the full-precision figures there cannot fail a test)
 MIME_TYPE = "application/vnd.lmnotes.claims+json"
 SCHEMA = 1
 _SECTION = re.compile(r"\d+(\.\d+)*")
 _SIGNS = {"higher": ">", "lower": "<", "at least": ">=", "at most": "<=", "within": "="}
+
+
+def t975(df: int) -> float:
+    """Student's t 97.5% quantile with ``df`` degrees of freedom (a table to 30, then the Cornish-Fisher
+    expansion, within 1e-7 of the exact value there)."""
+    df = checks.integer("df", df, low=1)
+    if df <= len(_T975):
+        return _T975[df - 1]
+    z = 1.959963984540054
+    terms = ((z ** 3 + z) / 4, (5 * z ** 5 + 16 * z ** 3 + 3 * z) / 96,
+             (3 * z ** 7 + 19 * z ** 5 + 17 * z ** 3 - 15 * z) / 384,
+             (79 * z ** 9 + 776 * z ** 7 + 1482 * z ** 5 - 1920 * z ** 3 - 945 * z) / 92160)
+    return z + sum(term / df ** (i + 1) for i, term in enumerate(terms))
+
+
+def multiplier(over: str | None) -> float:
+    """How many standard errors separate two figures whose SE is taken ``over`` this: t(seeds - 1) when
+    ``over`` starts with a count of seeds alone (``"3 seeds"``, ``"5 seeds, paired"``), else :data:`Z`;
+    never less than :data:`Z`."""
+    match = _SEEDS.match(over or "")
+    if match is None:
+        return Z
+    seeds = int(match.group(1))
+    if seeds < 2:
+        raise ValueError(f"over must count at least 2 seeds for a standard error over seeds, got {over!r}")
+    return max(Z, t975(seeds - 1))
 
 
 @dataclass(frozen=True)
@@ -115,10 +150,12 @@ class Claim:
 
     @property
     def difference_noise(self) -> float:
-        """Two standard errors of ``value - reference`` (0 for exact figures)."""
+        """Two standard errors of ``value - reference`` (0 for exact figures); t(seeds - 1) standard
+        errors when they were taken over a few seeds (see :func:`multiplier`)."""
+        k = multiplier(self.over)
         if self.difference_se is not None:
-            return Z * self.difference_se
-        return Z * math.sqrt((self.se or 0.0) ** 2 + (self.reference_se or 0.0) ** 2)
+            return k * self.difference_se
+        return k * math.sqrt((self.se or 0.0) ** 2 + (self.reference_se or 0.0) ** 2)
 
     @property
     def verdict(self) -> str:

@@ -184,3 +184,21 @@ def test_readme_totals_are_rewritten_between_the_markers_only():
     assert claims.with_readme_totals(written, found) == written
     with pytest.raises(ValueError, match="marker"):
         claims.with_readme_totals("no markers here", found)
+
+
+def test_standard_errors_over_a_few_seeds_use_students_t():
+    from scipy import stats
+
+    for df in (1, 2, 4, 9, 29, 30, 31, 60, 200):
+        assert claims.t975(df) == pytest.approx(stats.t.ppf(0.975, df), abs=2e-4)
+    assert claims.multiplier("3 seeds") == claims.t975(2) == pytest.approx(4.303, abs=1e-3)
+    assert claims.multiplier("5 seeds, paired") == pytest.approx(2.776, abs=1e-3)
+    assert claims.multiplier("300 items") == claims.multiplier(None) == claims.Z
+    assert claims.multiplier("3 seeds x 300 items") == claims.Z  # pooled over items: many values
+    assert claims.multiplier("100 seeds") == claims.Z  # t(99) = 1.98 < 2: never below Z
+    # +0.011 with a paired SE of 0.0041 is 2.7 SE: separated at z = 2, not by t with 2 degrees of freedom
+    assert verdict("higher", 0.011, 0.0, difference_se=0.0041, over="30 items") == "shown"
+    assert verdict("higher", 0.011, 0.0, difference_se=0.0041, over="3 seeds, paired") == "not separated"
+    assert verdict("higher", 0.011, 0.0, difference_se=0.0041, over="10 seeds, paired") == "shown"
+    with pytest.raises(ValueError, match="over"):
+        claims.multiplier("1 seeds")
