@@ -17,8 +17,9 @@ With ``s`` = 2 standard errors of the difference (0 when exact or unknown) and `
 in the claimed direction, the verdict is as below. When ``over`` starts with a count of seeds
 (``"3 seeds"``, ``"5 seeds, paired"``), the standard error was estimated from that few values, so
 ``s`` uses Student's t instead of 2: the 97.5% quantile with seeds - 1 degrees of freedom (4.30 for
-3 seeds, 2.78 for 5, 2.26 for 10), never less than 2. A figure pooled over seeds and items
-(``"3 seeds x 300 items"``) keeps 2.
+3 seeds, 2.78 for 5, 2.26 for 10), never less than 2; a figure over seeds compared with one over
+items (``"3 seeds; probe: 300 reviews"``) takes Welch-Satterthwaite's degrees of freedom. A figure
+pooled over seeds and items (``"3 seeds x 300 items"``) keeps 2 (see :func:`multiplier`).
 
 | rule | shown | not shown | opposite | not separated |
 | --- | --- | --- | --- | --- |
@@ -73,17 +74,34 @@ def t975(df: int) -> float:
     return z + sum(term / df ** (i + 1) for i, term in enumerate(terms))
 
 
-def multiplier(over: str | None) -> float:
-    """How many standard errors separate two figures whose SE is taken ``over`` this: t(seeds - 1) when
-    ``over`` starts with a count of seeds alone (``"3 seeds"``, ``"5 seeds, paired"``), else :data:`Z`;
-    never less than :data:`Z`."""
-    match = _SEEDS.match(over or "")
+def _degrees(part: str) -> float:
+    """Degrees of freedom of a standard error taken over ``part`` of ``over``: seeds - 1 for a count of
+    seeds alone, else infinite (items, or seeds pooled with items)."""
+    match = _SEEDS.search(part)
     if match is None:
-        return Z
+        return math.inf
     seeds = int(match.group(1))
     if seeds < 2:
-        raise ValueError(f"over must count at least 2 seeds for a standard error over seeds, got {over!r}")
-    return max(Z, t975(seeds - 1))
+        raise ValueError(f"over must count at least 2 seeds for a standard error over seeds, got {part.strip()!r}")
+    return seeds - 1
+
+
+def multiplier(over: str | None, se: float | None = None, reference_se: float | None = None) -> float:
+    """How many standard errors separate two figures whose SEs are taken ``over`` this: Student's t at the
+    97.5% quantile, never less than :data:`Z`. ``over`` counts seeds (``"3 seeds"``, ``"5 seeds,
+    paired"``: seeds - 1 degrees of freedom) or items (``"300 reviews"``, ``"3 seeds x 300 items"``:
+    many); a second part after ``;`` (``"3 seeds; baseline: 300 reviews"``) is the reference's. With
+    both ``se`` and ``reference_se`` the degrees of freedom of the difference are Welch-Satterthwaite's."""
+    parts = (over or "").split(";")
+    df_value = _degrees(parts[0])
+    df_reference = _degrees(parts[1]) if len(parts) > 1 else df_value
+    if se is not None and reference_se is not None:
+        spread = se ** 2 / df_value + reference_se ** 2 / df_reference
+        df = math.inf if spread == 0 else (se ** 2 + reference_se ** 2) ** 2 / (
+            se ** 4 / df_value + reference_se ** 4 / df_reference)
+    else:
+        df = df_value if se is not None or reference_se is None else df_reference
+    return Z if math.isinf(df) else max(Z, t975(max(1, math.floor(df))))
 
 
 @dataclass(frozen=True)
@@ -152,10 +170,9 @@ class Claim:
     def difference_noise(self) -> float:
         """Two standard errors of ``value - reference`` (0 for exact figures); t(seeds - 1) standard
         errors when they were taken over a few seeds (see :func:`multiplier`)."""
-        k = multiplier(self.over)
         if self.difference_se is not None:
-            return k * self.difference_se
-        return k * math.sqrt((self.se or 0.0) ** 2 + (self.reference_se or 0.0) ** 2)
+            return multiplier(self.over) * self.difference_se
+        return multiplier(self.over, self.se, self.reference_se) * math.sqrt((self.se or 0.0) ** 2 + (self.reference_se or 0.0) ** 2)
 
     @property
     def verdict(self) -> str:

@@ -200,5 +200,12 @@ def test_standard_errors_over_a_few_seeds_use_students_t():
     assert verdict("higher", 0.011, 0.0, difference_se=0.0041, over="30 items") == "shown"
     assert verdict("higher", 0.011, 0.0, difference_se=0.0041, over="3 seeds, paired") == "not separated"
     assert verdict("higher", 0.011, 0.0, difference_se=0.0041, over="10 seeds, paired") == "shown"
+    # a mean over 3 seeds against a figure over 300 reviews: Welch-Satterthwaite's degrees of freedom
+    se, ref = 0.020, 0.028
+    df = (se ** 2 + ref ** 2) ** 2 / (se ** 4 / 2 + ref ** 4 / 299)
+    assert claims.multiplier("3 seeds; probe: 300 reviews", se, ref) == pytest.approx(stats.t.ppf(0.975, int(df)),
+                                                                                        abs=2e-4)
+    assert 2 < claims.multiplier("3 seeds; probe: 300 reviews", se, ref) < claims.multiplier("3 seeds", se, ref)
+    assert claims.multiplier("300 reviews; baseline: 3 seeds", None, ref) == claims.t975(2)
     with pytest.raises(ValueError, match="over"):
         claims.multiplier("1 seeds")
