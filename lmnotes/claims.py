@@ -52,7 +52,7 @@ Z = 2.0
 _T975 = (12.7062, 4.3027, 3.1824, 2.7764, 2.5706, 2.4469, 2.3646, 2.3060, 2.2622, 2.2281, 2.2010, 2.1788,
          2.1604, 2.1448, 2.1314, 2.1199, 2.1098, 2.1009, 2.0930, 2.0860, 2.0796, 2.0739, 2.0687, 2.0639,
          2.0595, 2.0555, 2.0518, 2.0484, 2.0452, 2.0423)
-_SEEDS = re.compile(r"(\d+) seeds\b(?!\s*(x|×|and)\b)")
+_SEEDS = re.compile(r"(\d+) seeds\b(?!\s*(?:x\b|×|and\b))")
 #: the closing table's output carries the claims under this key of its metadata (nbval compares
 #: output data, never metadata, so the full-precision figures there cannot fail a test)
 MIME_TYPE = "application/vnd.lmnotes.claims+json"

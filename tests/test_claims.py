@@ -194,7 +194,8 @@ def test_standard_errors_over_a_few_seeds_use_students_t():
     assert claims.multiplier("3 seeds") == claims.t975(2) == pytest.approx(4.303, abs=1e-3)
     assert claims.multiplier("5 seeds, paired") == pytest.approx(2.776, abs=1e-3)
     assert claims.multiplier("300 items") == claims.multiplier(None) == claims.Z
-    assert claims.multiplier("3 seeds x 300 items") == claims.Z  # pooled over items: many values
+    for pooled in ("3 seeds x 300 items", "3 seeds × 300 items", "5 seeds and 300 items"):
+        assert claims.multiplier(pooled) == claims.Z  # pooled over items: many values
     assert claims.multiplier("100 seeds") == claims.Z  # t(99) = 1.98 < 2: never below Z
     # +0.011 with a paired SE of 0.0041 is 2.7 SE: separated at z = 2, not by t with 2 degrees of freedom
     assert verdict("higher", 0.011, 0.0, difference_se=0.0041, over="30 items") == "shown"
