@@ -73,6 +73,17 @@ def test_column_parallel_matmul_pipeline_and_summation():
         distributed.column_parallel_matmul(x, w, 5)
     for p, m in [(1, 1), (2, 3), (4, 8), (8, 32)]:
         assert distributed.simulate_pipeline(p, m)["idle_share"] == pytest.approx(distributed.pipeline_bubble(p, m))
+    # unequal stages: the slowest one sets the pace, makespan sum(t) + (m - 1) max(t) (a flow shop of equal jobs)
+    times = [1.0, 3.0, 1.0, 2.0]
+    slow = distributed.simulate_pipeline(4, 6, stage_times=times)
+    assert slow["makespan"] == pytest.approx(sum(times) + 5 * max(times))
+    assert slow["idle_share"] == pytest.approx(1 - 6 * sum(times) / (4 * slow["makespan"]))
+    assert slow["idle_share"] > distributed.pipeline_bubble(4, 6)
+    assert slow["start"][1][1] == pytest.approx(4.0)  # stage 1 waits for its own micro-batch 0 (1 + 3), not stage 0
+    with pytest.raises(ValueError, match="stage_times"):
+        distributed.simulate_pipeline(4, 6, stage_times=[1.0, 2.0])
+    with pytest.raises(ValueError, match="stage_times"):
+        distributed.simulate_pipeline(2, 6, stage_times=[1.0, -2.0])
     with pytest.raises(ValueError, match="stages"):
         distributed.pipeline_bubble(0, 4)
     s = distributed.summation_orders(torch.randn(2048, generator=torch.Generator().manual_seed(0)) * 100)
@@ -135,3 +146,23 @@ def test_smoke_ablation_seeds_recipe_stores_every_arm_and_seed_and_a_run_repeats
     first = next(r for r in stored["norm_runs"] if (r["prenorm"], r["schedule"], r["bias"], r["seed"]) == (
         True, "lr 0.03, no warm-up", True, 0))
     assert again == first
+
+
+def test_ngram_loss_chooses_its_weight_on_dev_from_the_training_text_and_scores_held_out_once():
+    from lmnotes.baselines import CharNgram
+
+    train_text = "the cat sat on the mat. " * 40 + "a dog ran to the log. " * 40
+    val_text = "the dog sat on the log. " * 5
+    lambdas = (0.5, 0.9, 0.99)
+    r = ablations.ngram_loss(train_text, val_text, 3, vocab_size=30, dev_chars=200, lambdas=lambdas)
+    dev = {lam: CharNgram(train_text[:-200], 3, 30).nll(train_text[-200:], lam) for lam in lambdas}
+    assert r["lam"] == min(dev, key=dev.get) and r["dev_loss"] == pytest.approx(dev[r["lam"]])
+    assert r["val_loss"] == pytest.approx(CharNgram(train_text, 3, 30).nll(val_text, r["lam"]))
+    assert r["at_edge"] == (r["lam"] in (0.5, 0.99))
+    # more context helps on this repetitive text: the trigram beats the bigram, which beats the unigram
+    bigram = ablations.ngram_loss(train_text, val_text, 2, vocab_size=30, dev_chars=200, lambdas=lambdas)
+    assert r["val_loss"] < bigram["val_loss"] < ablations.unigram_loss(train_text, val_text)
+    with pytest.raises(ValueError, match="order"):
+        ablations.ngram_loss(train_text, val_text, 0, vocab_size=30)
+    with pytest.raises(ValueError, match="dev_chars"):
+        ablations.ngram_loss(train_text, val_text, 2, vocab_size=30, dev_chars=len(train_text))

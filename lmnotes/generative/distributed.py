@@ -6,7 +6,7 @@
   in a package module, because ``spawn`` cannot pickle a function defined in a notebook.
 * :func:`column_parallel_matmul`: tensor parallelism, a weight split by columns over "devices".
 * :func:`pipeline_bubble` and :func:`simulate_pipeline`: the GPipe bubble (p-1)/(m+p-1), closed form
-  against a step-by-step schedule.
+  against an event-by-event schedule, which also runs stages of unequal speed.
 * :func:`summation_orders`: the same numbers summed in different orders in low precision.
 """
 
@@ -103,16 +103,33 @@ def pipeline_bubble(stages: int, microbatches: int) -> float:
 MAX_PIPELINE, MAX_SUMMANDS = 1000, 100_000
 
 
-def simulate_pipeline(stages: int, microbatches: int) -> dict:
-    """Run a forward-only GPipe schedule clock tick by clock tick: stage s works on micro-batch
-    t - s at tick t. Returns the grid (stage x tick, micro-batch id or -1 when idle) and the idle share."""
-    # the grid has stages x (microbatches + stages - 1) cells: bounded to a million or so
+def simulate_pipeline(stages: int, microbatches: int, stage_times=None) -> dict:
+    """Run a forward-only GPipe schedule event by event, from its dependencies alone: stage s starts
+    micro-batch j once it has finished micro-batch j - 1 and stage s - 1 has finished micro-batch j,
+    and spends ``stage_times[s]`` on it (default 1 for every stage). No bubble formula is used: with
+    equal times the idle share comes out as (p - 1) / (m + p - 1); with unequal ones the slowest
+    stage sets the pace, which the closed form does not assume.
+
+    Returns ``start`` (stage x micro-batch start times), ``stage_times``, the ``makespan`` and the
+    ``idle_share`` 1 - m * sum(stage_times) / (p * makespan)."""
     p = checks.size("stages", stages, high=MAX_PIPELINE)
     m = checks.size("microbatches", microbatches, high=MAX_PIPELINE)
-    ticks = m + p - 1
-    grid = [[(t - s) if 0 <= t - s < m else -1 for t in range(ticks)] for s in range(p)]
-    idle = sum(cell < 0 for row in grid for cell in row)
-    return dict(grid=grid, ticks=ticks, idle_share=idle / (p * ticks))
+    if stage_times is None:
+        times = [1.0] * p
+    else:
+        if isinstance(stage_times, (str, bytes)) or not hasattr(stage_times, "__len__"):
+            raise TypeError(f"stage_times must be a list of {p} positive times, got {type(stage_times).__name__}")
+        if len(stage_times) != p:
+            raise ValueError(f"stage_times must hold one time per stage ({p}), got {len(stage_times)}")
+        times = [checks.positive("stage_times", t) for t in stage_times]
+    start = [[0.0] * m for _ in range(p)]
+    finish = [[0.0] * m for _ in range(p)]
+    for s in range(p):
+        for j in range(m):
+            start[s][j] = max(finish[s][j - 1] if j else 0.0, finish[s - 1][j] if s else 0.0)
+            finish[s][j] = start[s][j] + times[s]
+    makespan = finish[-1][-1]
+    return dict(start=start, stage_times=times, makespan=makespan, idle_share=1 - m * sum(times) / (p * makespan))
 
 
 def summation_orders(values: torch.Tensor, dtype: torch.dtype = torch.float16) -> dict:

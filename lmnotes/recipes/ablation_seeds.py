@@ -1,7 +1,9 @@
-"""``ablation-seeds`` (results only): notebook 06's runs of book sections 2.2.1-2.2.2 over 3 seeds, so
+"""``ablation-seeds`` (results only): notebook 06's runs of book sections 2.2.1-2.2.2 over 10 seeds, so
 that the notebook re-runs seed 0 live and reads the spread from here.
 
 - Data preparation: the tiny GPT (2 layers, 150 updates) on clean, noisy and duplicated text.
+- Block variants: the same model on clean text with one switch of ``ablations.VARIANTS`` changed (its
+  baseline is the clean run of the same seed).
 - Norm placement: post- and pre-norm (4 layers, 100 updates) under each of ``ablations.SCHEDULES``
   (lr 3e-3, and lr 0.03 without and with warm-up), and pre-norm without biases at lr 3e-3 and 0.03.
 """
@@ -20,13 +22,14 @@ from lmnotes.training import History
 NO_BIAS_SCHEDULES = ("lr 3e-3, no warm-up", "lr 0.03, no warm-up")
 
 
-@recipe("ablation-seeds", "notebook 06's runs over 3 seeds: clean / noisy / duplicated training text (2 layers, "
-                          "150 updates), and post- vs pre-norm (4 layers, 100 updates) at lr 3e-3, at lr 0.03 without "
-                          "and with warm-up, plus pre-norm without biases; held-out losses, not weights", results=True)
+@recipe("ablation-seeds", "notebook 06's runs over 10 seeds: clean / noisy / duplicated training text and the block "
+                          "variants RMSNorm / ReLU / SwiGLU / no biases (2 layers, 150 updates), and post- vs "
+                          "pre-norm (4 layers, 100 updates) at lr 3e-3, at lr 0.03 without and with warm-up, plus pre-norm without "
+                          "biases; held-out losses, not weights", results=True)
 def ablation_seeds(smoke: bool = False) -> Result:
-    hp = dict(seeds=[0, 1, 2], n_train=200_000, n_val=20_000, data_steps=150, noise_rate=0.2,
+    hp = dict(seeds=list(range(10)), n_train=200_000, n_val=20_000, data_steps=150, noise_rate=0.2,
               stability_steps=ablations.STABILITY_RUN["steps"], n_layer=ablations.STABILITY_RUN["n_layer"],
-              schedules=ablations.SCHEDULES, no_bias_schedules=list(NO_BIAS_SCHEDULES))
+              schedules=ablations.SCHEDULES, no_bias_schedules=list(NO_BIAS_SCHEDULES), variants=ablations.VARIANTS)
     if smoke:
         hp.update(seeds=[0, 1], n_train=4000, n_val=2000, data_steps=16, stability_steps=3)  # data runs warm up 15 updates
     threads = torch.get_num_threads()
@@ -42,6 +45,9 @@ def _runs(hp: dict, start: float) -> Result:
     data_runs = [dict(kind=kind, seed=seed, **ablations.run_char_model(
         tok, ablations.prepare(train_text, kind, rate=hp["noise_rate"]), val_text, steps=hp["data_steps"], seed=seed))
         for kind in ablations.DATA_KINDS for seed in hp["seeds"]]
+    variant_runs = [dict(variant=name, seed=seed, **ablations.run_char_model(
+        tok, train_text, val_text, steps=hp["data_steps"], seed=seed, **switches))
+        for name, switches in hp["variants"].items() for seed in hp["seeds"]]
     arms = [(prenorm, schedule, True) for prenorm in (False, True) for schedule in ablations.SCHEDULES]
     arms += [(True, schedule, False) for schedule in NO_BIAS_SCHEDULES]
     norm_runs = [ablations.stability_run(tok, train_text, val_text, schedule, prenorm=prenorm, bias=bias, seed=seed,
@@ -51,7 +57,10 @@ def _runs(hp: dict, start: float) -> Result:
                    unigram=ablations.unigram_loss(train_text, val_text),
                    data_val_loss={kind: [round(r["val_loss"], 5) for r in data_runs if r["kind"] == kind]
                                   for kind in ablations.DATA_KINDS},
+                   variant_val_loss={name: [round(r["val_loss"], 5) for r in variant_runs if r["variant"] == name]
+                                     for name in hp["variants"]},
                    failed={f"{'pre' if p else 'post'}-norm{'' if b else ' no bias'}, {s}":
                            sum(r["diverged"] for r in norm_runs if (r["prenorm"], r["schedule"], r["bias"]) == (p, s, b))
                            for p, s, b in arms})
-    return Result(None, None, History(), figures, dict(hp, results=dict(data_runs=data_runs, norm_runs=norm_runs)))
+    return Result(None, None, History(), figures, dict(hp, results=dict(
+        data_runs=data_runs, variant_runs=variant_runs, norm_runs=norm_runs)))
