@@ -12,4 +12,8 @@ generation).
 - :mod:`lmnotes.generative.longcontext`: long sequences (section 2.3): KV-cache bytes, MHA/GQA/MQA,
   linear attention, sliding windows and sinks, the kNN-LM, position schemes and RoPE scaling,
   passkey retrieval.
+- :mod:`lmnotes.generative.online_softmax`: attention over blocks of keys with a running max and sum
+  (section 2.3.1: sequence parallelism, FlashAttention's tiles), equal to full attention.
+- :mod:`lmnotes.generative.kv_eviction`: a fixed-size KV cache that keeps the most-attended keys beside
+  the newest (H2O) against a sliding window of the same size (section 2.3.3).
 """
