@@ -166,3 +166,28 @@ def test_ngram_loss_chooses_its_weight_on_dev_from_the_training_text_and_scores_
         ablations.ngram_loss(train_text, val_text, 0, vocab_size=30)
     with pytest.raises(ValueError, match="dev_chars"):
         ablations.ngram_loss(train_text, val_text, 2, vocab_size=30, dev_chars=len(train_text))
+
+
+def test_run_char_model_scores_its_budgets_along_the_same_run():
+    tok, train_text, val_text = ablations.char_data(4000, 2000)
+    plain = ablations.run_char_model(tok, train_text, val_text, steps=20, seed=0)
+    curved = ablations.run_char_model(tok, train_text, val_text, steps=20, seed=0, budgets=(20, 16))
+    assert "curve" not in plain and curved["curve"]["steps"] == [16, 20]
+    # scoring along the way changes nothing about the run: its end is the plain run's end
+    assert curved["val_loss"] == plain["val_loss"] == curved["curve"]["val_loss"][-1]
+    assert curved["curve"]["val_loss"][0] != curved["curve"]["val_loss"][1]
+    with pytest.raises(ValueError, match="budgets"):
+        ablations.run_char_model(tok, train_text, val_text, steps=20, budgets=(30,))
+
+
+def test_smoke_ablation_budgets_recipe_stores_every_arm_seed_and_budget(tmp_path):
+    from lmnotes import recipes
+
+    recipes.run("ablation-budgets", tmp_path, smoke=True)
+    stored = checkpoints.results("ablation-budgets", tmp_path)
+    hp = stored["meta"]["hparams"]
+    assert [(r["arm"], r["seed"]) for r in stored["runs"]] == [(a, s) for a in recipes.ablation_seeds.BUDGET_ARMS
+                                                               for s in hp["seeds"]]
+    assert all(r["curve"]["steps"] == hp["budgets"] and r["steps"] == hp["steps"] for r in stored["runs"])
+    swiglu = next(r for r in stored["runs"] if r["arm"] == "SwiGLU")
+    assert abs(swiglu["params"] / stored["runs"][0]["params"] - 1) < 0.01  # matched parameters

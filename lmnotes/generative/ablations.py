@@ -64,32 +64,44 @@ def prepare(text: str, kind: str, *, rate: float = 0.2, seed: int = 0) -> str:
 
 def run_char_model(tok, train_text: str, val_text: str, *, steps: int = 150, lr: float = 3e-3, warmup: int = 15,
                    seed: int = 0, n_layer: int = 2, n_embd: int = 32, n_head: int = 2, block_size: int = 64,
-                   batch_size: int = 16, **switches) -> dict:
+                   batch_size: int = 16, budgets=None, **switches) -> dict:
     """Train the tiny GPT (``switches``: norm, ffn, prenorm, bias, ...) and score it.
 
     Returns the parameter count, the train loss (mean of the last 10 updates), the held-out loss on
     ``val_text`` and on as many characters of its own training text, and whether the run failed (a
     non-finite loss stopped it, or its held-out loss is no better than the unigram baseline: it
-    learned nothing beyond character frequencies).
+    learned nothing beyond character frequencies). ``budgets``, update counts up to ``steps``, adds
+    ``curve``: both losses after each of them along this one run (its schedule spans ``steps``).
     """
     steps = checks.size("steps", steps)
     seed = checks.integer("seed", seed, low=0)
+    budgets = [] if budgets is None else sorted({checks.size("budgets", b, high=steps) for b in budgets})
     config = GPTConfig(vocab_size=tok.vocab_size, block_size=block_size, n_layer=n_layer, n_head=n_head,
                        n_embd=n_embd, pos="rope", tie_weights=False, **switches)
     seed_everything(seed)
     model = GPT(config)
     train_ids, val_ids = torch.tensor(tok.encode(train_text)), torch.tensor(tok.encode(val_text))
     gen = torch.Generator().manual_seed(seed)
+    scores = lambda: (stream_eval(model, val_ids, block_size, max_blocks=None),
+                      stream_eval(model, train_ids[: len(val_ids)], block_size, max_blocks=None))
+    curve = dict(steps=[], val_loss=[], train_eval_loss=[])
+
+    def at_budget(history, final):
+        if not final and history.step in budgets:
+            val_now, train_now = scores()
+            curve["steps"].append(history.step)
+            curve["val_loss"].append(val_now)
+            curve["train_eval_loss"].append(train_now)
+
     history = train(model, lambda step: lm_batch(train_ids, batch_size, block_size, gen), steps=steps, lr=lr,
-                    warmup=warmup, seed=seed, progress=False)
-    val = stream_eval(model, val_ids, block_size, max_blocks=None)
-    train_eval = stream_eval(model, train_ids[: len(val_ids)], block_size, max_blocks=None)
+                    warmup=warmup, seed=seed, progress=False, callback=at_budget if budgets else None)
+    val, train_eval = (curve["val_loss"][-1], curve["train_eval_loss"][-1]) if steps in curve["steps"] else scores()
     finished = history.step == steps
     last = history.train_loss[-10:]
     diverged = not finished or not math.isfinite(val) or val >= unigram_loss(train_text, val_text)
     return dict(params=sum(p.numel() for p in model.parameters()), train_loss=sum(last) / len(last),
                 val_loss=val, train_eval_loss=train_eval, gap=val - train_eval, diverged=diverged,
-                steps=history.step)
+                steps=history.step, **(dict(curve=curve) if budgets else {}))
 
 
 def stability_run(tok, train_text: str, val_text: str, schedule: str, *, prenorm: bool, seed: int = 0,

@@ -6,6 +6,9 @@ that the notebook re-runs seed 0 live and reads the spread from here.
   baseline is the clean run of the same seed).
 - Norm placement: post- and pre-norm (4 layers, 100 updates) under each of ``ablations.SCHEDULES``
   (lr 3e-3, and lr 0.03 without and with warm-up), and pre-norm without biases at lr 3e-3 and 0.03.
+
+``ablation-budgets`` (results only): the data and variant runs over 5 seeds at more than one budget, each
+trained for 1,500 updates and scored after 150, 500 and 1,500 of them.
 """
 
 from __future__ import annotations
@@ -64,3 +67,37 @@ def _runs(hp: dict, start: float) -> Result:
                            for p, s, b in arms})
     return Result(None, None, History(), figures, dict(hp, results=dict(
         data_runs=data_runs, variant_runs=variant_runs, norm_runs=norm_runs)))
+
+
+#: the arms whose verdicts notebook 06 re-reads at several budgets: duplication against clean text, and the variants
+BUDGET_ARMS = ("clean", "duplicated", *ablations.VARIANTS)
+
+
+@recipe("ablation-budgets", "notebook 06's data and variant runs (2 layers) over 5 seeds, each trained for 1,500 "
+                            "updates and scored held out and on its own training text after 150, 500 and 1,500: "
+                            "clean vs duplicated text, and the block variants RMSNorm / ReLU / SwiGLU / no biases; "
+                            "held-out losses, not weights", results=True)
+def ablation_budgets(smoke: bool = False) -> Result:
+    hp = dict(seeds=list(range(5)), n_train=200_000, n_val=20_000, steps=1500, budgets=[150, 500, 1500],
+              noise_rate=0.2, arms=list(BUDGET_ARMS), variants=ablations.VARIANTS)
+    if smoke:
+        hp.update(seeds=[0, 1], n_train=4000, n_val=2000, steps=20, budgets=[16, 20])  # runs warm up 15 updates
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    start = time.perf_counter()
+    try:
+        tok, train_text, val_text = ablations.char_data(hp["n_train"], hp["n_val"])
+        runs = []
+        for arm in hp["arms"]:
+            text = ablations.prepare(train_text, arm, rate=hp["noise_rate"]) if arm in ablations.DATA_KINDS else train_text
+            switches = hp["variants"].get(arm, {})
+            runs += [dict(arm=arm, seed=seed, **ablations.run_char_model(tok, text, val_text, steps=hp["steps"], seed=seed,
+                                                                        budgets=hp["budgets"], **switches))
+                     for seed in hp["seeds"]]
+    finally:
+        torch.set_num_threads(threads)
+    figures = dict(train_minutes=round((time.perf_counter() - start) / 60, 2),
+                   val_loss={arm: {str(b): round(sum(r["curve"]["val_loss"][i] for r in runs if r["arm"] == arm)
+                                                 / len(hp["seeds"]), 4) for i, b in enumerate(hp["budgets"])}
+                             for arm in hp["arms"]})
+    return Result(None, None, History(), figures, dict(hp, results=dict(runs=runs)))
