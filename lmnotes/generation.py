@@ -3,11 +3,13 @@ tokens/strings and the KV cache (book sections 2.1, 2.3.1 and 5).
 
 Each step turns the model's logits for the last position into the next token. The pieces are small
 functions a notebook can show: ``apply_repetition_penalty`` -> divide by ``temperature`` ->
-``top_k_filter`` -> ``top_p_filter`` -> sample (or argmax). ``generate`` and ``beam_search`` work
-with the course's ``GPT`` and ``EncoderDecoder`` and with any ``transformers`` causal LM.
+``top_k_filter`` -> ``top_p_filter`` (together ``sampling_distribution``) -> sample (or argmax).
+``generate`` and ``beam_search`` work with the course's ``GPT`` and ``EncoderDecoder`` and with any
+``transformers`` causal LM.
 
 With ``use_cache=True`` only the newest token is fed to the model at each step, its keys and values
-joining the cache; without it the whole sequence is recomputed. Both give the same tokens.
+joining the cache; without it the whole sequence is recomputed. Both give the same tokens. The cache
+can be rolled back (speculative decoding, ``lmnotes.inference.speculative``, drops rejected drafts).
 """
 
 from __future__ import annotations
@@ -44,6 +46,20 @@ def top_p_filter(logits: torch.Tensor, p: float) -> torch.Tensor:
     drop_sorted = cumulative - sorted_logits.softmax(dim=-1) >= p  # mass before this token already >= p
     drop = drop_sorted.scatter(-1, order, drop_sorted)
     return logits.masked_fill(drop, float("-inf"))
+
+
+def sampling_distribution(logits: torch.Tensor, temperature: float = 1.0, top_k: int | None = None,
+                          top_p: float | None = None) -> torch.Tensor:
+    """The distribution a sampling step draws from: softmax(logits / ``temperature``) after the
+    ``top_k`` and ``top_p`` filters, one row per sequence. ``generate`` samples from it; speculative
+    decoding (``lmnotes.inference.speculative``) compares the target's and the draft's."""
+    temperature = checks.positive("temperature", temperature)
+    logits = checks.tensor("logits", logits, dtype="float") / temperature
+    if top_k is not None:
+        logits = top_k_filter(logits, top_k)
+    if top_p is not None:
+        logits = top_p_filter(logits, top_p)
+    return logits.softmax(-1)
 
 
 def apply_repetition_penalty(logits: torch.Tensor, idx: torch.Tensor, penalty: float,
@@ -93,7 +109,10 @@ class _Stepper:
             self.cache = KVCache()
         self.crop = model.config.block_size if isinstance(model, GPT) and model.config.pos == "learned" else None
 
-    def __call__(self, ids: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+    def __call__(self, ids: torch.Tensor, mask: torch.Tensor | None, last: int | None = None) -> torch.Tensor:
+        """The last position's logits (N, V), or with ``last`` the last ``last`` positions' (N, last, V);
+        those positions must not be cached yet (speculative decoding verifies several drafted tokens in
+        one call after ``rollback``)."""
         if self.crop is not None and ids.shape[1] > self.crop:
             ids, self.cache = ids[:, -self.crop:], None
             mask = None if mask is None else mask[:, -self.crop:]
@@ -108,17 +127,31 @@ class _Stepper:
             out = self.model(input_ids=new, **kwargs)
             if self.use_cache:
                 self.cache = out["cache"] if "cache" in out else out["past_key_values"]
-            return out.logits[:, -1]
-        if isinstance(self.model, EncoderDecoder):
+            logits = out.logits
+        elif isinstance(self.model, EncoderDecoder):
             logits = self.model.decode(new, self.memory, self.src_mask, mask, self.cache)
         else:
             logits = self.model(new, mask, self.cache)
-        return logits[:, -1]
+        if last is None:
+            return logits[:, -1]
+        if last > logits.shape[1]:
+            raise ValueError(f"last={last} positions asked for, but only {logits.shape[1]} were not cached")
+        return logits[:, -last:]
 
     def _cached_len(self) -> int:
         if self.cache is None:
             return 0
         return self.cache.get_seq_length() if self.hf else len(self.cache)
+
+    def rollback(self, length: int) -> None:
+        """Forget the cached keys and values beyond the first ``length`` tokens (the drafted tokens
+        that speculative decoding rejected); the next call recomputes from there."""
+        if self._cached_len() <= length:
+            return
+        if self.hf:  # a negative count removes that many tokens, in transformers 4 and 5 alike
+            self.cache.crop(length - self._cached_len())
+        else:
+            self.cache.crop(length)
 
     def reorder(self, index: torch.Tensor) -> None:
         """Keep batch rows ``index`` of the cache (and encoder output) for beam search."""
@@ -175,6 +208,20 @@ def _stop_checker(stop, tokenizer, prompt_len: int):
     return check
 
 
+def sampling_options(do_sample: bool, temperature: float, top_k: int | None, top_p: float | None):
+    """``generate``'s sampling arguments checked and returned as (do_sample, temperature, top_k, top_p):
+    top-k, top-p and a temperature other than 1 need ``do_sample=True``, which they shape."""
+    do_sample, temperature = checks.boolean("do_sample", do_sample), checks.positive("temperature", temperature)
+    if top_k is not None:
+        top_k = checks.size("top_k", top_k)
+    if top_p is not None:
+        top_p = checks.probability("top_p", top_p, open_low=True)
+    if not do_sample and (top_k is not None or top_p is not None or temperature != 1.0):
+        raise ValueError("top_k, top_p and temperature shape sampling; greedy decoding and beam search "
+                         "would ignore them: pass do_sample=True (or leave them out)")
+    return do_sample, temperature, top_k, top_p
+
+
 @torch.no_grad()
 def generate(
     model: nn.Module,
@@ -210,18 +257,11 @@ def generate(
     The model runs in eval mode (dropout off) and is put back in its previous mode afterwards.
     """
     _check_inputs(model, idx, max_new_tokens, attention_mask)
-    do_sample, use_cache = checks.boolean("do_sample", do_sample), checks.boolean("use_cache", use_cache)
-    temperature = checks.positive("temperature", temperature)
+    do_sample, temperature, top_k, top_p = sampling_options(do_sample, temperature, top_k, top_p)
+    use_cache = checks.boolean("use_cache", use_cache)
     repetition_penalty = checks.positive("repetition_penalty", repetition_penalty)
     num_beams = checks.size("num_beams", num_beams, high=1000)
     pad_token_id = checks.integer("pad_token_id", pad_token_id, low=0)
-    if top_k is not None:
-        top_k = checks.size("top_k", top_k)
-    if top_p is not None:
-        top_p = checks.probability("top_p", top_p, open_low=True)
-    if not do_sample and (top_k is not None or top_p is not None or temperature != 1.0):
-        raise ValueError("top_k, top_p and temperature shape sampling; greedy decoding and beam search "
-                         "would ignore them: pass do_sample=True (or leave them out)")
     if num_beams > 1:
         if do_sample:
             raise ValueError("num_beams > 1 is beam search, which does not sample; use do_sample=False")
@@ -240,12 +280,8 @@ def generate(
             logits = step(idx, mask).float()
             logits = apply_repetition_penalty(logits, idx, repetition_penalty, mask)
             if do_sample:
-                logits = logits / temperature
-                if top_k is not None:
-                    logits = top_k_filter(logits, top_k)
-                if top_p is not None:
-                    logits = top_p_filter(logits, top_p)
-                next_token = torch.multinomial(logits.softmax(-1), 1, generator=generator)
+                probs = sampling_distribution(logits, temperature, top_k, top_p)
+                next_token = torch.multinomial(probs, 1, generator=generator)
             else:
                 next_token = logits.argmax(-1, keepdim=True)
             next_token = next_token.masked_fill(finished[:, None], pad_token_id)

@@ -346,6 +346,10 @@ def _rows():
                           dict(vocab_size=bad_size, n_layer=bad_size, n_head=bad_size, n_embd=bad_size)),
         "models.encoder": (ENC_.forward, dict(idx=IDS), dict(idx=bad_ids((2, 6), V))),
         "models.gpt": (GPT_.forward, dict(idx=IDS), dict(idx=bad_ids((2, 6), V))),
+        "inference.speculative": (_m("inference.speculative").speculative_generate,
+                                  dict(target=GPT_, draft=GPT_, idx=IDS, max_new_tokens=3, gamma=2),
+                                  dict(target=bad_thing, draft=bad_thing, idx=bad_ids((2, 6), V), gamma=bad_size,
+                                       do_sample=bad_bool)),
         "models.layers": (_m("models.layers").build_mask, dict(T=4, past=0, causal=True),
                           dict(T=bad_size, past=bad_count, causal=bad_bool)),
         "models.regression": (_m("models.regression").RegressionGPTConfig,
@@ -412,7 +416,7 @@ ROWS = _rows()
 #: modules covered by the property tests above this section
 COVERED_ABOVE = {"checks", "generation", "training", "data.toyworld", "tokenization.char", "tokenization.word"}
 #: packages whose public functions live in their modules; exercises are covered by a test below
-NOT_MODULES = {"alignment", "data", "generative", "models", "pretraining", "prompting", "tokenization",
+NOT_MODULES = {"alignment", "data", "generative", "inference", "models", "pretraining", "prompting", "tokenization",
                "tokenization.base", "results", "checkpoints_"}
 #: a recipe family's recipes run end to end (``--smoke``) in tests/test_recipes.py
 RECIPE_FAMILIES = "recipes."

@@ -73,6 +73,12 @@ class KVCache:
             self.values[layer] = torch.cat([self.values[layer], v], dim=2)
         return self.keys[layer], self.values[layer]
 
+    def crop(self, length: int) -> None:
+        """Keep the first ``length`` tokens, forget the rest (speculative decoding's rejected drafts)."""
+        length = checks.integer("length", length, low=0)
+        self.keys = [k[:, :, :length] for k in self.keys]
+        self.values = [v[:, :, :length] for v in self.values]
+
     def reorder(self, index: torch.Tensor) -> None:
         """Keep batch rows ``index`` (beam search continues some beams and drops others)."""
         self.keys = [k.index_select(0, index) for k in self.keys]

@@ -1,0 +1,8 @@
+"""Inference (book chapter 5, revised edition): one module per idea, on top of the core (models,
+generation).
+
+- :mod:`lmnotes.inference.speculative`: speculative decoding (section 5.1.3.5, Eq. 5.34-5.36, and
+  Leviathan et al. 2023): a neural draft or a prompt-lookup draft proposes tokens, the target verifies
+  them in one call; the exact residual rule and the book's printed rule as distributions; the expected
+  tokens per target call and the cost model's speed-up.
+"""
