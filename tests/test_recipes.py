@@ -78,9 +78,11 @@ def test_smoke_kv_sharing_recipe_stores_each_seed_and_head_count(tmp_path):
 
     record = recipes.run("kv-sharing", tmp_path, smoke=True)
     runs = checkpoints.results("kv-sharing", tmp_path)["runs"]
-    assert [(r["n_kv_head"], r["seed"]) for r in runs] == [(4, 0), (4, 1), (2, 0), (2, 1), (1, 0), (1, 1)]
-    assert [r["kv_bytes"] for r in runs[::2]] == [1024, 512, 256]
+    assert [(r["n_kv_head"], r["share_layers"], r["seed"]) for r in runs] == [
+        (4, 1, 0), (4, 1, 1), (2, 1, 0), (2, 1, 1), (1, 1, 0), (1, 1, 1), (4, 2, 0), (4, 2, 1)]
+    assert [r["kv_bytes"] for r in runs[::2]] == [1024, 512, 256, 512]  # 2 layers sharing one cache: half of MHA's
     assert record["figures"]["val_loss_kv4"] == [runs[0]["val_loss"], runs[1]["val_loss"]]
+    assert record["figures"]["val_loss_kv4_shared2"] == [runs[6]["val_loss"], runs[7]["val_loss"]]
     assert runs[0]["val_loss"] != runs[1]["val_loss"]  # seeds differ
     # a run re-done by hand lands on its stored value
     from lmnotes.data import shakespeare_char_ids

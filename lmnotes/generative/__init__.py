@@ -7,6 +7,8 @@ generation).
   clean, noisy and duplicated data, block switches (norms, activations, biases) over seeds.
 - :mod:`lmnotes.generative.distributed`: distributed training as arithmetic and one real two-process
   data-parallel step (gloo); tensor and pipeline parallelism, summation order (section 2.2.3).
+- :mod:`lmnotes.generative.precision`: mixed precision (sections 2.2.2.4 and 2.2.3): how many gradient
+  entries a 16-bit format flushes to zero or makes subnormal, with and without a loss scale.
 - :mod:`lmnotes.generative.scaling`: scaling laws (section 2.2.4): power-law fits and the
   Chinchilla compute-optimal split (Eq. 2.37-2.39).
 - :mod:`lmnotes.generative.longcontext`: long sequences (section 2.3): KV-cache bytes, MHA/GQA/MQA,

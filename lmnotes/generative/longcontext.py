@@ -4,8 +4,9 @@
 * ``linear_attention`` / ``LinearAttentionState``: causal linear attention (Katharopoulos et al.
   2020, section 2.3.2) in its parallel form (all positions at once) and its recurrent form (one
   token at a time with a fixed-size state), which compute the same outputs.
-* ``sharing_run``: one MHA / GQA / MQA model trained and evaluated (the ``kv-sharing`` recipe runs
-  it over seeds, notebook 07 re-runs seed 0 live).
+* ``sharing_run``: one MHA / GQA / MQA model, optionally with adjacent layers sharing one KV cache
+  (``cross_layer``), trained and evaluated (the ``kv-sharing`` recipe runs it over seeds, notebook 07
+  re-runs seed 0 live).
 * ``position_config`` / ``position_model``: one small decoder-only configuration (and model) per
   position scheme (2.3.5), the sinusoidal table scaled to the token embeddings' size
   (``SINUSOID_AMPLITUDE`` by default, ``amplitude=`` to tune it); ``extended``: a copy that covers a
@@ -44,7 +45,7 @@ from lmnotes import checks
 from lmnotes.adaptation import hidden_states
 from lmnotes.data import lm_batch, lm_eval_batches, passkey, toyworld
 from lmnotes.models.gpt import GPT, GPTConfig
-from lmnotes.models.layers import POSITIONS, apply_rope
+from lmnotes.models.layers import POSITIONS, KVCache, apply_rope
 from lmnotes.repro import seed_everything
 from lmnotes.training import evaluate, evaluating, train
 
@@ -192,10 +193,15 @@ def extended(model: GPT, length: int) -> GPT:
 
 
 def sharing_run(train_ids: torch.Tensor, val_ids: torch.Tensor, vocab_size: int, n_kv_head: int,
-                seed: int = 0, steps: int = 300, block: int = 64, eval_chars: int = 16384) -> dict:
+                seed: int = 0, steps: int = 300, block: int = 64, eval_chars: int = 16384,
+                share_layers: int = 1) -> dict:
     """Train the RoPE ``position_config`` model with ``n_kv_head`` key/value heads (of 4 query heads:
-    4 = MHA, 2 = GQA, 1 = MQA) for ``steps`` on batches drawn with ``seed``; return its KV bytes per
-    token, parameter count and held-out loss on the first ``eval_chars`` of ``val_ids``."""
+    4 = MHA, 2 = GQA, 1 = MQA), its keys and values shared by every ``share_layers`` adjacent layers
+    (``cross_layer.share_kv_across_layers``; 1 = no sharing), for ``steps`` on batches drawn with
+    ``seed``; return its KV bytes per token (measured: ``KVCache.nbytes()`` over ``block`` tokens),
+    parameter count and held-out loss on the first ``eval_chars`` of ``val_ids``."""
+    from lmnotes.generative.cross_layer import share_kv_across_layers
+
     checks.tensor("train_ids", train_ids, ndim=1, dtype="int")
     checks.tensor("val_ids", val_ids, ndim=1, dtype="int")
     n_kv_head = checks.choice("n_kv_head", n_kv_head, (1, 2, 4))
@@ -203,13 +209,19 @@ def sharing_run(train_ids: torch.Tensor, val_ids: torch.Tensor, vocab_size: int,
     block, eval_chars = checks.size("block", block), checks.size("eval_chars", eval_chars, low=block)
     seed_everything(seed)
     config = position_config("rope", block, vocab_size, n_kv_head=n_kv_head)
+    share_layers = checks.size("share_layers", share_layers, high=config.n_layer)
     model = GPT(config)
+    if share_layers > 1:
+        share_kv_across_layers(model, share_layers)
     generator = torch.Generator().manual_seed(seed)
     train(model, lambda step: lm_batch(train_ids, 16, block, generator=generator), steps=steps, lr=3e-3,
           warmup=min(30, steps // 10), progress=False)
     loss = evaluate(model, list(lm_eval_batches(val_ids[: eval_chars + 1], 32, block)))
-    return dict(n_kv_head=n_kv_head, seed=seed, kv_bytes=kv_bytes_per_token(config), params=model.num_params(),
-                val_loss=round(loss, 5))
+    cache = KVCache()
+    with torch.no_grad(), evaluating(model):
+        model(val_ids[None, :block], cache=cache)
+    return dict(n_kv_head=n_kv_head, share_layers=share_layers, seed=seed, kv_bytes=cache.nbytes() // block,
+                params=model.num_params(), val_loss=round(loss, 5))
 
 
 def extrapolation_run(train_ids: torch.Tensor, val_ids: torch.Tensor, vocab_size: int, pos: str, seed: int = 0,
