@@ -375,6 +375,22 @@ def _nb05_sft_test():
 EVALUATION_SETS["05 SFT preview: test instructions"] = ("toyworld-gpt", _nb05_sft_test, lambda r: r.prompt)
 
 
+# notebook 07 (shakespeare-char), section 7: the 48 held-out passages of the copy task, as the notebook cuts them
+def _nb07_copy_passages():
+    import torch
+
+    from lmnotes.data import shakespeare_text
+    from lmnotes.generative.copy_task import copy_documents
+    from lmnotes.tokenization import CharTokenizer
+
+    chars = CharTokenizer.from_text(shakespeare_text("all"))
+    docs, first, _ = copy_documents(torch.tensor(chars.encode(shakespeare_text("val")))[40000:], 48, 48, 100)
+    return [chars.decode(row[first: first + 48].tolist()) for row in docs]
+
+
+EVALUATION_SETS["07 copy-task passages"] = ("shakespeare-char", _nb07_copy_passages, None)
+
+
 # Last, so that it sees every set registered above.
 @pytest.mark.parametrize("label", sorted(EVALUATION_SETS))
 def test_evaluation_sets_have_zero_overlap(label):

@@ -18,4 +18,8 @@ generation).
   (section 2.3.1: sequence parallelism, FlashAttention's tiles), equal to full attention.
 - :mod:`lmnotes.generative.kv_eviction`: a fixed-size KV cache that keeps the most-attended keys beside
   the newest (H2O) against a sliding window of the same size (section 2.3.3).
+- :mod:`lmnotes.generative.cross_layer`: adjacent layers sharing one KV cache (cross-layer attention,
+  section 2.3.4).
+- :mod:`lmnotes.generative.copy_task`: a copy task beside perplexity (section 2.3.6): a passage read
+  twice, the model's accuracy on each reading, and a copy rule as the reference.
 """
