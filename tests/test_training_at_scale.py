@@ -191,3 +191,30 @@ def test_smoke_ablation_budgets_recipe_stores_every_arm_seed_and_budget(tmp_path
     assert all(r["curve"]["steps"] == hp["budgets"] and r["steps"] == hp["steps"] for r in stored["runs"])
     swiglu = next(r for r in stored["runs"] if r["arm"] == "SwiGLU")
     assert abs(swiglu["params"] / stored["runs"][0]["params"] - 1) < 0.01  # matched parameters
+
+
+def test_gradient_underflow_counts_what_fp16_flushes_and_a_loss_scale_keeps():
+    from lmnotes.generative import precision
+    from lmnotes.training import batch_loss
+
+    tok, train_text, val_text = ablations.char_data(4000, 2000)
+    model = ablations.run_char_model(tok, train_text, val_text, steps=3, warmup=1, seed=0, keep_model=True)["model"]
+    ids = torch.tensor(tok.encode(train_text))
+    batch = (ids[:64].view(1, 64), ids[1:65].view(1, 64))
+    scales = (1e-6, 1.0, 1024.0)  # 1e-6 pushes most entries under fp16's range: a stand-in for a larger model's gradients
+    r = precision.gradient_underflow(model, batch, torch.float16, scales=scales)
+    batch_loss(model, batch).backward()
+    g = torch.cat([p.grad.flatten() for p in model.parameters() if p.grad is not None]).double()
+    model.zero_grad(set_to_none=True)
+    g = g[g != 0]
+    assert r["entries"] == g.numel() and r["smallest"] == pytest.approx(float(g.abs().min()), rel=1e-6)
+    for scale in scales:  # from the format's definition: zero at or below 2^-25, subnormal below 2^-14
+        m = g.abs() * scale
+        assert abs(r["by_scale"][scale]["flushed"] - int((m <= 2.0 ** -25).sum())) <= 2  # ties round to even
+        assert abs(r["by_scale"][scale]["subnormal"] - int(((m > 2.0 ** -25) & (m < 2.0 ** -14)).sum())) <= 2
+    assert r["by_scale"][1e-6]["flushed"] > r["entries"] // 2 > r["by_scale"][1024.0]["flushed"]
+    assert precision.gradient_underflow(model, batch, torch.bfloat16, scales=scales)["by_scale"][1e-6]["flushed"] == 0
+    with pytest.raises(ValueError, match="dtype"):
+        precision.gradient_underflow(model, batch, torch.float64)
+    with pytest.raises(ValueError, match="scales"):
+        precision.gradient_underflow(model, batch, scales=(0.0,))

@@ -64,7 +64,8 @@ def prepare(text: str, kind: str, *, rate: float = 0.2, seed: int = 0) -> str:
 
 def run_char_model(tok, train_text: str, val_text: str, *, steps: int = 150, lr: float = 3e-3, warmup: int = 15,
                    seed: int = 0, n_layer: int = 2, n_embd: int = 32, n_head: int = 2, block_size: int = 64,
-                   batch_size: int = 16, budgets=None, **switches) -> dict:
+                   batch_size: int = 16, budgets=None, autocast: str | None = None, keep_model: bool = False,
+                   **switches) -> dict:
     """Train the tiny GPT (``switches``: norm, ffn, prenorm, bias, ...) and score it.
 
     Returns the parameter count, the train loss (mean of the last 10 updates), the held-out loss on
@@ -72,7 +73,10 @@ def run_char_model(tok, train_text: str, val_text: str, *, steps: int = 150, lr:
     non-finite loss stopped it, or its held-out loss is no better than the unigram baseline: it
     learned nothing beyond character frequencies). ``budgets``, update counts up to ``steps``, adds
     ``curve``: both losses after each of them along this one run (its schedule spans ``steps``).
+    ``autocast="bf16"`` runs the forward passes in bfloat16 (``lmnotes.training.train``); ``keep_model``
+    adds the trained ``model`` to the result.
     """
+    keep_model = checks.boolean("keep_model", keep_model)
     steps = checks.size("steps", steps)
     seed = checks.integer("seed", seed, low=0)
     budgets = [] if budgets is None else sorted({checks.size("budgets", b, high=steps) for b in budgets})
@@ -94,14 +98,15 @@ def run_char_model(tok, train_text: str, val_text: str, *, steps: int = 150, lr:
             curve["train_eval_loss"].append(train_now)
 
     history = train(model, lambda step: lm_batch(train_ids, batch_size, block_size, gen), steps=steps, lr=lr,
-                    warmup=warmup, seed=seed, progress=False, callback=at_budget if budgets else None)
+                    warmup=warmup, seed=seed, progress=False, callback=at_budget if budgets else None,
+                    autocast=autocast)
     val, train_eval = (curve["val_loss"][-1], curve["train_eval_loss"][-1]) if steps in curve["steps"] else scores()
     finished = history.step == steps
     last = history.train_loss[-10:]
     diverged = not finished or not math.isfinite(val) or val >= unigram_loss(train_text, val_text)
     return dict(params=sum(p.numel() for p in model.parameters()), train_loss=sum(last) / len(last),
                 val_loss=val, train_eval_loss=train_eval, gap=val - train_eval, diverged=diverged,
-                steps=history.step, **(dict(curve=curve) if budgets else {}))
+                steps=history.step, **(dict(curve=curve) if budgets else {}), **(dict(model=model) if keep_model else {}))
 
 
 def stability_run(tok, train_text: str, val_text: str, schedule: str, *, prenorm: bool, seed: int = 0,
