@@ -42,6 +42,19 @@ def test_copy_accuracy_is_the_models_top_choice_and_loss():
     assert torch.allclose(got["first"], hit[:, first: first + 7].mean(-1))
     assert torch.allclose(got["repeat_loss"], loss[:, repeat: repeat + 7].mean(-1))
     assert torch.allclose(got["first_loss"], loss[:, first: first + 7].mean(-1))
+    past = copy_accuracy(model, docs, first, repeat, skip=3)  # the first 3 predictions of each reading left out
+    assert torch.allclose(past["repeat"], hit[:, repeat + 3: repeat + 7].mean(-1))
+    assert torch.allclose(past["first_loss"], loss[:, first + 3: first + 7].mean(-1))
+    window = copy_accuracy(model, docs, first, repeat, visible=longcontext.window_mask(docs.shape[1] - 1, 4))
+    with torch.no_grad():
+        hidden = model(docs[:, :-1], visible=longcontext.window_mask(docs.shape[1] - 1, 4)).argmax(-1)
+    assert torch.allclose(window["repeat"], (hidden == docs[:, 1:]).float()[:, repeat: repeat + 7].mean(-1))
+
+
+def test_skipping_the_junction_scores_only_the_copyable_part():
+    docs, first, repeat = copy_documents(_text(), 4, 30, 20)
+    again, _ = induction_accuracy(docs, first, repeat, context=4, skip=3)
+    assert torch.allclose(again, torch.ones(4))  # past the join every prediction has 4 passage tokens behind it
 
 
 def test_copy_task_rejects_bad_input():
@@ -59,3 +72,5 @@ def test_copy_task_rejects_bad_input():
         induction_accuracy(docs, first, repeat, context=0)
     with pytest.raises(TypeError, match="model"):
         copy_accuracy("gpt", docs, first, repeat)
+    with pytest.raises(ValueError, match="skip"):
+        induction_accuracy(docs, first, repeat, skip=4)

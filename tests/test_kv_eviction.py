@@ -2,7 +2,8 @@ import pytest
 import torch
 
 from lmnotes.generative import longcontext
-from lmnotes.generative.kv_eviction import evicting_losses
+from lmnotes.generative import kv_eviction
+from lmnotes.generative.kv_eviction import evicted_slot, evicting_losses
 from lmnotes.models import GPT
 
 
@@ -53,3 +54,32 @@ def test_evicting_losses_rejects_bad_input():
         evicting_losses(_model("alibi"), ids, budget=4)
     with pytest.raises(TypeError, match="model"):
         evicting_losses("gpt", ids, budget=4)
+    with pytest.raises(TypeError, match="renumber"):
+        evicting_losses(model, ids, budget=4, renumber="no")
+
+
+def test_the_evicted_slot_is_the_least_attended_outside_the_recent_ones():
+    accumulated = torch.tensor([[[0.5, 0.1, 0.9, 0.2, 0.0, 0.05],  # the two newest (0.0, 0.05) are protected
+                                 [0.3, 0.7, 0.2, 0.8, 0.9, 0.01]]])
+    assert evicted_slot(accumulated, recent=2).tolist() == [[[1], [2]]]
+    assert evicted_slot(accumulated, recent=0).tolist() == [[[4], [5]]]
+    with pytest.raises(ValueError, match="recent"):
+        evicted_slot(accumulated, recent=6)
+
+
+
+def test_h2o_evicts_by_the_rule_and_original_positions_match_when_nothing_moves(monkeypatch):
+    model, ids = _model(), _ids()
+    h2o, _ = evicting_losses(model, ids, budget=8, recent=4)
+    # text positions instead of slots: the same while nothing is evicted and for a plain window (RoPE is
+    # relative), different once heavy hitters leave gaps
+    original, _ = evicting_losses(model, ids, budget=8, recent=4, renumber=False)
+    assert (original[:, :8] - h2o[:, :8]).abs().max() < 1e-5
+    assert (original[:, 9:] - h2o[:, 9:]).abs().max() > 1e-4
+    window, _ = evicting_losses(model, ids, budget=8, renumber=False)
+    assert (window - longcontext.token_losses(model, ids, longcontext.window_mask(40, 8))).abs().max() < 1e-5
+    # the cache follows evicted_slot: evicting the most-attended key instead changes the losses
+    monkeypatch.setattr(kv_eviction, "evicted_slot", lambda accumulated, recent: accumulated[
+        ..., : accumulated.shape[-1] - recent].argmax(-1, keepdim=True))
+    most, _ = evicting_losses(model, ids, budget=8, recent=4)
+    assert (most[:, :8] - h2o[:, :8]).abs().max() < 1e-5 and (most[:, 9:] - h2o[:, 9:]).abs().max() > 1e-4

@@ -8,6 +8,7 @@ import torch
 from lmnotes.generative.longcontext import (
     SINUSOID_AMPLITUDE,
     LinearAttentionState,
+    count_cache_probs,
     extended,
     knn_datastore,
     knn_distribution,
@@ -317,8 +318,34 @@ def test_knn_rejects_bad_input():
         knn_lm_losses(lp, kp, t, [0.5, 1.5])
     with pytest.raises(TypeError, match="lambdas"):
         knn_lm_losses(lp, kp, t, 0.5)
-    with pytest.raises(ValueError, match="share one shape"):
+    with pytest.raises(ValueError, match="must agree"):
         knn_lm_losses(lp, kp[:3], t, [0.5])
+    with pytest.raises(ValueError, match="must agree"):
+        knn_lm_losses(lp, kp[:, 0][:3], t, [0.5])
+
+
+def test_a_count_cache_predicts_what_followed_the_same_characters_in_its_text():
+    from lmnotes.baselines import CharNgram
+
+    cache = CharNgram("abcabdabc", 3, vocab_size=5)
+    # after "ab" the store has c twice and d once; order 3 reads the last 2 characters
+    p = count_cache_probs(cache, "xabcabd", 2, 4, order=3, lam=0.9)  # targets c, a, b, d (text[3:7])
+    assert p.shape == (4,)
+    # c after "ab": 2 of 3 in the store; after "b": 2 of 3; c alone: 2 of 9 characters; then uniform over 5
+    assert p[0].item() == pytest.approx(0.9 * 2 / 3 + 0.1 * (0.9 * 2 / 3 + 0.1 * (0.9 * 2 / 9 + 0.1 / 5)))
+    expected = [cache.prob("xabcabd"[max(0, i - 2): i], "xabcabd"[i], 0.9, 3) for i in range(3, 7)]
+    assert torch.allclose(p, torch.tensor(expected))
+    # mixed with a model through knn_lm_losses, (N,) target probabilities equal a full distribution
+    g = torch.Generator().manual_seed(0)
+    log_probs, targets = torch.randn(4, 5, generator=g).log_softmax(-1), torch.tensor([1, 2, 0, 1])
+    full = torch.zeros(4, 5).scatter_(1, targets[:, None], p[:, None])
+    assert knn_lm_losses(log_probs, p, targets, [0.3]) == pytest.approx(knn_lm_losses(log_probs, full, targets, [0.3]))
+    with pytest.raises(ValueError, match="count"):
+        count_cache_probs(cache, "xabcabd", 2, 5, order=3, lam=0.9)
+    with pytest.raises(ValueError, match="order"):
+        count_cache_probs(cache, "xabcabd", 2, 4, order=4, lam=0.9)
+    with pytest.raises(TypeError, match="cache"):
+        count_cache_probs("abc", "xabcabd", 2, 4, order=3, lam=0.9)
 
 
 def test_sharing_run_rejects_bad_input():

@@ -8,6 +8,8 @@ its perplexity.
 * ``copy_documents``: documents passage + filler + passage cut from one text, and where the repeat starts.
 * ``copy_accuracy``: per document, the share of the repeated passage's characters (after its first)
   that are the model's top choice, and the same on the first reading; the model's loss on both.
+  ``skip`` leaves out the first predictions of each reading: the repeat is glued to the filler with no
+  transition, so its first characters are hard for a reason that has nothing to do with copying.
 * ``induction_accuracy``: the same score for a rule with no model at all, which predicts the token that
   followed the latest earlier occurrence of the last ``context`` tokens (a ceiling for copying).
 """
@@ -36,36 +38,44 @@ def copy_documents(ids: torch.Tensor, n: int, length: int, gap: int, lead: int =
     return torch.stack(docs), lead, lead + length + gap
 
 
-def _scores(pred: torch.Tensor, ids: torch.Tensor, first: int, repeat: int, length: int):
-    """Per-document accuracy of ``pred`` (pred[:, t] guesses ids[:, t + 1]) on both readings."""
-    on = lambda start: (pred[:, start: start + length - 1] == ids[:, start + 1: start + length]).float().mean(-1)
+def _scores(pred: torch.Tensor, ids: torch.Tensor, first: int, repeat: int, length: int, skip: int = 0):
+    """Per-document accuracy of ``pred`` (pred[:, t] guesses ids[:, t + 1]) on both readings, leaving
+    out the first ``skip`` predictions of each."""
+    on = lambda start: (pred[:, start + skip: start + length - 1] == ids[:, start + 1 + skip: start + length]
+                        ).float().mean(-1)
     return on(repeat), on(first)
 
 
-def copy_accuracy(model: GPT, ids: torch.Tensor, first: int, repeat: int, visible: torch.Tensor | None = None) -> dict:
+def _check_readings(ids, first: int, repeat: int, skip: int):
+    checks.tensor("ids", ids, ndim=2, dtype="int")
+    length = ids.shape[1] - checks.integer("repeat", repeat, low=1, high=ids.shape[1] - 2)
+    first = checks.integer("first", first, low=0, high=repeat - length)
+    skip = checks.integer("skip", skip, low=0, high=length - 2)  # at least one prediction left
+    return length, first, skip
+
+
+def copy_accuracy(model: GPT, ids: torch.Tensor, first: int, repeat: int, visible: torch.Tensor | None = None,
+                  skip: int = 0) -> dict:
     """Per document (rows of ``ids``, from ``copy_documents``): ``repeat`` and ``first``, the share of the
     passage's characters 2..length that are the model's top choice on the repeat and on the first
     reading, and ``repeat_loss`` and ``first_loss``, its mean next-token loss (nats) on the same
-    characters; ``visible`` as in ``GPT.forward`` (e.g. a sliding window). Each value is an (n,) tensor."""
+    characters; ``visible`` as in ``GPT.forward`` (e.g. a sliding window); ``skip``: score only the
+    characters past the first ``skip`` + 1 of each reading. Each value is an (n,) tensor."""
     checks.instance("model", model, GPT)
-    checks.tensor("ids", ids, ndim=2, dtype="int")
-    length = ids.shape[1] - checks.integer("repeat", repeat, low=1, high=ids.shape[1] - 2)
-    first = checks.integer("first", first, low=0, high=repeat - length)
+    length, first, skip = _check_readings(ids, first, repeat, skip)
     with torch.no_grad(), evaluating(model):
         logits = model(ids[:, :-1], visible=visible)
     losses = F.cross_entropy(logits.transpose(1, 2), ids[:, 1:], reduction="none")
-    on = lambda start: losses[:, start: start + length - 1].mean(-1)
-    accuracy = _scores(logits.argmax(-1), ids, first, repeat, length)
+    on = lambda start: losses[:, start + skip: start + length - 1].mean(-1)
+    accuracy = _scores(logits.argmax(-1), ids, first, repeat, length, skip)
     return dict(repeat=accuracy[0], first=accuracy[1], repeat_loss=on(repeat), first_loss=on(first))
 
 
-def induction_accuracy(ids: torch.Tensor, first: int, repeat: int, context: int = 8):
+def induction_accuracy(ids: torch.Tensor, first: int, repeat: int, context: int = 8, skip: int = 0):
     """``copy_accuracy`` for a rule without a model: at each position, find the latest earlier place where
     the last ``context`` tokens occurred and predict the token that followed them there (no match: no
     prediction, counted wrong)."""
-    checks.tensor("ids", ids, ndim=2, dtype="int")
-    length = ids.shape[1] - checks.integer("repeat", repeat, low=1, high=ids.shape[1] - 2)
-    first = checks.integer("first", first, low=0, high=repeat - length)
+    length, first, skip = _check_readings(ids, first, repeat, skip)
     context = checks.size("context", context)
     pred = torch.full_like(ids[:, :-1], -1)
     for row in range(len(ids)):
@@ -76,4 +86,4 @@ def induction_accuracy(ids: torch.Tensor, first: int, repeat: int, context: int 
                 if seq[s - context + 1: s + 1] == key:
                     pred[row, t] = seq[s + 1]
                     break
-    return _scores(pred, ids, first, repeat, length)
+    return _scores(pred, ids, first, repeat, length, skip)

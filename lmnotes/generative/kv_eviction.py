@@ -11,7 +11,10 @@ key/value head. Both hold exactly ``budget`` keys per head, so they cost the sam
   by token through the course's ``KVCache`` holding at most ``budget`` keys per layer and head, with
   ``recent`` of them the newest (``recent == budget`` is the plain sliding window). Positions are
   counted inside the cache (as StreamingLLM does, ``longcontext.streaming_losses``), so no kept key
-  sits farther back than the cache is long, however long the text.
+  sits farther back than the cache is long, however long the text; ``renumber=False`` keeps every
+  key at its position in the text instead, as published H2O does (only sound inside the context).
+* ``evicted_slot``: the rule itself, the slot with the least accumulated attention outside the
+  ``recent`` newest.
 """
 
 from __future__ import annotations
@@ -27,10 +30,13 @@ from lmnotes.models.layers import KVCache, apply_rope
 from lmnotes.training import evaluating
 
 
-def evicting_losses(model: GPT, ids: torch.Tensor, budget: int, recent: int | None = None):
+def evicting_losses(model: GPT, ids: torch.Tensor, budget: int, recent: int | None = None, renumber: bool = True):
     """Read ``ids`` (B, T) token by token with a KV cache of at most ``budget`` keys per layer and head:
     the ``recent`` newest tokens (default ``budget``: a sliding window) and, in the other
     ``budget - recent`` slots, the older tokens with the largest attention accumulated so far (H2O).
+    ``renumber``: positions counted inside the cache (StreamingLLM's scheme; the query in the last slot)
+    or, if False, each kept key at its position in the text and the query at its own (H2O's; past the
+    model's context this meets distances it never trained on).
     Returns the (B, T - 1) next-token losses (nats) and the cache's bytes at the end
     (``KVCache.nbytes()``: equal for equal ``budget``, whatever ``recent``)."""
     checks.instance("model", model, GPT)
@@ -38,45 +44,64 @@ def evicting_losses(model: GPT, ids: torch.Tensor, budget: int, recent: int | No
     if ids.shape[1] < 2:
         raise ValueError(f"ids must hold at least 2 tokens per row, got shape {tuple(ids.shape)}")
     if model.config.pos != "rope":
-        raise ValueError(f"evicting_losses renumbers RoPE positions inside the cache; model has pos={model.config.pos!r}")
+        raise ValueError(f"evicting_losses needs a RoPE model (it rotates the cached keys), got pos={model.config.pos!r}")
     budget = checks.size("budget", budget)
     recent = budget if recent is None else checks.size("recent", recent, high=budget)
+    renumber = checks.boolean("renumber", renumber)
     B, T = ids.shape[0], ids.shape[1] - 1
     cache, attention = KVCache(), []  # attention[layer]: (B, n_kv_head, S) accumulated per cached key
-    cos, sin = model.positions.rope(torch.arange(min(budget, T))[None])
+    where = []  # where[layer]: (B, n_kv_head, S) the text position of each cached key
+    cos, sin = model.positions.rope(torch.arange(min(budget, T) if renumber else T)[None])  # (1, 1, positions, d)
     losses = []
     with torch.no_grad(), evaluating(model):
         for t in range(T):
             x = model.wte(ids[:, t: t + 1])
             for layer, block in enumerate(model.blocks):
-                attend = lambda h, attn=block.attn, layer=layer: _attend(attn, h, cache, attention, layer, budget,
-                                                                          recent, cos, sin)
+                attend = lambda h, attn=block.attn, layer=layer: _attend(attn, h, cache, attention, where, layer, t,
+                                                                          budget, recent, renumber, cos, sin)
                 x = block._sublayer(block._sublayer(x, block.norm1, attend), block.norm2, block.ffn)
             logits = model.lm_head(model.norm_f(x))[:, 0]
             losses.append(F.cross_entropy(logits, ids[:, t + 1], reduction="none"))
     return torch.stack(losses, dim=1), cache.nbytes()
 
 
-def _attend(attn, h, cache, attention, layer, budget, recent, cos, sin):
+def evicted_slot(accumulated: torch.Tensor, recent: int) -> torch.Tensor:
+    """H2O's choice: for accumulated attention (..., S) over the cached keys in text order, the index
+    (..., 1) of the key to evict, the one with the least attention among all but the ``recent`` newest."""
+    checks.tensor("accumulated", accumulated, dtype="float")
+    recent = checks.integer("recent", recent, low=0, high=accumulated.shape[-1] - 1)
+    return accumulated[..., : accumulated.shape[-1] - recent].argmin(-1, keepdim=True)
+
+
+def _attend(attn, h, cache, attention, where, layer, t, budget, recent, renumber, cos, sin):
     """One new token's attention in one layer: append its key and value (before rotation), evict one
-    older key if the cache is over ``budget``, then attend with positions counted inside the cache."""
+    older key if the cache is over ``budget``, then attend, positions counted inside the cache
+    (``renumber``) or at the keys' places in the text."""
     q, k, v = attn.heads(h)  # q (B, H, 1, d); k, v (B, H_kv, 1, d)
     keys, values = cache.update(layer, k, v)
-    new = torch.zeros(k.shape[:2] + (1,))
-    attention.append(new) if layer == len(attention) else attention.__setitem__(
-        layer, torch.cat([attention[layer], new], dim=-1))
+    new, here = torch.zeros(k.shape[:2] + (1,)), torch.full(k.shape[:2] + (1,), t)
+    if layer == len(attention):
+        attention.append(new)
+        where.append(here)
+    else:
+        attention[layer] = torch.cat([attention[layer], new], dim=-1)
+        where[layer] = torch.cat([where[layer], here], dim=-1)
     S = keys.shape[2]
     if S > budget:  # evict the older key (outside the `recent` newest) with the least accumulated attention
-        older = attention[layer][..., : S - recent]
-        drop = older.argmin(-1, keepdim=True)  # (B, H_kv, 1)
-        slots = torch.arange(S).expand(*older.shape[:2], S)
-        keep = slots[slots != drop].view(*older.shape[:2], S - 1)  # cache order (text order) preserved
+        drop = evicted_slot(attention[layer], recent)  # (B, H_kv, 1)
+        slots = torch.arange(S).expand(*drop.shape[:2], S)
+        keep = slots[slots != drop].view(*drop.shape[:2], S - 1)  # cache order (text order) preserved
         cache.keys[layer] = keys = keys.gather(2, keep[..., None].expand(-1, -1, -1, keys.shape[-1]))
         cache.values[layer] = values = values.gather(2, keep[..., None].expand(-1, -1, -1, values.shape[-1]))
-        attention[layer] = attention[layer].gather(-1, keep)
+        attention[layer], where[layer] = attention[layer].gather(-1, keep), where[layer].gather(-1, keep)
         S -= 1
-    k_all, v_all = attn.shared_kv(apply_rope(keys, cos[..., :S, :], sin[..., :S, :]), values)
-    query = apply_rope(q, cos[..., S - 1: S, :], sin[..., S - 1: S, :])  # the query sits in the last slot
+    if renumber:  # slots 0..S-1; the query sits in the last slot
+        rotated = apply_rope(keys, cos[..., :S, :], sin[..., :S, :])
+        query = apply_rope(q, cos[..., S - 1: S, :], sin[..., S - 1: S, :])
+    else:  # each key at its text position (B, H_kv, S), the query at t
+        rotated = apply_rope(keys, cos[0, 0][where[layer]], sin[0, 0][where[layer]])
+        query = apply_rope(q, cos[..., t: t + 1, :], sin[..., t: t + 1, :])
+    k_all, v_all = attn.shared_kv(rotated, values)
     weights = (query @ k_all.transpose(-2, -1) / math.sqrt(attn.d_head)).softmax(-1)  # (B, H, 1, S)
     group = attn.n_head // attn.n_kv_head
     attention[layer] = attention[layer] + weights[:, :, 0].view(weights.shape[0], -1, group, S).sum(2)

@@ -21,7 +21,8 @@
   ``streaming_losses``: StreamingLLM itself, positions renumbered inside its cache.
 * ``peak_bytes``: the peak memory an operation's tensors hold at once, replayed from the profiler's
   record of allocations and releases (e.g. attention's score matrix and its softmax).
-* ``knn_datastore`` / ``knn_neighbours`` / ``knn_distribution`` / ``knn_lm_losses``: a kNN-LM (Khandelwal et al. 2020,
+* ``knn_datastore`` / ``knn_neighbours`` / ``knn_distribution`` / ``knn_lm_losses``, and ``count_cache_probs``
+  (the count cache a kNN-LM's datastore is compared with): a kNN-LM (Khandelwal et al. 2020,
   Eq. 2.67-2.68): a datastore of (context vector, next token), a distribution from the nearest
   neighbours, interpolated with the model's by lambda.
 * ``passkey_test_set`` / ``passkey_training_set`` / ``passkey_batch`` / ``passkey_scores`` /
@@ -43,6 +44,7 @@ import torch.nn.functional as F
 
 from lmnotes import checks
 from lmnotes.adaptation import hidden_states
+from lmnotes.baselines import CharNgram
 from lmnotes.data import lm_batch, lm_eval_batches, passkey, toyworld
 from lmnotes.models.gpt import GPT, GPTConfig
 from lmnotes.models.layers import POSITIONS, KVCache, apply_rope
@@ -491,12 +493,13 @@ def knn_distribution(queries: torch.Tensor, keys: torch.Tensor, values: torch.Te
 def knn_lm_losses(log_probs: torch.Tensor, knn_probs: torch.Tensor, targets: torch.Tensor,
                   lambdas) -> list[float]:
     """Mean loss (nats/token) of Eq. 2.68, p = lambda p_kNN + (1 - lambda) p_LM, for each lambda in
-    ``lambdas`` (lambda = 0 is the model alone, 1 the datastore alone)."""
+    ``lambdas`` (lambda = 0 is the model alone, 1 the datastore alone). ``knn_probs``: the other
+    distribution (N, V), or (N,) the probability it gives each target (e.g. ``count_cache_probs``)."""
     checks.tensor("log_probs", log_probs, ndim=2, dtype="float")
-    checks.tensor("knn_probs", knn_probs, ndim=2, dtype="float")
+    checks.tensor("knn_probs", knn_probs, ndim=(1, 2), dtype="float")
     checks.tensor("targets", targets, ndim=1, dtype="int")
-    if log_probs.shape != knn_probs.shape or len(targets) != len(log_probs):
-        raise ValueError(f"log_probs and knn_probs must share one shape (N, V) and targets have N entries; got "
+    if knn_probs.shape not in (log_probs.shape, log_probs.shape[:1]) or len(targets) != len(log_probs):
+        raise ValueError(f"log_probs (N, V), knn_probs (N, V) or (N,) and targets (N,) must agree; got "
                          f"{tuple(log_probs.shape)}, {tuple(knn_probs.shape)}, {tuple(targets.shape)}")
     if isinstance(lambdas, (str, bytes)) or not hasattr(lambdas, "__iter__"):
         raise TypeError(f"lambdas must be a list of numbers in [0, 1], got {type(lambdas).__name__}")
@@ -504,8 +507,25 @@ def knn_lm_losses(log_probs: torch.Tensor, knn_probs: torch.Tensor, targets: tor
     if not lambdas:
         raise ValueError("lambdas must hold at least one value")
     p_lm = log_probs.gather(1, targets[:, None])[:, 0].exp()
-    p_knn = knn_probs.gather(1, targets[:, None])[:, 0]
+    p_knn = knn_probs.gather(1, targets[:, None])[:, 0] if knn_probs.ndim == 2 else knn_probs
     return [-(lam * p_knn + (1 - lam) * p_lm).clamp_min(1e-30).log().mean().item() for lam in lambdas]
+
+
+def count_cache_probs(cache: CharNgram, text: str, start: int, count: int, order: int, lam: float) -> torch.Tensor:
+    """The cheap rival of a kNN-LM's datastore: a count cache. ``cache`` holds the character counts of the
+    datastore's text (``lmnotes.baselines.CharNgram``); for each of the ``count`` characters
+    ``text[start + 1 : start + 1 + count]`` (the targets of ``knn_datastore`` run on ``text[start:]``)
+    return the probability the cache gives it after the ``order - 1`` characters before it
+    (interpolated down to the unigram with weight ``lam``). Mixed with the model by ``knn_lm_losses``."""
+    checks.instance("cache", cache, CharNgram)
+    checks.text("text", text)
+    start, count = checks.integer("start", start, low=0), checks.size("count", count)
+    if start + 1 + count > len(text):
+        raise ValueError(f"text holds {len(text)} characters, fewer than start + 1 + count = {start + 1 + count}")
+    order = checks.integer("order", order, 1, cache.max_order)
+    lam = checks.probability("lam", lam, open_low=True, open_high=True)
+    return torch.tensor([cache.prob(text[max(0, i - order + 1): i], text[i], lam, order)
+                         for i in range(start + 1, start + 1 + count)])
 
 
 # --------------------------------------------------------------------------------------------
