@@ -35,3 +35,12 @@ def test_every_number_exercise_takes_numpy_and_torch_numbers():
     assert check("pipeline-bubble", np.int64(64)) and check("pipeline-bubble", torch.tensor(64))
     assert check("query-class-seen", np.float32(0.875)) and check("examples-for-exact-fit", np.int64(5))
     assert check("examples-for-exact-fit", torch.tensor(5)) and not check("examples-for-exact-fit", 5.5)
+
+
+def test_the_window_exercise_wants_the_smallest_window_level_with_the_full_cache(capsys):
+    assert check("window-matching-full-cache", 48) and check("window-matching-full-cache", np.int64(48))
+    assert not check("window-matching-full-cache", 64)
+    assert "smaller one" in capsys.readouterr().out
+    assert not check("window-matching-full-cache", 32)
+    assert "0.027" in capsys.readouterr().out
+    assert not check("window-matching-full-cache", 100) and not check("window-matching-full-cache", 48.5)
