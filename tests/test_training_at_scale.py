@@ -91,14 +91,32 @@ def test_column_parallel_matmul_pipeline_and_summation():
 
 
 def test_prepare_keeps_length_and_changes_what_it_says():
-    text = "".join(chr(97 + i % 26) for i in range(10_000))
+    text = "".join(chr(97 + i % 26) + chr(65 + i % 7) for i in range(5_000))
     noisy = ablations.prepare(text, "noisy", rate=0.2, seed=0)
-    dup = ablations.prepare(text, "duplicated", rate=0.2)
+    dup = ablations.prepare(text, "fifth x5", rate=0.2)
     assert len(noisy) == len(dup) == len(text) and ablations.prepare(text, "clean") == text
     assert 0.1 < sum(a != b for a, b in zip(noisy, text)) / len(text) <= 0.2
-    assert dup[:2000] == dup[2000:4000] == text[:2000]
+    assert dup[:2000] == dup[2000:4000] == dup[8000:] == text[:2000]
+    assert ablations.prepare(text, "fifth", rate=0.2) == text[:2000]  # the five copies, de-duplicated
+    part, dedup = ablations.prepare(text, "part dup", rate=0.2), ablations.prepare(text, "part dedup", rate=0.2)
+    chunk = text[8000:8200]  # 2% of the text, after the first 80%
+    assert len(part) == len(text) and part[:8000] == text[:8000] and part[8000:] == chunk * 10
+    assert dedup == text[:8000] + chunk  # the same distinct text, the chunk once
     with pytest.raises(ValueError, match="kind"):
         ablations.prepare(text, "shuffled")
+
+
+def test_tune_lr_chooses_on_the_last_training_characters_never_on_held_out_text():
+    tok, train_text, _ = ablations.char_data(4000, 2000)
+    r = ablations.tune_lr(tok, train_text, lrs=(1e-4, 1e-2), dev_chars=1000, steps=16)
+    runs = {lr: ablations.run_char_model(tok, train_text[:-1000], train_text[-1000:], steps=16, lr=lr) for lr in (1e-4, 1e-2)}
+    assert runs[1e-4]["diverged"] and not runs[1e-2]["diverged"]  # 1e-4 learns nothing beyond the unigram in 16 updates
+    assert r["dev_loss"] == {1e-4: math.inf, 1e-2: pytest.approx(runs[1e-2]["val_loss"])} and r["lr"] == 1e-2
+    assert r["at_edge"]
+    with pytest.raises(ValueError, match="lrs"):
+        ablations.tune_lr(tok, train_text, lrs=(), dev_chars=1000)
+    with pytest.raises(ValueError, match="dev_chars"):
+        ablations.tune_lr(tok, train_text, dev_chars=len(train_text))
 
 
 def test_unigram_loss_is_the_entropy_for_matching_frequencies():
@@ -178,6 +196,11 @@ def test_run_char_model_scores_its_budgets_along_the_same_run():
     assert curved["curve"]["val_loss"][0] != curved["curve"]["val_loss"][1]
     with pytest.raises(ValueError, match="budgets"):
         ablations.run_char_model(tok, train_text, val_text, steps=20, budgets=(30,))
+    # stopping early keeps the long run's schedule: its first budget lands on the full run's
+    start = ablations.run_char_model(tok, train_text, val_text, steps=20, seed=0, budgets=(16,), stop_at=16)
+    assert start["steps"] == 16 and start["curve"]["val_loss"] == curved["curve"]["val_loss"][:1] == [start["val_loss"]]
+    with pytest.raises(ValueError, match="stop_at"):
+        ablations.run_char_model(tok, train_text, val_text, steps=20, stop_at=21)
 
 
 def test_smoke_ablation_budgets_recipe_stores_every_arm_seed_and_budget(tmp_path):
@@ -193,28 +216,45 @@ def test_smoke_ablation_budgets_recipe_stores_every_arm_seed_and_budget(tmp_path
     assert abs(swiglu["params"] / stored["runs"][0]["params"] - 1) < 0.01  # matched parameters
 
 
-def test_gradient_underflow_counts_what_fp16_flushes_and_a_loss_scale_keeps():
+def test_fp16_backward_counts_what_an_fp16_pass_zeroes_and_a_loss_scale_keeps():
     from lmnotes.generative import precision
-    from lmnotes.training import batch_loss
+    from lmnotes.training import lm_loss
 
     tok, train_text, val_text = ablations.char_data(4000, 2000)
     model = ablations.run_char_model(tok, train_text, val_text, steps=3, warmup=1, seed=0, keep_model=True)["model"]
     ids = torch.tensor(tok.encode(train_text))
-    batch = (ids[:64].view(1, 64), ids[1:65].view(1, 64))
-    scales = (1e-6, 1.0, 1024.0)  # 1e-6 pushes most entries under fp16's range: a stand-in for a larger model's gradients
-    r = precision.gradient_underflow(model, batch, torch.float16, scales=scales)
-    batch_loss(model, batch).backward()
-    g = torch.cat([p.grad.flatten() for p in model.parameters() if p.grad is not None]).double()
-    model.zero_grad(set_to_none=True)
-    g = g[g != 0]
-    assert r["entries"] == g.numel() and r["smallest"] == pytest.approx(float(g.abs().min()), rel=1e-6)
-    for scale in scales:  # from the format's definition: zero at or below 2^-25, subnormal below 2^-14
-        m = g.abs() * scale
-        assert abs(r["by_scale"][scale]["flushed"] - int((m <= 2.0 ** -25).sum())) <= 2  # ties round to even
-        assert abs(r["by_scale"][scale]["subnormal"] - int(((m > 2.0 ** -25) & (m < 2.0 ** -14)).sum())) <= 2
-    assert r["by_scale"][1e-6]["flushed"] > r["entries"] // 2 > r["by_scale"][1024.0]["flushed"]
-    assert precision.gradient_underflow(model, batch, torch.bfloat16, scales=scales)["by_scale"][1e-6]["flushed"] == 0
-    with pytest.raises(ValueError, match="dtype"):
-        precision.gradient_underflow(model, batch, torch.float64)
+    x, y = ids[:256].view(4, 64), ids[1:257].view(4, 64)
+    scales = (2.0 ** -16, 1.0, 1024.0)  # 2^-16 pushes most gradients under fp16's range: a stand-in for a larger model's
+    r = precision.fp16_backward(model, (x, y), scales=scales)
+    assert all(p.grad is None for p in model.parameters())
+
+    def grads(half, scale):  # the same passes, written out
+        model.zero_grad(set_to_none=True)
+        with torch.autocast("cpu", dtype=torch.float16, enabled=half):
+            loss = lm_loss(model(x), y) * scale
+        loss.backward()
+        g = torch.cat([p.grad.flatten().float() for p in model.parameters()]) / scale
+        model.zero_grad(set_to_none=True)
+        return g
+
+    model.eval()
+    reference = grads(False, 1.0)
+    assert r["entries"] == int((reference != 0).sum()) and r["logits"] == 4 * 64 * tok.vocab_size
+    for scale in scales:
+        g = grads(True, scale)
+        assert r["by_scale"][scale]["zeroed"] == int(((reference != 0) & (g == 0)).sum())
+        # the logits' gradient from its formula, (softmax - one-hot) / tokens x scale, stored in fp16:
+        # subnormal below 2^-14, zero at or below 2^-25
+        with torch.no_grad(), torch.autocast("cpu", dtype=torch.float16):
+            logits = model(x)
+        exact = (torch.softmax(logits.float(), -1) - torch.nn.functional.one_hot(y, tok.vocab_size)) * scale / y.numel()
+        assert r["by_scale"][scale]["logit_small"] == pytest.approx(float((exact.abs() < 2.0 ** -14).float().mean()), abs=2e-3)
+        assert r["by_scale"][scale]["logit_zero"] == pytest.approx(float((exact.abs() <= 2.0 ** -25).float().mean()), abs=2e-3)
+    tiny, one, big = (r["by_scale"][s] for s in scales)
+    assert tiny["zeroed"] > r["entries"] // 4 > one["zeroed"] >= big["zeroed"]
+    assert tiny["logit_small"] > one["logit_small"] > big["logit_small"] and tiny["rel_error"] > big["rel_error"]
+    assert one["rel_error"] < 0.01 and all(v["finite"] for v in r["by_scale"].values())
     with pytest.raises(ValueError, match="scales"):
-        precision.gradient_underflow(model, batch, scales=(0.0,))
+        precision.fp16_backward(model, (x, y), scales=(0.0,))
+    with pytest.raises(TypeError, match="batch"):
+        precision.fp16_backward(model, x)

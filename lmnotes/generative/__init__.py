@@ -4,11 +4,13 @@ generation).
 - :mod:`lmnotes.generative.model_sizes`: the book's Table 2.2 (section 2.1.1) counted from the models'
   configurations on the ``meta`` device, beside the book's figures.
 - :mod:`lmnotes.generative.ablations`: section 2.2's controlled experiments on a tiny character GPT:
-  clean, noisy and duplicated data, block switches (norms, activations, biases) over seeds.
+  clean, noisy, less distinct and partly duplicated data (each duplicated text beside its de-duplicated
+  version), block switches (norms, activations, biases) over seeds, a learning rate tuned on a dev slice.
 - :mod:`lmnotes.generative.distributed`: distributed training as arithmetic and one real two-process
   data-parallel step (gloo); tensor and pipeline parallelism, summation order (section 2.2.3).
-- :mod:`lmnotes.generative.precision`: mixed precision (sections 2.2.2.4 and 2.2.3): how many gradient
-  entries a 16-bit format flushes to zero or makes subnormal, with and without a loss scale.
+- :mod:`lmnotes.generative.precision`: mixed precision (sections 2.2.2.4 and 2.2.3): an fp16 autocast
+  backward pass against float32, with and without a loss scale: weight-gradient entries zeroed, their
+  relative error, and the share of the logits' gradient that is subnormal or zero.
 - :mod:`lmnotes.generative.scaling`: scaling laws (section 2.2.4): power-law fits and the
   Chinchilla compute-optimal split (Eq. 2.37-2.39).
 - :mod:`lmnotes.generative.longcontext`: long sequences (section 2.3): KV-cache bytes, MHA/GQA/MQA,

@@ -1,8 +1,10 @@
 """Small controlled experiments of book section 2.2 (data preparation, model modifications).
 
 One tiny character-level GPT on Shakespeare, trained by ``lmnotes.training.train``, with one thing
-changed at a time: the training data (clean, noisy, duplicated) or a block switch (norm placement,
-norm type, FFN, biases). Every run scores the same held-out characters.
+changed at a time: the training data (clean, noisy, less distinct text, partly duplicated, each
+duplicated version beside its de-duplicated one) or a block switch (norm placement, norm type, FFN,
+biases). Every run scores the same held-out characters; :func:`tune_lr` picks the learning rate on a
+dev slice of the training text.
 """
 
 from __future__ import annotations
@@ -20,7 +22,14 @@ from lmnotes.repro import seed_everything
 from lmnotes.tokenization import CharTokenizer
 from lmnotes.training import stream_eval, train
 
-DATA_KINDS = ("clean", "noisy", "duplicated")
+#: "fifth x5" is the first fifth of the text repeated five times, "fifth" that fifth alone (its de-duplicated
+#: version); "part dup" keeps the first 80% and fills the rest with copies of a chunk of 2%, "part dedup" is
+#: the same 80% plus one copy of the chunk (the same distinct text, shorter); see :func:`prepare`
+DATA_KINDS = ("clean", "noisy", "fifth x5", "fifth", "part dup", "part dedup")
+#: how many copies of its chunk "part dup" holds
+CHUNK_COPIES = 10
+#: the learning rates :func:`tune_lr` tries
+LEARNING_RATES = (3e-3, 1e-2, 3e-2)
 #: section 2.2.2.1's runs: a 4-layer model for 100 updates, each norm placement under three schedules (a
 #: normal learning rate, 0.03 without warm-up, 0.03 with the 15-update warm-up of every other run here)
 STABILITY_RUN = dict(steps=100, n_layer=4)
@@ -43,17 +52,32 @@ def char_data(n_train: int = 200_000, n_val: int = 20_000):
 
 
 def prepare(text: str, kind: str, *, rate: float = 0.2, seed: int = 0) -> str:
-    """The training text as ``kind`` data: "clean" (unchanged), "noisy" (a share ``rate`` of the
-    characters replaced by random characters of the text) or "duplicated" (only the first ``rate`` of
-    the text, repeated to the same length: the same number of tokens, fewer distinct ones)."""
+    """The training text as ``kind`` data (``rate`` = 0.2 gives the sizes in brackets):
+
+    - "clean": unchanged;
+    - "noisy": a share ``rate`` of the characters replaced by random characters of the text;
+    - "fifth x5": only the first ``rate`` of the text, repeated to the same length (the same number of
+      characters, a fifth of the distinct ones); "fifth": that first ``rate`` alone, its de-duplicated
+      version (random training windows see the same distribution in both, up to the seams);
+    - "part dup": the first ``1 - rate`` of the text, then a chunk of the next ``rate / CHUNK_COPIES``
+      characters repeated ``CHUNK_COPIES`` times to the same length (a share ``rate`` of the characters,
+      and of the training windows, come from one small chunk); "part dedup": the same text with the
+      chunk once (the same distinct characters, shorter).
+    """
     checks.text("text", text)
     checks.choice("kind", kind, DATA_KINDS)
     rate = checks.probability("rate", rate, open_low=True, open_high=True)
     if kind == "clean":
         return text
-    if kind == "duplicated":
+    if kind in ("fifth x5", "fifth"):
         unique = text[: max(1, int(len(text) * rate))]
-        return (unique * math.ceil(len(text) / len(unique)))[: len(text)]
+        return unique if kind == "fifth" else (unique * math.ceil(len(text) / len(unique)))[: len(text)]
+    if kind in ("part dup", "part dedup"):
+        keep = len(text) - max(1, int(len(text) * rate))
+        chunk = text[keep: keep + max(1, int(len(text) * rate / CHUNK_COPIES))]
+        if kind == "part dedup":
+            return text[:keep] + chunk
+        return text[:keep] + (chunk * math.ceil((len(text) - keep) / len(chunk)))[: len(text) - keep]
     rng = random.Random(checks.integer("seed", seed))
     alphabet = sorted(set(text))
     chars = list(text)
@@ -65,7 +89,7 @@ def prepare(text: str, kind: str, *, rate: float = 0.2, seed: int = 0) -> str:
 def run_char_model(tok, train_text: str, val_text: str, *, steps: int = 150, lr: float = 3e-3, warmup: int = 15,
                    seed: int = 0, n_layer: int = 2, n_embd: int = 32, n_head: int = 2, block_size: int = 64,
                    batch_size: int = 16, budgets=None, autocast: str | None = None, keep_model: bool = False,
-                   **switches) -> dict:
+                   stop_at: int | None = None, **switches) -> dict:
     """Train the tiny GPT (``switches``: norm, ffn, prenorm, bias, ...) and score it.
 
     Returns the parameter count, the train loss (mean of the last 10 updates), the held-out loss on
@@ -74,10 +98,12 @@ def run_char_model(tok, train_text: str, val_text: str, *, steps: int = 150, lr:
     learned nothing beyond character frequencies). ``budgets``, update counts up to ``steps``, adds
     ``curve``: both losses after each of them along this one run (its schedule spans ``steps``).
     ``autocast="bf16"`` runs the forward passes in bfloat16 (``lmnotes.training.train``); ``keep_model``
-    adds the trained ``model`` to the result.
+    adds the trained ``model`` to the result. ``stop_at`` stops after that many updates (the schedule
+    still spans ``steps``), so the start of a long run can be checked without training all of it.
     """
     keep_model = checks.boolean("keep_model", keep_model)
     steps = checks.size("steps", steps)
+    stop_at = steps if stop_at is None else checks.size("stop_at", stop_at, high=steps)
     seed = checks.integer("seed", seed, low=0)
     budgets = [] if budgets is None else sorted({checks.size("budgets", b, high=steps) for b in budgets})
     config = GPTConfig(vocab_size=tok.vocab_size, block_size=block_size, n_layer=n_layer, n_head=n_head,
@@ -99,9 +125,9 @@ def run_char_model(tok, train_text: str, val_text: str, *, steps: int = 150, lr:
 
     history = train(model, lambda step: lm_batch(train_ids, batch_size, block_size, gen), steps=steps, lr=lr,
                     warmup=warmup, seed=seed, progress=False, callback=at_budget if budgets else None,
-                    autocast=autocast)
-    val, train_eval = (curve["val_loss"][-1], curve["train_eval_loss"][-1]) if steps in curve["steps"] else scores()
-    finished = history.step == steps
+                    autocast=autocast, stop_at=stop_at)
+    val, train_eval = (curve["val_loss"][-1], curve["train_eval_loss"][-1]) if stop_at in curve["steps"] else scores()
+    finished = history.step == stop_at
     last = history.train_loss[-10:]
     diverged = not finished or not math.isfinite(val) or val >= unigram_loss(train_text, val_text)
     return dict(params=sum(p.numel() for p in model.parameters()), train_loss=sum(last) / len(last),
@@ -122,6 +148,26 @@ def stability_run(tok, train_text: str, val_text: str, schedule: str, *, prenorm
     run = run_char_model(tok, train_text, val_text, steps=steps, seed=seed, n_layer=STABILITY_RUN["n_layer"],
                          prenorm=prenorm, bias=bias, **sched, **switches)
     return dict(schedule=schedule, prenorm=prenorm, bias=bias, seed=seed, **run)
+
+
+def tune_lr(tok, train_text: str, *, lrs=LEARNING_RATES, dev_chars: int = 20_000, seed: int = 0, **run) -> dict:
+    """Choose the learning rate as :func:`ngram_loss` chooses its weight, never on held-out text: train
+    :func:`run_char_model` (``seed``, ``run``: steps, switches) at each rate of ``lrs`` on all but the last
+    ``dev_chars`` characters of ``train_text`` and score it on those. Returns the chosen ``lr``, the
+    ``dev_loss`` of every rate ({lr: loss}; a run that failed counts as infinite) and whether the choice
+    sits at an edge of ``lrs``."""
+    checks.text("train_text", train_text)
+    dev_chars = checks.size("dev_chars", dev_chars, high=len(train_text) - 1000)
+    lrs = [checks.positive("lrs", lr) for lr in lrs]
+    if not lrs:
+        raise ValueError("lrs must hold at least one learning rate, got none")
+    fit, dev = train_text[:-dev_chars], train_text[-dev_chars:]
+    dev_loss = {}
+    for lr in lrs:
+        r = run_char_model(tok, fit, dev, lr=lr, seed=seed, **run)
+        dev_loss[lr] = math.inf if r["diverged"] else r["val_loss"]
+    lr = min(dev_loss, key=dev_loss.get)
+    return dict(lr=lr, dev_loss=dev_loss, at_edge=len(lrs) > 1 and lr in (min(lrs), max(lrs)))
 
 
 def unigram_loss(train_text: str, val_text: str) -> float:

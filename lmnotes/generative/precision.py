@@ -1,10 +1,13 @@
 """Mixed precision in numbers (book section 2.2.2.4 names it among the setups of stable, efficient training).
 
-* :func:`gradient_underflow`: what storing a model's gradient in a 16-bit format does to it: how many
-  nonzero entries become exactly zero (fp16 flushes magnitudes below 2^-24, about 6e-8) or fall below
-  the format's smallest normal number (they keep fewer significant bits), with and without a loss
-  scale, the multiplier that mixed-precision training applies to the loss so that small gradients stay
-  representable (and divides out before the update).
+* :func:`fp16_backward`: one batch's forward and backward pass run in fp16 (``torch.autocast`` with
+  ``float16``, which runs on the CPU too) against the same pass in float32, with and without a loss
+  scale, the multiplier that mixed-precision training applies to the loss so that small gradients
+  inside the fp16 backward pass stay representable (and divides out before the update). fp16 rounds
+  magnitudes at or below 2^-25 (about 3e-8) to zero and stores those below 2^-14 (about 6.1e-5) as
+  subnormal numbers, with fewer significant bits. It counts the weight-gradient entries that the fp16
+  pass zeroes, their relative error, and how much of an activation gradient, the gradient of the
+  loss with respect to the logits, is subnormal or zero in fp16.
 
 Training in bfloat16 itself is ``lmnotes.training.train(autocast="bf16")``, which notebook 06 runs
 beside float32 through ``ablations.run_char_model``.
@@ -15,35 +18,64 @@ from __future__ import annotations
 import torch
 
 from lmnotes import checks
-from lmnotes.training import batch_loss
+from lmnotes.training import lm_loss
 
-FORMATS = (torch.float16, torch.bfloat16)
+#: fp16's smallest normal magnitude (2^-14): below it a number is subnormal (or zero)
+FP16_TINY = torch.finfo(torch.float16).tiny
 
 
-def gradient_underflow(model, batch, dtype: torch.dtype = torch.float16, scales=(1.0,)) -> dict:
-    """Backpropagate ``batch``'s loss once in float32 and, for each loss scale in ``scales``, count the
-    nonzero gradient entries that ``dtype`` stores as zero (``flushed``), as a subnormal number
-    (``subnormal``) or as infinity (``overflow``) once multiplied by the scale.
+def fp16_backward(model, batch, scales=(1.0,)) -> dict:
+    """Backpropagate the loss of ``batch`` (an ``(x, y)`` pair of token ids) once in float32 and, for each
+    loss scale in ``scales``, once under fp16 autocast with the loss multiplied by the scale (the weight
+    gradients are divided by it again).
 
-    Returns ``entries`` (nonzero float32 gradient entries), ``smallest`` (their smallest magnitude)
-    and ``by_scale``: {scale: {flushed, subnormal, overflow}}. The model's gradients are cleared again.
+    Returns ``entries`` (weight-gradient entries that are nonzero in float32), ``logits`` (entries of
+    the logits' gradient) and ``by_scale``: {scale: {``zeroed``: entries nonzero in float32 but zero after
+    the fp16 pass, ``rel_error``: their median relative error against float32 (over the float32-nonzero
+    entries), ``logit_small``: the share of the logits' fp16 gradient that is subnormal or zero,
+    ``logit_zero``: the share that is zero, ``finite``: whether every gradient stayed finite}}. The
+    model's gradients are cleared again.
     """
     checks.model("model", model)
-    checks.choice("dtype", dtype, FORMATS)
+    if not (isinstance(batch, (tuple, list)) and len(batch) == 2):
+        raise TypeError(f"batch must be an (x, y) pair of token-id tensors, got {type(batch).__name__}")
     scales = [checks.positive("scales", s) for s in scales]
     if not scales:
         raise ValueError("scales must hold at least one loss scale, got none")
-    model.zero_grad(set_to_none=True)
-    batch_loss(model, batch).backward()
-    grads = torch.cat([p.grad.flatten().float() for p in model.parameters() if p.grad is not None])
-    model.zero_grad(set_to_none=True)
-    grads = grads[grads != 0]
-    tiny = torch.finfo(dtype).tiny
-    by_scale = {}
-    for scale in scales:
-        stored = (grads * scale).to(dtype)
-        magnitude = stored.float().abs()
-        by_scale[scale] = dict(flushed=int((stored == 0).sum()), subnormal=int(((magnitude > 0) & (magnitude < tiny)).sum()),
-                               overflow=int(torch.isinf(stored).sum()))
-    return dict(entries=grads.numel(), smallest=float(grads.abs().min()) if grads.numel() else float("nan"),
-                by_scale=by_scale)
+    x, y = batch
+    params = [p for p in model.parameters() if p.requires_grad]
+
+    def backward(scale: float, half: bool):
+        model.zero_grad(set_to_none=True)
+        with torch.autocast("cpu", dtype=torch.float16, enabled=half):
+            logits = model(x)
+            logits.retain_grad()
+            loss = lm_loss(logits, y) * scale
+        loss.backward()
+        grads = torch.cat([(p.grad if p.grad is not None else torch.zeros_like(p)).flatten().float() / scale
+                           for p in params])
+        logit_grad = logits.grad
+        model.zero_grad(set_to_none=True)
+        return grads, logit_grad
+
+    was_training = model.training
+    model.eval()  # no dropout: the two passes see the same function
+    try:
+        reference, _ = backward(1.0, half=False)
+        nonzero = reference != 0
+        by_scale = {}
+        for scale in scales:
+            grads, logit_grad = backward(scale, half=True)
+            if logit_grad.dtype != torch.float16:
+                raise RuntimeError(f"fp16 autocast left the logits in {logit_grad.dtype}; this torch build does "
+                                   f"not run the forward pass in fp16 on the CPU")
+            magnitude = logit_grad.float().abs()
+            error = (grads[nonzero] - reference[nonzero]).abs() / reference[nonzero].abs()
+            by_scale[scale] = dict(zeroed=int((grads[nonzero] == 0).sum()),
+                                   rel_error=float(error.median()) if error.numel() else float("nan"),
+                                   logit_small=float((magnitude < FP16_TINY).float().mean()),
+                                   logit_zero=float((magnitude == 0).float().mean()),
+                                   finite=bool(torch.isfinite(grads).all() and torch.isfinite(magnitude).all()))
+    finally:
+        model.train(was_training)
+    return dict(entries=int(nonzero.sum()), logits=logit_grad.numel(), by_scale=by_scale)

@@ -21,7 +21,7 @@ a smoke run never replaces a bundled model.
 | ``rlhf-toyworld`` | reward models on ``toyworld-gpt``, PPO on ``toyworld-sft`` | preference pairs, ranked lists, instructions | notebook 12's curves (results only) |
 | ``learning-to-prompt`` | soft prompts, LoRA, full fine-tuning of ``toyworld-gpt`` | toy-world reviews | notebook 10 (results only) |
 | ``kv-sharing`` | 20 small RoPE GPTs: 4/2/1 KV heads, and 4 with 2 layers sharing one cache, x 5 seeds | Shakespeare characters | MHA vs GQA vs MQA vs cross-layer sharing with spread (results only) |
-| ``ablation-seeds`` | tiny character GPTs: 3 data versions and 8 norm-placement / schedule arms x 3 seeds | Shakespeare characters | notebook 06's §2.2.1-2.2.2 runs with spread (results only) |
+| ``ablation-seeds`` | tiny character GPTs: a learning-rate sweep on a dev slice, 6 data versions, 4 block variants and 8 norm-placement / schedule arms x 10 seeds | Shakespeare characters | notebook 06's §2.2.1-2.2.2 runs with spread (results only) |
 | ``toyworld-bert-seeds`` | ``toyworld-bert``, its students and fine-tunings | toy world | notebook 04's multi-seed runs (results only) |
 | ``multilingual-bert`` | 6 small BERT-form encoders: A and B or A only x 3 seeds | toy-world languages A and B | cross-lingual transfer, notebook 04 (results only) |
 | ``nsp-ablation`` | 10 small BERT-form encoders: MLM + NSP or MLM alone x 5 seeds | toy-world sentence pairs | RoBERTa's NSP question, notebook 04 (results only) |
