@@ -261,6 +261,19 @@ def _fixtures():
 
 
 GPT_, ENC_ = _fixtures()
+
+
+def _generative_fixtures():
+    from lmnotes.models import GPT, GPTConfig
+
+    torch.manual_seed(0)
+    shape = dict(vocab_size=WORDS.vocab_size, block_size=32, n_head=2, n_embd=16)
+    # share_kv_across_layers changes its model in place; each call below has one bad argument, so it never does
+    return GPT(GPTConfig(n_layer=2, **shape)).eval(), GPT(GPTConfig(n_layer=1, pos="rope", **shape)).eval()
+
+
+TWO_LAYERS, ROPE_ = _generative_fixtures()
+QKV = torch.randn(1, 4, 8, generator=torch.Generator().manual_seed(0))
 V = WORDS.vocab_size
 IDS = torch.randint(6, V, (2, 6), generator=torch.Generator().manual_seed(0))
 
@@ -399,6 +412,18 @@ def _rows():
         "generative.precision": (_m("generative.precision").fp16_backward,
                                  dict(model=GPT_, batch=(IDS[:, :-1], IDS[:, 1:]), scales=(1.0,)),
                                  dict(model=bad_thing, scales=st.lists(bad_pos, min_size=1, max_size=2))),
+        "generative.copy_task": (_m("generative.copy_task").copy_documents,
+                                 dict(ids=torch.arange(6, 56), n=2, length=5, gap=3, lead=2),
+                                 dict(ids=bad_ids((50,), V).filter(lambda x: not isinstance(x, torch.Tensor) or bool((x < 0).any())
+                                                                        or x.dtype != torch.long), n=bad_size, length=bad_size, gap=bad_int, lead=bad_int)),
+        "generative.cross_layer": (_m("generative.cross_layer").share_kv_across_layers, dict(model=TWO_LAYERS, every=2),
+                                   dict(model=bad_thing, every=bad_size)),
+        "generative.kv_eviction": (_m("generative.kv_eviction").evicting_losses,
+                                   dict(model=ROPE_, ids=IDS, budget=4, recent=2, renumber=True),
+                                   dict(model=bad_thing, ids=bad_ids((2, 6), V), budget=bad_size, renumber=bad_bool)),
+        "generative.online_softmax": (_m("generative.online_softmax").online_softmax_attention,
+                                      dict(q=QKV, k=QKV, v=QKV, block=2, causal=True),
+                                      dict(q=bad_ftensor((1, 4, 8)), block=bad_size, causal=bad_bool)),
         "generative.scaling": (_m("generative.scaling").chinchilla_loss, dict(n_params=1e8, n_tokens=1e9),
                     dict(n_params=bad_pos, n_tokens=bad_pos)),
         "tokenization.bpe": (_m("tokenization.bpe").pretokenize, dict(text="hello world"), dict(text=bad_text)),

@@ -28,7 +28,7 @@ def copy_documents(ids: torch.Tensor, n: int, length: int, gap: int, lead: int =
     """``n`` documents cut one after another from the token ids ``ids`` (1-D): ``lead`` tokens, a passage
     of ``length`` tokens, ``gap`` tokens of the text that follows it, and the passage again. Returns the
     (n, lead + 2 * length + gap) ids, where the first reading starts (``lead``) and where the repeat starts."""
-    checks.tensor("ids", ids, ndim=1, dtype="int")
+    ids = checks.token_ids("ids", ids, ndim=1)
     n, length = checks.size("n", n), checks.size("length", length, low=2)
     gap, lead = checks.integer("gap", gap, low=0), checks.integer("lead", lead, low=0)
     span = lead + length + gap
@@ -62,6 +62,7 @@ def copy_accuracy(model: GPT, ids: torch.Tensor, first: int, repeat: int, visibl
     characters; ``visible`` as in ``GPT.forward`` (e.g. a sliding window); ``skip``: score only the
     characters past the first ``skip`` + 1 of each reading. Each value is an (n,) tensor."""
     checks.instance("model", model, GPT)
+    checks.token_ids("ids", ids, vocab_size=model.config.vocab_size, ndim=2)
     length, first, skip = _check_readings(ids, first, repeat, skip)
     with torch.no_grad(), evaluating(model):
         logits = model(ids[:, :-1], visible=visible)

@@ -40,9 +40,7 @@ def evicting_losses(model: GPT, ids: torch.Tensor, budget: int, recent: int | No
     Returns the (B, T - 1) next-token losses (nats) and the cache's bytes at the end
     (``KVCache.nbytes()``: equal for equal ``budget``, whatever ``recent``)."""
     checks.instance("model", model, GPT)
-    checks.tensor("ids", ids, ndim=2, dtype="int")
-    if ids.shape[1] < 2:
-        raise ValueError(f"ids must hold at least 2 tokens per row, got shape {tuple(ids.shape)}")
+    ids = checks.token_ids("ids", ids, vocab_size=model.config.vocab_size, ndim=2, min_length=2)
     if model.config.pos != "rope":
         raise ValueError(f"evicting_losses needs a RoPE model (it rotates the cached keys), got pos={model.config.pos!r}")
     budget = checks.size("budget", budget)
