@@ -187,7 +187,7 @@ def test_readme_totals_are_rewritten_between_the_markers_only():
 
 
 def test_standard_errors_over_a_few_seeds_use_students_t():
-    from scipy import stats
+    stats = pytest.importorskip("scipy.stats")  # the oracle: in the course environment, not in Colab's test one
 
     for df in (1, 2, 4, 9, 29, 30, 31, 60, 200):
         assert claims.t975(df) == pytest.approx(stats.t.ppf(0.975, df), abs=2e-4)

@@ -6,7 +6,6 @@ import copy
 
 import pytest
 import torch
-from scipy import stats as scipy_stats
 from transformers.generation.candidate_generator import PromptLookupCandidateGenerator
 
 from lmnotes.generation import _Stepper, generate, sampling_distribution
@@ -114,6 +113,7 @@ def chi_squared_p_value(observed, expected):
     obs = torch.cat([observed[~small], observed[small].sum().view(1)])
     exp = torch.cat([expected[~small], expected[small].sum().view(1)])
     obs, exp = obs[exp > 0].double(), exp[exp > 0].double()
+    scipy_stats = pytest.importorskip("scipy.stats")  # the oracle: in the course environment, not in Colab's test one
     return scipy_stats.chisquare(obs.numpy(), exp.numpy() * obs.sum().item() / exp.sum().item()).pvalue
 
 
