@@ -46,6 +46,7 @@ from lmnotes import checks
 from lmnotes.adaptation import hidden_states
 from lmnotes.baselines import CharNgram
 from lmnotes.data import lm_batch, lm_eval_batches, passkey, toyworld
+from lmnotes.generative.cross_layer import share_kv_across_layers
 from lmnotes.models.gpt import GPT, GPTConfig
 from lmnotes.models.layers import POSITIONS, KVCache, apply_rope
 from lmnotes.repro import seed_everything
@@ -202,8 +203,6 @@ def sharing_run(train_ids: torch.Tensor, val_ids: torch.Tensor, vocab_size: int,
     (``cross_layer.share_kv_across_layers``; 1 = no sharing), for ``steps`` on batches drawn with
     ``seed``; return its KV bytes per token (measured: ``KVCache.nbytes()`` over ``block`` tokens),
     parameter count and held-out loss on the first ``eval_chars`` of ``val_ids``."""
-    from lmnotes.generative.cross_layer import share_kv_across_layers
-
     checks.tensor("train_ids", train_ids, ndim=1, dtype="int")
     checks.tensor("val_ids", val_ids, ndim=1, dtype="int")
     n_kv_head = checks.choice("n_kv_head", n_kv_head, (1, 2, 4))

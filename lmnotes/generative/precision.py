@@ -18,7 +18,7 @@ from __future__ import annotations
 import torch
 
 from lmnotes import checks
-from lmnotes.training import lm_loss
+from lmnotes.training import evaluating, lm_loss
 
 #: fp16's smallest normal magnitude (2^-14): below it a number is subnormal (or zero)
 FP16_TINY = torch.finfo(torch.float16).tiny
@@ -58,9 +58,7 @@ def fp16_backward(model, batch, scales=(1.0,)) -> dict:
         model.zero_grad(set_to_none=True)
         return grads, logit_grad
 
-    was_training = model.training
-    model.eval()  # no dropout: the two passes see the same function
-    try:
+    with evaluating(model):  # no dropout: the two passes see the same function
         reference, _ = backward(1.0, half=False)
         nonzero = reference != 0
         by_scale = {}
@@ -76,6 +74,4 @@ def fp16_backward(model, batch, scales=(1.0,)) -> dict:
                                    logit_small=float((magnitude < FP16_TINY).float().mean()),
                                    logit_zero=float((magnitude == 0).float().mean()),
                                    finite=bool(torch.isfinite(grads).all() and torch.isfinite(magnitude).all()))
-    finally:
-        model.train(was_training)
     return dict(entries=int(nonzero.sum()), logits=logit_grad.numel(), by_scale=by_scale)
