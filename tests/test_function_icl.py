@@ -73,3 +73,17 @@ def test_bad_input_is_refused_with_the_argument_named():
         tiny()(*function_icl.linear_tasks(1, 8, 3, seed=0)[:2])
     with pytest.raises(TypeError, match="RegressionGPT"):
         function_icl.error_curves(torch.nn.Linear(2, 2))
+
+
+def test_error_samples_are_per_task_and_average_to_the_curves():
+    model = tiny()
+    samples = function_icl.error_samples(model, n_tasks=30, seed=5)
+    curves = function_icl.error_curves(model, n_tasks=30, seed=5)
+    assert set(samples) == set(curves) and all(s.shape == (30, 7) for s in samples.values())
+    for name in samples:
+        assert samples[name].mean(0).tolist() == pytest.approx(curves[name])
+    xs, ys, _ = function_icl.linear_tasks(30, 7, 3, seed=5)
+    by_hand = (function_icl.predictions("averaging", xs, ys) - ys) ** 2 / 3
+    torch.testing.assert_close(samples["averaging"], by_hand)
+    with pytest.raises(TypeError, match="RegressionGPT"):
+        function_icl.error_samples(torch.nn.Linear(2, 2))

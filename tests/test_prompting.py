@@ -187,3 +187,78 @@ def test_icl_accuracy_is_chance_free_for_a_model_that_copies_the_last_label():
     acc4 = pr.icl.icl_accuracy(CopyLastLabel(), tok, 4, n=400)
     assert acc0 < 0.05  # nothing to copy: never the label word (the argmax of zeros is token 0)
     assert 0.4 < acc4 < 0.6  # the previous label matches the query's class half the time
+
+
+def test_icl_document_labels_each_line_by_its_class_and_reorders_keep_the_query_last():
+    from lmnotes.prompting import icl
+
+    doc = toyworld.icl_document("kind", ("yes", "left"), ["lion", "pear", "fox", "cow"])
+    assert doc.prompt == "lion -> yes . pear -> left . fox -> yes . cow ->" and doc.response == "yes"
+    assert doc.targets == ("yes", "left", "yes", "yes") and doc.text.endswith("cow -> yes .")
+    drawn = toyworld.icl_documents(50, seed=3, n_lines=5, p_fixed=0.0)
+    rebuilt = [toyworld.icl_document(d.task, d.label_words, d.inputs) for d in drawn]
+    assert rebuilt == drawn  # the generator's documents are exactly this form
+    back = icl.reorder_demonstrations(doc, [2, 1, 0])
+    assert back.prompt == "fox -> yes . pear -> left . lion -> yes . cow ->" and back.response == "yes"
+    assert icl.reorder_demonstrations(doc, [0, 1, 2]) == doc
+    with pytest.raises(ValueError, match="order"):
+        icl.reorder_demonstrations(doc, [0, 1, 1])
+    with pytest.raises(ValueError, match="inputs"):
+        toyworld.icl_document("kind", ("yes", "left"), ["lion", "seven"])
+    with pytest.raises(ValueError, match="label_words"):
+        toyworld.icl_document("kind", ("yes", "yes"), ["lion"])
+
+
+def test_document_ceiling_is_one_once_the_query_class_is_shown():
+    from lmnotes.prompting import icl
+
+    shown = toyworld.icl_document("kind", ("yes", "left"), ["lion", "pear", "cow"])
+    hidden = toyworld.icl_document("kind", ("yes", "left"), ["pear", "plum", "cow"])
+    alone = toyworld.icl_document("kind", ("yes", "left"), ["cow"])
+    pool = len(toyworld.ICL_LABEL_POOL)
+    assert icl.document_ceiling(shown) == 1.0
+    assert icl.document_ceiling(hidden) == pytest.approx(1 / (pool - 1))
+    assert icl.document_ceiling(alone) == pytest.approx(1 / pool)
+    assert icl.icl_baselines([shown, hidden])["ceiling"] == pytest.approx((1 + 1 / (pool - 1)) / 2)
+    with pytest.raises(TypeError, match="document"):
+        icl.document_ceiling("lion -> yes . cow ->")
+
+
+def test_icl_predictions_are_the_argmax_word_and_accuracy_counts_them():
+    from lmnotes.prompting import icl
+
+    tok = toyworld.tokenizer()
+
+    class CopyLastLabel(torch.nn.Module):
+        def forward(self, idx):
+            logits = torch.zeros(*idx.shape, tok.vocab_size)
+            logits[torch.arange(idx.shape[0]), -1, idx[:, -4]] = 1.0
+            return logits
+
+    docs = [toyworld.icl_document("kind", ("yes", "left"), ["lion", "pear", "cow"]),
+            toyworld.icl_document("kind", ("no", "right"), ["pear", "lion", "fig"])]
+    assert icl.icl_predictions(CopyLastLabel(), tok, docs) == ["left", "no"]  # the label 4 tokens back
+    assert icl.icl_accuracy(CopyLastLabel(), tok, 2, documents=docs) == 0.0
+    swapped = [icl.reorder_demonstrations(d, [1, 0]) for d in docs]
+    assert icl.icl_accuracy(CopyLastLabel(), tok, 2, documents=swapped) == 1.0
+    with pytest.raises(ValueError, match="documents"):
+        icl.icl_predictions(CopyLastLabel(), tok, [docs[0], toyworld.icl_document("kind", ("yes", "no"), ["cow"])])
+
+
+def test_nearest_demonstrations_rank_by_embedding_cosine_nearest_last(tok):
+    from lmnotes.prompting import icl
+
+    model = GPT(GPTConfig(vocab_size=len(tok), block_size=8, n_layer=1, n_head=1, n_kv_head=1, n_embd=4,
+                          pos="rope", norm="rmsnorm", ffn="swiglu", bias=False, tie_weights=False)).eval()
+    vectors = {"good": [1, 0, 0, 0], "great": [0.9, 0.1, 0, 0], "fine": [0.5, 0.5, 0, 0],
+               "bad": [-1, 0, 0, 0], "awful": [0, 0, 1, 0]}
+    with torch.no_grad():
+        for word, v in vectors.items():
+            model.wte.weight[tok.encode(word)[0]] = torch.tensor(v) * 3.0  # scale: cosine ignores it
+    pool = ["bad", "fine", "great", "awful", "good"]
+    assert icl.nearest_demonstrations(model, tok, "good", pool, 2) == ["fine", "great"]  # query excluded
+    assert icl.nearest_demonstrations(model, tok, "good", pool, 4) == ["bad", "awful", "fine", "great"]
+    with pytest.raises(ValueError, match="k must"):
+        icl.nearest_demonstrations(model, tok, "good", pool, 5)
+    with pytest.raises(ValueError, match="pool"):
+        icl.nearest_demonstrations(model, tok, "good", ["very good"], 1)

@@ -682,15 +682,32 @@ def _icl_document(rng: random.Random, tasks, n_lines: int, p_fixed: float) -> IC
     classes, fixed_labels = ICL_TASKS[task]
     fixed = rng.random() < p_fixed
     label_words = fixed_labels if fixed else tuple(rng.sample(ICL_LABEL_POOL, 2))
-    tokens, inputs, targets, positions = [], [], [], []
+    inputs = []
     for _ in range(n_lines):
         cls = rng.randrange(2)
-        word = rng.choice(classes[cls])
-        inputs.append(word)
-        targets.append(label_words[cls])
+        inputs.append(rng.choice(classes[cls]))
+    return icl_document(task, label_words, inputs, fixed=fixed)
+
+
+def icl_document(task: str, label_words: Sequence[str], inputs: Sequence[str], fixed: bool = False) -> ICLDocument:
+    """The ICL document of ``task`` whose lines are ``inputs`` (the last one the query), each labelled
+    with ``label_words[c]`` for its class ``c``: the form :func:`icl_documents` draws, for prompts
+    built by hand (demonstrations chosen or reordered; book sections 3.1.3 and 3.3.1)."""
+    classes, _ = ICL_TASKS[checks.choice("task", task, tuple(ICL_TASKS))]
+    label_words = tuple(checks.texts("label_words", label_words))
+    if len(label_words) != 2 or label_words[0] == label_words[1]:
+        raise ValueError(f"label_words must be two distinct words (class 0's, class 1's), got {label_words!r}")
+    inputs = tuple(checks.texts("inputs", inputs))
+    unknown = [w for w in inputs if w not in classes[0] and w not in classes[1]]
+    if unknown:
+        raise ValueError(f"inputs must be words of task {task!r}'s two classes, got {unknown!r:.80}")
+    tokens, targets, positions = [], [], []
+    for word in inputs:
+        label = label_words[0 if word in classes[0] else 1]
+        targets.append(label)
         positions.append(len(tokens) + 2)
-        tokens += [word, "->", label_words[cls], "."]
-    return ICLDocument(" ".join(tokens[:-2]), targets[-1], task, label_words, fixed, tuple(inputs),
+        tokens += [word, "->", label, "."]
+    return ICLDocument(" ".join(tokens[:-2]), targets[-1], task, label_words, checks.boolean("fixed", fixed), inputs,
                        tuple(targets), tuple(positions))
 
 

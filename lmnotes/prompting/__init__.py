@@ -1,7 +1,7 @@
 """Prompting (book chapter 3): one module per idea.
 
-- :mod:`lmnotes.prompting.icl`: prompts as text to continue, label-word scoring, k-shot prompts and
-  in-context learning (sections 1.1.2 and 3.1).
+- :mod:`lmnotes.prompting.icl`: prompts as text to continue, label-word scoring, k-shot prompts,
+  in-context learning, demonstration order and selection (sections 1.1.2, 3.1 and 3.3.1).
 - :mod:`lmnotes.prompting.reasoning`: completions through ``lmnotes.generation``, majority voting
   and self-consistency, prompt ensembling, least-to-most decomposition, a step verifier and
   self-refinement (section 3.2).
@@ -28,14 +28,19 @@ from lmnotes.prompting.icl import (
     build_prompt,
     classify_by_label_words,
     continuation_logprobs,
+    document_ceiling,
     few_shot_accuracy,
     icl_baselines,
     icl_ceiling,
+    icl_predictions,
+    nearest_demonstrations,
     next_token_distribution,
     order_accuracies,
+    reorder_demonstrations,
 )
 
 __all__ = [
-    "DEFAULT_TEMPLATE", "build_prompt", "classify_by_label_words", "continuation_logprobs",
-    "few_shot_accuracy", "icl_baselines", "icl_ceiling", "next_token_distribution", "order_accuracies",
+    "DEFAULT_TEMPLATE", "build_prompt", "classify_by_label_words", "continuation_logprobs", "document_ceiling",
+    "few_shot_accuracy", "icl_baselines", "icl_ceiling", "icl_predictions", "nearest_demonstrations",
+    "next_token_distribution", "order_accuracies", "reorder_demonstrations",
 ]

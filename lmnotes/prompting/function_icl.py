@@ -77,15 +77,22 @@ def squared_error(pred: torch.Tensor, ys: torch.Tensor) -> torch.Tensor:
 
 
 @torch.no_grad()
-def error_curves(model, n_tasks: int = 2000, seed: int = 1_000_003) -> dict[str, list[float]]:
-    """Squared error (per dimension) after 0..n-1 in-context examples, on ``n_tasks`` fresh random
-    tasks, for ``model`` (a ``RegressionGPT``) and every estimator of ``ESTIMATORS``."""
+def error_samples(model, n_tasks: int = 2000, seed: int = 1_000_003) -> dict[str, torch.Tensor]:
+    """Squared error per dimension of every task's prediction after 0..n-1 in-context examples: a
+    (n_tasks, n) tensor for ``model`` (a ``RegressionGPT``) and for every estimator of ``ESTIMATORS``,
+    on the same ``n_tasks`` fresh random tasks, so that differences can be paired task by task."""
     if not isinstance(model, RegressionGPT):
         raise TypeError(f"model must be a RegressionGPT, got {type(model).__name__}")
     c = model.config
     xs, ys, _ = linear_tasks(n_tasks, c.max_points, c.dim, seed)
     with evaluating(model):
-        curves = {"transformer": squared_error(model(xs, ys), ys)}
-    for name in ESTIMATORS:
-        curves[name] = squared_error(predictions(name, xs, ys), ys)
-    return {name: [v / c.dim for v in curve.tolist()] for name, curve in curves.items()}
+        preds = {"transformer": model(xs, ys)}
+    preds.update({name: predictions(name, xs, ys) for name in ESTIMATORS})
+    return {name: (pred.float() - ys.float()) ** 2 / c.dim for name, pred in preds.items()}
+
+
+def error_curves(model, n_tasks: int = 2000, seed: int = 1_000_003) -> dict[str, list[float]]:
+    """Squared error (per dimension) after 0..n-1 in-context examples, averaged over ``n_tasks`` fresh
+    random tasks, for ``model`` (a ``RegressionGPT``) and every estimator of ``ESTIMATORS``: the mean
+    of :func:`error_samples` over tasks."""
+    return {name: errors.mean(0).tolist() for name, errors in error_samples(model, n_tasks, seed).items()}

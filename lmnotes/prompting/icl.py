@@ -270,17 +270,14 @@ def icl_baselines(documents) -> dict[str, float]:
     """Baselines for ICL documents (``toyworld.icl_documents(..., n_lines=k + 1, p_fixed=0)``).
 
     Returns the accuracy of predicting the label word of the demonstrations' majority (ties: the
-    later one), of the most recent demonstration, and ``ceiling``: the expected accuracy of the
-    best possible predictor on exactly these documents (1 where the query's class occurred among
-    the demonstrations, else 1 / the number of pool words still possible), which equals
-    :func:`icl_ceiling` in expectation.
+    later one), of the most recent demonstration, and ``ceiling``: the mean of
+    :func:`document_ceiling` over exactly these documents (the *realised* ceiling), which equals
+    :func:`icl_ceiling` in expectation over the generator's draws.
     """
     from collections import Counter
 
-    documents = list(documents)
-    if not documents or not all(isinstance(d, ICLDocument) for d in documents):
-        raise TypeError("documents must be a non-empty list of toyworld ICLDocument")
-    majority = recent = ceiling = 0.0
+    documents = _icl_docs(documents)
+    majority = recent = 0.0
     for d in documents:
         demos, answer = d.targets[:-1], d.targets[-1]
         if demos:
@@ -288,18 +285,74 @@ def icl_baselines(documents) -> dict[str, float]:
             top = max(counts.values())
             majority += [w for w in reversed(demos) if counts[w] == top][0] == answer
             recent += demos[-1] == answer
-        query_class_seen = any(x in _same_class(d, d.inputs[-1]) for x in d.inputs[:-1])
-        if query_class_seen:
-            ceiling += 1
-        else:
-            ceiling += 1 / (len(ICL_LABEL_POOL) - (1 if demos else 0))
     n = len(documents)
-    return {"majority": majority / n, "most_recent": recent / n, "ceiling": ceiling / n}
+    return {"majority": majority / n, "most_recent": recent / n,
+            "ceiling": sum(map(document_ceiling, documents)) / n}
+
+
+def _icl_docs(documents) -> list[ICLDocument]:
+    documents = list(documents) if isinstance(documents, (list, tuple)) else documents
+    if not isinstance(documents, list) or not documents or not all(isinstance(d, ICLDocument) for d in documents):
+        raise TypeError("documents must be a non-empty list of toyworld ICLDocument")
+    return documents
+
+
+def document_ceiling(document) -> float:
+    """The best possible predictor's expected exact accuracy on one ICL document with a random
+    mapping: 1 when the query's class occurred among the demonstrations, else one guess among the
+    pool words the demonstrations did not rule out (1/12 with none, 1/11 once the other class's word
+    is shown)."""
+    if not isinstance(document, ICLDocument):
+        raise TypeError(f"document must be a toyworld ICLDocument, got {type(document).__name__}")
+    demos = document.inputs[:-1]
+    if any(x in _same_class(document, document.inputs[-1]) for x in demos):
+        return 1.0
+    return 1 / (len(ICL_LABEL_POOL) - (1 if demos else 0))
 
 
 def _same_class(document, word: str) -> tuple[str, ...]:
     classes, _ = ICL_TASKS[document.task]
     return next(tuple(c) for c in classes if word in c)
+
+
+def reorder_demonstrations(document, order: Sequence[int]) -> ICLDocument:
+    """``document`` with its demonstrations in ``order`` (a permutation of 0..k-1; the query stays
+    last), the same label words: one of the orders whose effect section 3.1.3 warns about."""
+    if not isinstance(document, ICLDocument):
+        raise TypeError(f"document must be a toyworld ICLDocument, got {type(document).__name__}")
+    k = len(document.inputs) - 1
+    if isinstance(order, (str, bytes)) or not isinstance(order, Sequence) or sorted(order) != list(range(k)):
+        raise ValueError(f"order must be a permutation of 0..{k - 1} (the document's {k} demonstrations), got {order!r}")
+    inputs = [document.inputs[i] for i in order] + [document.inputs[-1]]
+    return toyworld.icl_document(document.task, document.label_words, inputs, fixed=document.fixed)
+
+
+@torch.no_grad()
+def nearest_demonstrations(model, tok, query: str, pool: Sequence[str], k: int) -> list[str]:
+    """The ``k`` words of ``pool`` nearest to ``query`` by the cosine similarity of ``model``'s input
+    embeddings (every word one token), least similar first so that the nearest sits next to the query:
+    demonstrations chosen by similarity rather than at random (book section 3.3.1). ``query`` itself is
+    never chosen."""
+    _check_model(model)
+    checks.tokenizer("tok", tok)
+    query = checks.text("query", query)
+    pool = [w for w in dict.fromkeys(checks.texts("pool", pool)) if w != query]
+    k = checks.integer("k", k, low=1)
+    if k > len(pool):
+        raise ValueError(f"k must be at most the {len(pool)} pool words other than the query, got {k}")
+    ids = []
+    for word in [query, *pool]:
+        token = tok.encode(word)
+        if len(token) != 1:
+            raise ValueError(f"pool and query must be single tokens; {word!r} is {len(token)} tokens")
+        ids.append(token[0])
+    table = getattr(model, "wte", None)
+    if not isinstance(table, torch.nn.Embedding):
+        raise TypeError(f"model must have a token embedding table wte, got {type(model).__name__}")
+    vectors = torch.nn.functional.normalize(table.weight[ids].float(), dim=-1)
+    similarity = vectors[1:] @ vectors[0]
+    nearest = similarity.topk(k).indices.tolist()
+    return [pool[i] for i in reversed(nearest)]
 
 
 #: demonstrations counts at which toyworld-gpt's in-context learning is measured
@@ -320,12 +373,26 @@ def icl_accuracy(model, tok, shots: int, n: int = 300, seed: int = 12345, docume
     checks.model("model", model)
     checks.tokenizer("tok", tok)
     shots = checks.integer("shots", shots, low=0)
-    model.eval()
     docs = toyworld.icl_documents(n, seed, n_lines=shots + 1, p_fixed=0.0) if documents is None else list(documents)
-    if not docs or any(len(d.inputs) != shots + 1 for d in docs):
+    if not docs or any(not isinstance(d, ICLDocument) or len(d.inputs) != shots + 1 for d in docs):
         raise ValueError(f"documents must be a non-empty list of ICL documents with {shots} demonstrations each")
-    prompts = [tok.encode(d.prompt) for d in docs]
-    x = torch.tensor(prompts)  # every prompt has the same length: 4 tokens per line
-    predicted = model(x)[:, -1].argmax(-1)
-    want = torch.tensor([tok.vocab[d.response] for d in docs])
-    return (predicted == want).float().mean().item()
+    predicted = icl_predictions(model, tok, docs)
+    return sum(p == d.response for p, d in zip(predicted, docs)) / len(docs)
+
+
+@torch.no_grad()
+def icl_predictions(model, tok, documents, batch_size: int = 256) -> list[str]:
+    """The model's most likely next token (over its whole vocabulary) after each ICL document's
+    prompt: the word :func:`icl_accuracy` compares with the document's label word."""
+    checks.model("model", model)
+    checks.tokenizer("tok", tok)
+    docs = _icl_docs(documents)
+    batch_size = checks.integer("batch_size", batch_size, low=1)
+    rows = [tok.encode(d.prompt) for d in docs]
+    if len({len(r) for r in rows}) != 1:
+        raise ValueError("documents must all hold the same number of demonstrations (one prompt length)")
+    out = []
+    with evaluating(model):
+        for i in range(0, len(rows), batch_size):
+            out += model(torch.tensor(rows[i:i + batch_size]))[:, -1].argmax(-1).tolist()
+    return [tok.decode([i]).strip() for i in out]
