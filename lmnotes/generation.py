@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import inspect
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 from torch import nn
@@ -242,6 +242,7 @@ def generate(
     attention_mask: torch.Tensor | None = None,
     encoder_input_ids: torch.Tensor | None = None,
     encoder_attention_mask: torch.Tensor | None = None,
+    on_token: Callable[[torch.Tensor], None] | None = None,
 ) -> torch.Tensor:
     """Continue each row of ``idx`` (B, T) by up to ``max_new_tokens`` tokens; returns (B, T + n).
 
@@ -255,8 +256,12 @@ def generate(
     (greedy decoding would ignore them); the repetition penalty is not part of beam search.
     For an ``EncoderDecoder``, ``idx`` is the decoder's start and ``encoder_input_ids`` the source.
     The model runs in eval mode (dropout off) and is put back in its previous mode afterwards.
+    ``on_token(tokens)`` is called with each step's new tokens (B, 1) as soon as they are chosen, for
+    streaming them or timing each step (``lmnotes.inference.metrics.TokenClock``); not with beam search.
     """
     _check_inputs(model, idx, max_new_tokens, attention_mask)
+    if on_token is not None and not callable(on_token):
+        raise TypeError(f"on_token must be a function of the new tokens (B, 1), got {type(on_token).__name__}")
     do_sample, temperature, top_k, top_p = sampling_options(do_sample, temperature, top_k, top_p)
     use_cache = checks.boolean("use_cache", use_cache)
     repetition_penalty = checks.positive("repetition_penalty", repetition_penalty)
@@ -268,6 +273,9 @@ def generate(
         if repetition_penalty != 1.0:
             raise ValueError("repetition_penalty is not applied by beam search; use num_beams=1 "
                              "or repetition_penalty=1.0")
+        if on_token is not None:
+            raise ValueError("on_token is not called by beam search (its best tokens are known only at the end); "
+                             "use num_beams=1")
         return beam_search(model, idx, max_new_tokens, num_beams, stop=stop, tokenizer=tokenizer,
                            use_cache=use_cache, attention_mask=attention_mask,
                            encoder_input_ids=encoder_input_ids, encoder_attention_mask=encoder_attention_mask)
@@ -285,6 +293,8 @@ def generate(
             else:
                 next_token = logits.argmax(-1, keepdim=True)
             next_token = next_token.masked_fill(finished[:, None], pad_token_id)
+            if on_token is not None:
+                on_token(next_token)
             idx = torch.cat([idx, next_token], dim=1)
             if mask is not None:
                 mask = torch.cat([mask, torch.ones_like(next_token)], dim=1)
