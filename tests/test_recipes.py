@@ -379,3 +379,41 @@ def test_smoke_sft_loss_recipe_stores_both_losses_per_seed_and_a_seed_reruns_the
                                           seed=1, steps=hp["steps"], batch_size=hp["batch_size"])
     assert "".join(map(str, again)) == stored["runs"][3]["correct"]
     assert stored["runs"][3]["seed"] == 1 and stored["runs"][3]["loss"] == "full sequence"
+
+
+def test_the_stored_position_extrapolation_rope_run_is_what_the_code_gives_now():
+    """07 reads this recipe's stored runs without re-training any (its time limit); this re-trains RoPE's
+    seed 0 in full, as the recipe does, and stretches it to 2x: both land on the stored figures."""
+    from lmnotes.data import shakespeare_char_ids
+    from lmnotes.generative import longcontext
+
+    stored = checkpoints.results("position-extrapolation")
+    hp = stored["meta"]["hparams"]
+    tok, train_ids, val_ids = shakespeare_char_ids()
+    model, run = longcontext.extrapolation_run(train_ids, val_ids, tok.vocab_size, "rope", 0, hp["steps"],
+                                               hp["train_len"], hp["factors"], hp["eval_chars"])
+    want = next(r for r in stored["runs"] if r["pos"] == "rope" and r["seed"] == 0)
+    assert sorted(run["losses"]) == sorted(want["losses"])
+    assert max(abs(run["losses"][k] - want["losses"][k]) for k in want["losses"]) < 2e-3
+    stretched = longcontext.stretch_run(model, train_ids, val_ids, 2, hp["stretch_steps"], hp["eval_chars"])
+    want = next(s for s in stored["stretch"] if s["seed"] == 0)["methods"]
+    assert sorted(stretched) == sorted(want)
+    assert max(abs(a - b) for m in want for a, b in zip(stretched[m], want[m])) < 2e-3
+
+
+@pytest.mark.parametrize("n_kv_head, share_layers", [(4, 1), (4, 2)])
+def test_the_stored_kv_sharing_runs_are_what_the_code_gives_now(n_kv_head, share_layers):
+    """07 reads the kv-sharing recipe's stored runs without re-training any (its time limit); this re-trains
+    seed 0 of MHA and of MHA with 2 layers sharing one cache, as the recipe does: both land on the stored loss."""
+    from lmnotes.data import shakespeare_char_ids
+    from lmnotes.generative import longcontext
+
+    stored = checkpoints.results("kv-sharing")
+    hp = stored["meta"]["hparams"]
+    tok, train_ids, val_ids = shakespeare_char_ids()
+    run = longcontext.sharing_run(train_ids, val_ids, tok.vocab_size, n_kv_head, 0, hp["steps"], hp["block"],
+                                  hp["eval_chars"], share_layers)
+    want = next(r for r in stored["runs"]
+                if (r["n_kv_head"], r["share_layers"], r["seed"]) == (n_kv_head, share_layers, 0))
+    assert (run["kv_bytes"], run["params"]) == (want["kv_bytes"], want["params"])
+    assert abs(run["val_loss"] - want["val_loss"]) < 2e-3

@@ -87,12 +87,12 @@ def _attend(attn, h, cache, attention, where, layer, t, budget, recent, renumber
     S = keys.shape[2]
     if S > budget:  # evict the older key (outside the `recent` newest) with the least accumulated attention
         drop = evicted_slot(attention[layer], recent)  # (B, H_kv, 1)
-        slots = torch.arange(S).expand(*drop.shape[:2], S)
-        keep = slots[slots != drop].view(*drop.shape[:2], S - 1)  # cache order (text order) preserved
-        cache.keys[layer] = keys = keys.gather(2, keep[..., None].expand(-1, -1, -1, keys.shape[-1]))
-        cache.values[layer] = values = values.gather(2, keep[..., None].expand(-1, -1, -1, values.shape[-1]))
-        attention[layer], where[layer] = attention[layer].gather(-1, keep), where[layer].gather(-1, keep)
+        keep = torch.arange(S) != drop  # (B, H_kv, S): every slot but the dropped one, in cache (text) order
         S -= 1
+        cache.keys[layer] = keys = keys[keep].view(*keep.shape[:2], S, keys.shape[-1])
+        cache.values[layer] = values = values[keep].view(*keep.shape[:2], S, values.shape[-1])
+        attention[layer], where[layer] = (attention[layer][keep].view(*keep.shape[:2], S),
+                                          where[layer][keep].view(*keep.shape[:2], S))
     if renumber:  # slots 0..S-1; the query sits in the last slot
         rotated = apply_rope(keys, cos[..., :S, :], sin[..., :S, :])
         query = apply_rope(q, cos[..., S - 1: S, :], sin[..., S - 1: S, :])
