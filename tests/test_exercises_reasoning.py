@@ -28,8 +28,9 @@ def test_bm25_idf_matches_the_retriever(capsys):
 
 
 def test_decomposition_calls_matches_chunks(capsys):
-    assert exercises.check("decomposition-calls", len(reasoning.chunks(tuple(range(10, 20)), 3)))
-    assert not exercises.check("decomposition-calls", 4) and "previous answer" in capsys.readouterr().out
+    assert exercises.check("decomposition-calls", len(reasoning.chunks(tuple(range(10, 20)), 3)) + 1)
+    assert not exercises.check("decomposition-calls", 3) and "final step" in capsys.readouterr().out
+    assert not exercises.check("decomposition-calls", 5) and "lone operand" in capsys.readouterr().out
     assert not exercises.check("decomposition-calls", 9)
-    assert not exercises.check("decomposition-calls", 5.0)
+    assert not exercises.check("decomposition-calls", 4.0)
     assert data.render((10, 11), "steps").answer == 21

@@ -1,5 +1,5 @@
 """lmnotes.prompting.reasoning and lmnotes.data.reasoning: voting, self-consistency, decomposition,
-the step verifier and self-refinement, and the multi-format data; the model-level tests use the
+the step verifier and verifier-guided resampling, and the multi-format data; the model-level tests use the
 bundled toyworld-reasoner."""
 
 import pytest
@@ -69,21 +69,33 @@ def test_majority_vote_and_ties():
         rs.ensemble([])
 
 
-def test_least_to_most_chains_the_sub_answers():
-    assert rs.chunks((1, 2, 3, 4, 5, 6, 7), 3) == [(1, 2, 3), (4, 5), (6, 7)]
-    asked = []
+def test_least_to_most_passes_p0_and_earlier_pairs_and_ends_with_the_final_step():
+    assert rs.chunks((1, 2, 3, 4, 5, 6, 7), 3) == [(1, 2, 3), (4, 5, 6, 7)]  # a lone operand joins the last group
+    assert rs.chunks((1, 2, 3, 4, 5, 6, 7), 4) == [(1, 2, 3, 4), (5, 6, 7)]
+    assert rs.chunks((1, 2, 3, 4, 5, 6), 3) == [(1, 2, 3), (4, 5, 6)]
+    asked, finals = [], []
 
-    def solve(subproblems):
-        asked.append(subproblems)
-        return [sum(p) for p in subproblems]
+    def solve(items):  # Eq. 3.3: (p_i, p0, earlier (p_j, a_j)); a wrong answer to (4, 5, 6) shows it travels on
+        asked.append(items)
+        return [sum(p) + (1 if p == (4, 5, 6) else 0) for p, _, _ in items]
 
-    answers, trail = rs.least_to_most(solve, [(10, 20, 30, 40, 50), (11, 12, 13)], size=3)
-    assert answers == [150, 36] and trail == [[60, 150], [36]]
-    assert asked == [[(10, 20, 30), (11, 12, 13)], [(60, 40, 50)]]
+    def final(items):  # Eq. 3.4: (p0, all (p_j, a_j))
+        finals.append(items)
+        return [sum(a for _, a in history) for _, history in items]
+
+    answers, trail = rs.least_to_most(solve, final, [(1, 2, 3, 4, 5, 6), (10, 20, 30)], size=3)
+    assert trail == [[6, 16], [60]] and answers == [22, 60]
+    assert asked[0] == [((1, 2, 3), (1, 2, 3, 4, 5, 6), []), ((10, 20, 30), (10, 20, 30), [])]
+    assert asked[1] == [((4, 5, 6), (1, 2, 3, 4, 5, 6), [((1, 2, 3), 6)])]
+    assert finals == [[((1, 2, 3, 4, 5, 6), [((1, 2, 3), 6), ((4, 5, 6), 16)]), ((10, 20, 30), [((10, 20, 30), 60)])]]
     with pytest.raises(ValueError, match="size"):
         rs.chunks((1, 2, 3), 1)
     with pytest.raises(ValueError, match="problems"):
-        rs.least_to_most(solve, [], 3)
+        rs.least_to_most(solve, final, [], 3)
+    with pytest.raises(ValueError, match="one answer per sub-problem"):
+        rs.least_to_most(lambda items: [], final, [(1, 2, 3)], 3)
+    with pytest.raises(TypeError, match="final"):
+        rs.least_to_most(solve, None, [(1, 2, 3)], 3)
 
 
 def test_first_wrong_step_finds_the_first_error():
@@ -110,17 +122,17 @@ def test_complete_and_sampling_are_seeded(bundle):
         rs.complete(bundle.model, bundle.tokenizer, prompts, 4, stop=("<nope>",))
 
 
-def test_refine_with_a_perfect_verifier_never_loses_a_right_answer(bundle):
+def test_verifier_resampling_with_a_perfect_verifier_never_loses_a_right_answer(bundle):
     problems = data.problems(40, seed=6, n_operands=5)
     prompts = [data.render(p, "steps").prompt for p in problems]
-    perfect = rs.refine(bundle.model, bundle.tokenizer, prompts, problems, rounds=2, seed=1)
+    perfect = rs.verifier_resampling(bundle.model, bundle.tokenizer, prompts, problems, rounds=2, seed=1)
     acc = perfect["accuracy"]
     assert len(acc) == 3 and acc[0] <= acc[1] <= acc[2]
     assert perfect["sent_back"][0] == round((1 - acc[0]) * 40)
     # a verifier that is always wrong accepts every wrong answer and sends back every right one
-    liar = rs.refine(bundle.model, bundle.tokenizer, prompts, problems, rounds=1, noise=1.0, seed=1)
+    liar = rs.verifier_resampling(bundle.model, bundle.tokenizer, prompts, problems, rounds=1, noise=1.0, seed=1)
     assert liar["sent_back"] == [round(acc[0] * 40)]
     with pytest.raises(ValueError, match="noise"):
-        rs.refine(bundle.model, bundle.tokenizer, prompts, problems, rounds=1, noise=1.5)
+        rs.verifier_resampling(bundle.model, bundle.tokenizer, prompts, problems, rounds=1, noise=1.5)
     with pytest.raises(ValueError, match="operands"):
-        rs.refine(bundle.model, bundle.tokenizer, prompts, problems[:3], rounds=1)
+        rs.verifier_resampling(bundle.model, bundle.tokenizer, prompts, problems[:3], rounds=1)

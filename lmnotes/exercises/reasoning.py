@@ -63,24 +63,28 @@ register(Exercise(
 
 def _diagnose_decomposition_calls(answer: Any) -> str | None:
     n, size = 10, 3
-    want = 1 + math.ceil((n - size) / (size - 1))
+    groups = n // size  # a lone operand at the end joins the group before it
+    want = groups + 1
     x = as_integer(answer)
     if x is None:
         return f"expected an int (a number of model calls), got {type(answer).__name__} {answer!r}"
     if x == want:
         return None
-    if x == math.ceil(n / size):
-        return "each sub-problem after the first carries the previous answer as one of its 3 operands, so it adds only 2 new ones"
+    if x == groups:
+        return "that counts the sub-problems; Eq. 3.4 adds one more call, the final step that combines their answers"
+    if x == math.ceil(n / size) + 1:
+        return "chunks does not leave a lone operand as a sub-problem of its own: it joins the group before it"
     if x == n - 1:
-        return "that is one call per addition; here each call adds up to 3 numbers"
-    return f"{x} is not it: the first call takes 3 operands, each next one the previous answer and 2 new operands"
+        return "that is one call per addition; here each sub-problem adds up to 4 numbers in one call"
+    return f"{x} is not it: count the groups chunks(ops, 3) makes, then the final step"
 
 
 register(Exercise(
     name="decomposition-calls",
-    prompt=("Least-to-most on a sum of 10 operands: the first sub-problem adds the first 3, and each next one "
-            "adds the previous answer and up to 2 new operands (lmnotes.prompting.reasoning.chunks(ops, 3)). "
-            "How many model calls does one problem take?"),
+    prompt=("Least-to-most on a sum of 10 operands with lmnotes.prompting.reasoning.chunks(ops, 3): the sub-problems "
+            "are groups of 3 operands (a lone operand at the end joins the group before it), each solved by one model "
+            "call (Eq. 3.3), then one call combines their answers (Eq. 3.4). How many model calls does one problem "
+            "take?"),
     diagnose=_diagnose_decomposition_calls,
-    solution="1 call for the first 3 operands, then ceil(7 / 2) = 4 calls for the other 7: 5 calls in all.",
+    solution="chunks gives (3, 3, 4) operands: 3 sub-problem calls, then the final step (Eq. 3.4): 4 calls in all.",
 ))

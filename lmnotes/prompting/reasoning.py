@@ -1,5 +1,5 @@
 """Reasoning with a prompted model (book section 3.2): completions, chain of thought, voting,
-decomposition and self-refinement.
+least-to-most decomposition and verifier-guided resampling.
 
 Everything samples through :func:`lmnotes.generation.generate` (greedy, or sampling with a seeded
 generator). Prompts are texts of whole words; a completion is the text the model writes after its
@@ -122,44 +122,51 @@ def ensemble(answer_lists: Sequence[Sequence]) -> list:
 
 
 def chunks(operands: Sequence[int], size: int) -> list[tuple[int, ...]]:
-    """Least-to-most's sub-problems of a long sum: the first ``size`` operands, then each next
-    ``size - 1`` of them (the previous sub-answer becomes the first operand of the next one)."""
+    """Least-to-most's sub-problems of a long sum (Eq. 3.2's G): consecutive groups of ``size``
+    operands, each a sum of its own (a single operand left at the end joins the group before it)."""
     size = checks.size("size", size, low=2)
     operands = tuple(operands)
     if len(operands) < 2:
         raise ValueError(f"operands must hold at least 2 numbers, got {operands!r}")
-    out = [operands[:size]]
-    rest = operands[size:]
-    while rest:
-        out.append(rest[:size - 1])
-        rest = rest[size - 1:]
+    out = [operands[i:i + size] for i in range(0, len(operands), size)]
+    if len(out) > 1 and len(out[-1]) == 1:
+        out[-2:] = [out[-2] + out[-1]]
     return out
 
 
-def least_to_most(solve: Callable[[list[tuple[int, ...]]], list], problems: Sequence[Sequence[int]],
-                  size: int) -> tuple[list, list[list]]:
-    """Answer every long sum by sub-problems (Eq. 3.2-3.4): the first is solved alone; each next
-    one is posed with the previous answer as its first operand. ``solve(list of operand tuples) ->
-    list of answers`` asks the model (one batch per round). Returns the final answers and each
-    problem's list of sub-answers. A sub-problem whose answer is None stops that problem (None)."""
+def least_to_most(solve: Callable[[list[tuple]], list], final: Callable[[list[tuple]], list],
+                  problems: Sequence[Sequence[int]], size: int) -> tuple[list, list[list]]:
+    """Answer every long sum ``p0`` by least-to-most (Eq. 3.2-3.4): its sub-problems ``p1..pn`` are
+    :func:`chunks` (Eq. 3.2); each ``a_i = S_i(p_i, {p0, p_<i, a_<i})`` (Eq. 3.3) and then
+    ``a0 = S_0(p0, {p_<=n, a_<=n})`` (Eq. 3.4).
+
+    ``solve`` takes a list of ``(p_i, p0, history)`` and ``final`` a list of ``(p0, history)``, where
+    ``history`` is the list of earlier ``(p_j, a_j)`` pairs; each returns one answer per item (one
+    batch per round). Returns the final answers and each problem's list of sub-answers. A sub-answer
+    None (no answer) still goes on to the next round, as the model gave it."""
+    if not callable(solve) or not callable(final):
+        raise TypeError("solve and final must be functions from a list of sub-problems to a list of answers")
     if not problems:
         raise ValueError("problems must hold at least one problem")
+    problems = [tuple(p) for p in problems]
     parts = [chunks(p, size) for p in problems]
-    answers: list = [None] * len(problems)
-    trail: list[list] = [[] for _ in problems]
+    history: list[list[tuple]] = [[] for _ in problems]
     for r in range(max(len(p) for p in parts)):
-        todo = [i for i, p in enumerate(parts) if r < len(p) and (r == 0 or answers[i] is not None)]
-        if not todo:
-            break
-        asked = [parts[i][0] if r == 0 else (answers[i], *parts[i][r]) for i in todo]
-        for i, a in zip(todo, solve(asked)):
-            answers[i] = a
-            trail[i].append(a)
-    return answers, trail
+        todo = [i for i, p in enumerate(parts) if r < len(p)]
+        answers = solve([(parts[i][r], problems[i], list(history[i])) for i in todo])
+        if len(answers) != len(todo):
+            raise ValueError(f"solve must return one answer per sub-problem, got {len(answers)} for {len(todo)}")
+        for i, a in zip(todo, answers):
+            history[i].append((parts[i][r], a))
+    finals = list(final([(p, list(h)) for p, h in zip(problems, history)]))
+    if len(finals) != len(problems):
+        raise ValueError(f"final must return one answer per problem, got {len(finals)} for {len(problems)}")
+    return finals, [[a for _, a in h] for h in history]
 
 
 # --------------------------------------------------------------------------------------------
-# Self-refinement with a verifier (section 3.2.3)
+# Verifier-guided resampling (a step-level search with a verifier, section 5.3.4.2; the model never
+# reads the feedback, so it is not section 3.2.3's self-refinement)
 
 
 def first_wrong_step(operands: Sequence[int], response: str) -> int | None:
@@ -181,9 +188,12 @@ def first_wrong_step(operands: Sequence[int], response: str) -> int | None:
     return None
 
 
-def refine(model, tokenizer, prompts: Sequence[str], operands: Sequence[Sequence[int]], rounds: int, *,
-           noise: float = 0.0, temperature: float = 1.0, seed: int = 0, max_new_tokens: int = 96) -> dict:
-    """Self-refinement of worked sums over ``rounds`` rounds of verifier feedback.
+def verifier_resampling(model, tokenizer, prompts: Sequence[str], operands: Sequence[Sequence[int]], rounds: int,
+                        *, noise: float = 0.0, temperature: float = 1.0, seed: int = 0,
+                        max_new_tokens: int = 96) -> dict:
+    """Verifier-guided resampling of worked sums over ``rounds`` rounds: a step-level search with a
+    verifier (section 5.3.4.2) that backtracks to the first wrong step. The model is never shown the
+    verifier's verdict; it only continues from the kept lines.
 
     Round 0 is the greedy solution. In each next round the verifier (``first_wrong_step``) reads
     every solution not yet accepted; with probability ``noise`` its verdict is flipped (a wrong
