@@ -267,6 +267,42 @@ for _k in (2, 4, 8):
         "toyworld-gpt", lambda k=_k: _icl_curve_documents(k), ICL_RECORD)
 
 
+def _nb08_orders():  # notebook 08's order study: the 4-demonstration documents unseen in all 20 orders, every order
+    import itertools
+    import random
+
+    from lmnotes import prompting
+
+    orders = random.Random(0).sample(list(itertools.permutations(range(4))), 20)
+    reordered = [[prompting.reorder_demonstrations(d, o) for o in orders] for d in _icl_curve_documents(4)]
+    seen = overlap.seen_in_training("toyworld-gpt", [ICL_RECORD(r) for rs in reordered for r in rs])
+    kept = [rs for i, rs in enumerate(reordered) if not any(seen[i * 20:(i + 1) * 20])]
+    assert len(kept) > 250
+    return [r for rs in kept for r in rs]
+
+
+def _nb08_selection():  # notebook 08's demonstration selection: both arms' 4-demonstration prompts it scores
+    import random
+
+    from lmnotes import prompting
+
+    gpt = checkpoints.load("toyworld-gpt")
+    rng, arms = random.Random(1), []
+    for d in toyworld.icl_documents(300, 12345, n_lines=5, p_fixed=0.0):
+        classes, _ = toyworld.ICL_TASKS[d.task]
+        pool = [w for w in classes[0] + classes[1] if w != d.inputs[-1]]
+        arms.append([toyworld.icl_document(d.task, d.label_words, demos + [d.inputs[-1]]) for demos in
+                     (rng.sample(pool, 4), prompting.nearest_demonstrations(gpt.model, toyworld.tokenizer(), d.inputs[-1], pool, 4))])
+    seen = [overlap.seen_in_training("toyworld-gpt", [ICL_RECORD(a[arm]) for a in arms]) for arm in (0, 1)]
+    kept = [a for a, s0, s1 in zip(arms, *seen) if not s0 and not s1]
+    assert len(kept) > 250
+    return [doc for a in kept for doc in a]
+
+
+EVALUATION_SETS["08 demonstration orders, 4 demonstrations"] = ("toyworld-gpt", _nb08_orders, ICL_RECORD)
+EVALUATION_SETS["08 demonstration selection, both arms"] = ("toyworld-gpt", _nb08_selection, ICL_RECORD)
+
+
 # notebook 09 (toyworld-reasoner): its held-out sums (as prompts, in every format), its products and its
 # retrieval prompts (every passage it builds). Sums are held out by construction (data.reasoning.reserved);
 # this checks that against the exact training pool.
