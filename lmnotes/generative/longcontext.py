@@ -455,7 +455,7 @@ def knn_neighbours(queries: torch.Tensor, keys: torch.Tensor, k: int, chunk: int
     key_norms = keys.pow(2).sum(-1)
     distances, index = [], []
     for q in queries.split(chunk):
-        distance = q.pow(2).sum(-1, keepdim=True) - 2 * q @ keys.T + key_norms  # squared L2
+        distance = torch.addmm(key_norms, q, keys.T, alpha=-2).add_(q.pow(2).sum(-1, keepdim=True))  # squared L2
         nearest, i = distance.topk(k, dim=-1, largest=False, sorted=True)
         distances.append(nearest)
         index.append(i)
