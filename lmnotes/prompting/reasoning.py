@@ -69,9 +69,9 @@ def complete(model, tokenizer, prompts: Sequence[str], max_new_tokens: int = 64,
 
 
 def majority_vote(answers: Sequence):
-    """The most frequent answer among ``answers`` (Eq. 3.9's choice, with agreement 1 for the same
-    answer and 0 otherwise), ignoring None (a sample that gave no answer); ties go to the answer seen
-    first. None if no sample answered."""
+    """The most frequent answer among ``answers`` (Eq. 3.9's minimum-Bayes-risk choice when the risk
+    R(y, y_r) is 0 for the same answer and 1 otherwise), ignoring None (a sample that gave no answer);
+    ties go to the answer seen first. None if no sample answered."""
     answers = list(answers) if not isinstance(answers, (str, bytes)) else None
     if not answers:
         raise ValueError(f"answers must be a non-empty list of candidate answers, got {answers!r}")
