@@ -19,7 +19,7 @@ def test_flops_and_bytes_by_hand():
     cost = step_cost(SMALL, new=3, past=4, batch=2, bytes_per_value=4)
     pairs = 3 * 4 + (1 + 2 + 3)  # each of the 3 new queries sees the past and itself and earlier new ones
     assert cost.flops == 2 * (2 * weights * 3 + 4 * 8 * 2 * 2 * pairs)
-    assert cost.bytes == weights * 4 + 2 * kv_bytes_per_token(SMALL, 4) * 7
+    assert cost.bytes == weights * 4 + 2 * kv_bytes_per_token(SMALL, 4) * 7  # notebook 07's KV-cache formula
     assert cost.intensity == cost.flops / cost.bytes
 
 

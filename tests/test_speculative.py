@@ -234,3 +234,20 @@ def test_bad_input_is_refused_by_name():
         expected_speedup(0.5, 4, -1.0)
     with pytest.raises(TypeError, match="model"):
         ModelDraft(torch.nn.Linear(2, 2))
+
+
+def test_the_bundled_draft_and_target_agree_with_transformers_assisted_generation():
+    """Notebook 14's pair, converted to transformers: assisted generation with the 1-layer draft and
+    prompt lookup give the tokens of our speculative loop and of plain greedy decoding."""
+    from lmnotes import checkpoints
+    from lmnotes.data import shakespeare_text
+
+    target, draft = checkpoints.load("shakespeare-char").model.eval(), checkpoints.load("shakespeare-char-draft").model.eval()
+    tok = checkpoints.load("shakespeare-char-draft").tokenizer
+    x = torch.tensor([tok.encode(shakespeare_text("val")[5_000:5_064])])
+    hf_target, hf_draft = to_hf(target).eval(), to_hf(draft).eval()
+    plain = generate(target, x, 40)
+    assert torch.equal(plain, speculative_generate(target, draft, x, 40, gamma=4).ids)
+    assert torch.equal(plain, speculative_generate(target, PromptLookupDraft(2), x, 40, gamma=4).ids)
+    assert torch.equal(plain, hf_target.generate(x, max_new_tokens=40, do_sample=False, assistant_model=hf_draft))
+    assert torch.equal(plain, hf_target.generate(x, max_new_tokens=40, do_sample=False, prompt_lookup_num_tokens=4))
