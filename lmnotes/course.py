@@ -161,6 +161,18 @@ CHAPTERS = [
                          "AI-label noise, soft vs hard labels"},
         ],
     },
+    {
+        "number": 5,
+        "title": "Inference",
+        "sections": "§5.1",
+        "notebooks": [
+            {"file": "14_prefill_and_decode.ipynb", "title": "Prefill and decode", "available": True,
+             "measures": "a roofline for LLaMA-2 7B (prefill vs decode against the ridge point) and a decoding "
+                         "step's wall time vs its FLOP time on this CPU; greedy and beam search against the exact "
+                         "most probable continuation; speculative decoding with a 1-layer draft and prompt lookup: "
+                         "exact outputs, acceptance rate, tokens per call, speed-up"},
+        ],
+    },
 ]
 
 

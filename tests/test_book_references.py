@@ -87,3 +87,17 @@ def test_chapter_2_notebook_cites_the_books_numbers_for_every_equation_it_shows(
     assert not shown - chapter_2, f"notebook {name[:2]} does not cite Eq. 2.{sorted(shown - chapter_2)}"
     assert max(chapter_2) <= CHAPTER_2_EQUATIONS and min(chapter_2) >= 1
     assert {c for c, _ in numbers} <= {2}, f"notebook {name[:2]} cites another chapter's equation"
+
+
+#: what notebook 14 shows: the KV cache's append (5.8-5.9), prefilling (5.10-5.13), the search problem and its
+#: tree (5.14-5.18), greedy (5.19-5.21) and beam search (5.22-5.25), speculative decoding (5.34-5.36)
+SHOWN_14 = {*range(8, 26), 34, 35, 36}
+CHAPTER_5_EQUATIONS = 40
+
+
+def test_notebook_14_cites_the_books_numbers_for_every_equation_it_shows():
+    numbers = cited(markdown(ROOT / "notebooks" / "14_prefill_and_decode.ipynb"))
+    chapter_5 = {n for c, n in numbers if c == 5}
+    assert not SHOWN_14 - chapter_5, f"notebook 14 does not cite Eq. 5.{sorted(SHOWN_14 - chapter_5)}"
+    assert max(chapter_5) <= CHAPTER_5_EQUATIONS and min(chapter_5) >= 1
+    assert {c for c, _ in numbers} <= {5}, "notebook 14 cites another chapter's equation"

@@ -16,9 +16,9 @@ def test_every_shipped_notebook_is_on_the_map_and_marked_available():
     )
 
 
-def test_map_has_the_books_four_chapters_in_order_and_unique_files():
+def test_map_has_the_books_five_chapters_in_order_and_unique_files():
     numbers = [ch["number"] for ch in course.CHAPTERS]
-    assert numbers == [0, 1, 2, 3, 4]
+    assert numbers == [0, 1, 2, 3, 4, 5]
     files = [nb["file"] for nb in course.course_notebooks()]
     assert len(files) == len(set(files))
     assert files == sorted(files), "notebook files should be numbered in course order"
