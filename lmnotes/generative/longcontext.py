@@ -5,8 +5,8 @@
   2020, section 2.3.2) in its parallel form (all positions at once) and its recurrent form (one
   token at a time with a fixed-size state), which compute the same outputs.
 * ``sharing_run``: one MHA / GQA / MQA model, optionally with adjacent layers sharing one KV cache
-  (``cross_layer``), trained and evaluated (the ``kv-sharing`` recipe runs it over seeds, notebook 07
-  re-runs seed 0 live).
+  (``cross_layer``), trained and evaluated (the ``kv-sharing`` recipe runs it over seeds; a test
+  re-trains seed 0 and checks it lands on the stored run).
 * ``position_config`` / ``position_model``: one small decoder-only configuration (and model) per
   position scheme (2.3.5), the sinusoidal table scaled to the token embeddings' size
   (``SINUSOID_AMPLITUDE`` by default, ``amplitude=`` to tune it); ``extended``: a copy that covers a
@@ -232,8 +232,8 @@ def extrapolation_run(train_ids: torch.Tensor, val_ids: torch.Tensor, vocab_size
     ``train_len`` tokens for ``steps`` on batches drawn with ``seed``, then measure its held-out loss on
     the first ``eval_chars`` of ``val_ids`` cut into blocks of ``train_len`` x each factor (``extended``
     covers the longer ones). Returns the model and ``dict(pos, seed, losses={length: loss})`` (the
-    ``position-extrapolation`` recipe runs it over schemes and seeds, notebook 07 re-runs RoPE's seed 0
-    live)."""
+    ``position-extrapolation`` recipe runs it over schemes and seeds; a test re-trains RoPE's seed 0 and
+    checks it lands on the stored run)."""
     checks.tensor("train_ids", train_ids, ndim=1, dtype="int")
     checks.tensor("val_ids", val_ids, ndim=1, dtype="int")
     pos, seed = checks.choice("pos", pos, POSITIONS), checks.integer("seed", seed, low=0)
