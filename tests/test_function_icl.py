@@ -87,3 +87,15 @@ def test_error_samples_are_per_task_and_average_to_the_curves():
     torch.testing.assert_close(samples["averaging"], by_hand)
     with pytest.raises(TypeError, match="RegressionGPT"):
         function_icl.error_samples(torch.nn.Linear(2, 2))
+
+
+def test_the_bundled_checkpoints_training_seeds_miss_the_evaluation_seeds():
+    # notebook 08 evaluates on REGRESSION_EVAL_SEED + 1 and tunes a step size on + 2; the recipe trained on
+    # seeds seed * 10**6 + step, which lie above 10**9 (not below it) and contain none of these
+    from lmnotes import checkpoints, recipes
+
+    hp = checkpoints.load("linear-regression-icl").meta["hparams"]
+    train_seeds = range(hp["seed"] * 10**6, hp["seed"] * 10**6 + hp["steps"])
+    eval_seed = recipes.linear_regression_icl.REGRESSION_EVAL_SEED
+    assert hp["eval_seed"] == eval_seed and train_seeds.start > eval_seed
+    assert not any(eval_seed + i in train_seeds for i in (-1, 0, 1, 2))

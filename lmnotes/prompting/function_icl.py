@@ -10,8 +10,8 @@ squared error from w = 0, Garg et al.'s "averaging" estimator). Errors are squar
 so predicting 0 scores about 1 at every k.
 
 Tasks are drawn fresh from a seed, so an evaluation task is never one the model was trained on
-(the chance that two draws of continuous Gaussians coincide is zero); ``task_seeds_disjoint`` says
-which seeds a recipe trained on.
+(the chance that two draws of continuous Gaussians coincide is zero); the recipe
+``linear-regression-icl`` says which seeds it trained on.
 """
 
 from __future__ import annotations

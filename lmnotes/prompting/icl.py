@@ -224,9 +224,10 @@ def order_accuracies(model, tokenizer, demonstrations: Sequence[tuple[str, Any]]
                      n_orders: int = 5, seed: int = 0, separator: str = " ") -> list[float]:
     """``few_shot_accuracy`` for ``n_orders`` different orders of the same demonstrations.
 
-    In-context learning is known to be sensitive to the order of the demonstrations (section
-    3.1.2); the spread of these accuracies measures how much. Orders are distinct permutations
-    drawn with ``seed`` (all of them when there are fewer than ``n_orders``).
+    The book notes that reordering a prompt's sentences can change the output (section 3.1.3) and
+    lists reordering the demonstrations as a way to make varied prompts (section 3.2.4); the spread
+    of these accuracies measures how much. Orders are distinct permutations drawn with ``seed`` (all
+    of them when there are fewer than ``n_orders``).
     """
     if isinstance(n_orders, bool) or not isinstance(n_orders, int) or n_orders < 1:
         raise ValueError(f"n_orders must be a positive int, got {n_orders!r}")
@@ -331,7 +332,8 @@ def reorder_demonstrations(document, order: Sequence[int]) -> ICLDocument:
 def nearest_demonstrations(model, tok, query: str, pool: Sequence[str], k: int) -> list[str]:
     """The ``k`` words of ``pool`` nearest to ``query`` by the cosine similarity of ``model``'s input
     embeddings (every word one token), least similar first so that the nearest sits next to the query:
-    demonstrations chosen by similarity rather than at random (book section 3.3.1). ``query`` itself is
+    demonstrations chosen by similarity rather than at random (one simple selector; book section 3.3.1
+    points to work on selecting demonstrations but names none). ``query`` itself is
     never chosen."""
     _check_model(model)
     checks.tokenizer("tok", tok)

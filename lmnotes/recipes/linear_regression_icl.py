@@ -14,7 +14,8 @@ from lmnotes.training import train
 REGRESSION_SHOTS = (0, 1, 2, 3, 4, 5, 10, 20)
 
 
-#: seed of linear-regression-icl's evaluation tasks; training tasks use seeds below 10**9 (disjoint)
+#: seed of linear-regression-icl's evaluation tasks (notebook 08 evaluates on this seed + 1 and tunes on + 2); the
+#: training batches use seeds 1337 * 10**6 + step, 0 <= step < 10**4, a range that contains none of these
 REGRESSION_EVAL_SEED = 10**9
 
 
@@ -31,7 +32,7 @@ def linear_regression_icl(smoke: bool = False) -> Result:
     model = RegressionGPT(config)
     B, n, d = hp["batch_size"], hp["max_points"], hp["dim"]
 
-    def batches(step):  # task seeds seed * 10**6 + step: all below eval_seed (disjoint from evaluation)
+    def batches(step):  # task seeds seed * 10**6 + step: none of eval_seed - 1 ... eval_seed + 2
         xs, ys, _ = function_icl.linear_tasks(B, n, d, seed=hp["seed"] * 10**6 + step)
         return xs, ys
 
