@@ -136,8 +136,10 @@ CHAPTERS = [
                          "label words; spread over 20 orders; in-context linear regression vs least squares"},
             {"file": "09_advanced_prompting.ipynb", "title": "Chain of thought and friends",
              "available": True,
-             "measures": "accuracy with and without worked steps; least-to-most; self-refinement with a perfect and "
-                         "a noisy verifier; self-consistency vs samples; prompt ensembling; retrieval and tool use"},
+             "measures": "accuracy with and without worked steps, and the training curves behind it; least-to-most "
+                         "as Eq. 3.2-3.4; verifier-guided resampling with a perfect and a noisy verifier; "
+                         "self-consistency vs samples; prompt ensembling; retrieval beside closed-book guesses; "
+                         "tool use"},
             {"file": "10_learning_to_prompt.ipynb", "title": "Learning to prompt", "available": True,
              "measures": "APE-style prompt search with its dev-test gap; prompt tuning, prefix tuning, LoRA and "
                          "full fine-tuning vs share of trainable parameters, LR sweeps; context distillation; "
