@@ -47,7 +47,7 @@ from lmnotes.adaptation import hidden_states
 from lmnotes.baselines import CharNgram
 from lmnotes.data import lm_batch, lm_eval_batches, passkey, toyworld
 from lmnotes.generative.cross_layer import share_kv_across_layers
-from lmnotes.models.gpt import GPT, GPTConfig
+from lmnotes.models.gpt import GPT, GPTConfig, kv_bytes_per_token
 from lmnotes.models.layers import POSITIONS, KVCache, apply_rope
 from lmnotes.repro import seed_everything
 from lmnotes.training import evaluate, evaluating, train
@@ -58,14 +58,6 @@ ROPE_SCALINGS = ("interpolation", "ntk")
 #: of thumb: the ``position-extrapolation`` recipe tunes the amplitude on dev); the unit-amplitude table
 #: of Vaswani et al. (norm sqrt(d / 2)) would swamp these small embeddings
 SINUSOID_AMPLITUDE = 0.02 * math.sqrt(2)
-
-
-def kv_bytes_per_token(config: GPTConfig, bytes_per_value: int = 4) -> int:
-    """Bytes the KV cache holds per token: keys and values of ``n_kv_head`` heads in every layer."""
-    if not isinstance(config, GPTConfig):
-        raise TypeError(f"config must be a GPTConfig, got {type(config).__name__}")
-    bytes_per_value = checks.size("bytes_per_value", bytes_per_value, high=16)
-    return 2 * config.n_layer * config.n_kv_head * (config.n_embd // config.n_head) * bytes_per_value
 
 
 def feature_map(x: torch.Tensor) -> torch.Tensor:

@@ -22,7 +22,7 @@ import torch
 from torch import nn
 
 from lmnotes import checks
-from lmnotes.models.gpt import GPT, GPTConfig
+from lmnotes.models.gpt import GPT, GPTConfig, kv_bytes_per_token
 
 #: Published dense (no sparsity) BF16 tensor-core peak FLOP/s and memory bandwidth (bytes/s), from
 #: NVIDIA's A100 (SXM4 80 GB) and H100 (SXM5) datasheets.
@@ -73,7 +73,7 @@ def step_cost(config: GPTConfig, new: int, past: int = 0, *, batch: int = 1, byt
     pairs = new * past + new * (new + 1) // 2
     attention = 4 * head_dim * config.n_head * config.n_layer * pairs
     flops = batch * (2 * weights * new + attention)
-    kv = 2 * config.n_layer * config.n_kv_head * head_dim * bytes_per_value  # keys and values, per token
+    kv = kv_bytes_per_token(config, bytes_per_value)  # keys and values, per token
     memory = weights * bytes_per_value + batch * kv * (past + new)  # weights once; cache read and written
     return StepCost(float(flops), float(memory))
 

@@ -92,6 +92,14 @@ class GPTConfig(BlockConfig):
         return n if non_embedding else n + embeddings
 
 
+
+def kv_bytes_per_token(config: GPTConfig, bytes_per_value: int = 4) -> int:
+    """Bytes the KV cache holds per token: keys and values of ``n_kv_head`` heads in every layer."""
+    if not isinstance(config, GPTConfig):
+        raise TypeError(f"config must be a GPTConfig, got {type(config).__name__}")
+    bytes_per_value = checks.size("bytes_per_value", bytes_per_value, high=16)
+    return 2 * config.n_layer * config.n_kv_head * (config.n_embd // config.n_head) * bytes_per_value
+
 class GPT(nn.Module):
     """Decoder-only language model: ``forward(idx) -> logits`` of shape (B, T, vocab_size)."""
 
